@@ -1,0 +1,5 @@
+"""``python -m conexus`` runs the CLI."""
+
+from conexus.cli import main
+
+main()

@@ -1,0 +1,349 @@
+"""The ``conexus`` command line: index, search, status, clear.
+
+Every command maps Conexus errors to a one-line message on stderr and a
+distinct exit code (see ``conexus --help``). Progress goes to stderr; results
+go to stdout (``--json`` for machines).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from conexus import __version__
+from conexus.config import Settings, load_settings
+from conexus.engine import Engine, find_indexed_root, list_indexes, resolve_root
+from conexus.errors import ConexusError, IndexNotFoundError
+from conexus.indexing.indexer import IndexProgress
+from conexus.search.hybrid import SearchRequest, WorkContext
+from conexus.search.query import analyze
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES_HELP = """
+Exit codes: 0 ok; 1 unexpected error; 2 bad option or configuration; 3 missing path;
+4 no index for this folder; 5 incompatible or corrupt index; 6 storage failure;
+7 embedding model failure.
+"""
+
+
+def _fail(exc: ConexusError) -> None:
+    click.echo(f"conexus: error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn ConexusError into a one-line message and its exit code."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConexusError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            click.echo("conexus: interrupted", err=True)
+            sys.exit(130)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(root: Path | None, ctx: click.Context) -> Settings:
+    overrides = {k: v for k, v in (ctx.obj or {}).items() if v is not None}
+    return load_settings(root, overrides=overrides)
+
+
+def _root_for_query(root_opt: str | None, ctx: click.Context) -> Path:
+    if root_opt:
+        return resolve_root(root_opt)
+    base = _settings(None, ctx)
+    found = find_indexed_root(Path.cwd(), base.home)
+    if found is None:
+        raise IndexNotFoundError(
+            f"no index covers {Path.cwd()}; run `conexus index` in the project folder or pass --root"
+        )
+    return found
+
+
+@click.group(epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, prog_name="conexus")
+@click.option(
+    "--home", type=click.Path(file_okay=False), help="Data home (default $CONEXUS_HOME or user data dir)."
+)
+@click.option("--embedder", help="Embedding model: bundled (default), fake, st:NAME, onnx:DIR, openai:MODEL.")
+@click.option("-v", "--verbose", count=True, help="Log more to stderr (-v info, -vv debug).")
+@click.pass_context
+def main(ctx: click.Context, home: str | None, embedder: str | None, verbose: int) -> None:
+    """Conexus: index a codebase and search it with cited, fresh results."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+    ctx.obj["embedder"] = embedder
+
+
+class _ProgressView:
+    """A rich progress bar on stderr: files, chunks, embeddings/s, ETA."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+        self._t0 = time.monotonic()
+
+    def __enter__(self) -> _ProgressView:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.fields[phase]}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} files"),
+                TextColumn("{task.fields[chunks]} chunks"),
+                TextColumn("{task.fields[rate]} emb/s"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task("index", total=None, phase="walking", chunks=0, rate="0")
+        return self
+
+    def update(self, p: IndexProgress) -> None:
+        if not self._progress:
+            return
+        elapsed = max(time.monotonic() - self._t0, 1e-6)
+        self._progress.update(
+            self._task,
+            total=p.files_total or None,
+            completed=p.files_done,
+            phase=p.phase,
+            chunks=p.chunks_done,
+            rate=f"{p.embedded / elapsed:.0f}",
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress:
+            self._progress.__exit__(None, None, None)
+
+
+@main.command()
+@click.argument("path", required=False, default=".", type=click.Path())
+@click.option("--rebuild", is_flag=True, help="Drop the index and build it from scratch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--max-file-bytes", type=int, help="Skip files larger than this (default 1 MiB).")
+@click.option("--exclude", multiple=True, help="Extra gitignore-style exclude glob (repeatable).")
+@click.option("--include", multiple=True, help="Only index files matching these globs (repeatable).")
+@click.pass_context
+@handle_errors
+def index(
+    ctx: click.Context,
+    path: str,
+    rebuild: bool,
+    as_json: bool,
+    quiet: bool,
+    max_file_bytes: int | None,
+    exclude: tuple[str, ...],
+    include: tuple[str, ...],
+) -> None:
+    """Index PATH (default: the current folder), incrementally."""
+    root = resolve_root(path)
+    overrides = {k: v for k, v in (ctx.obj or {}).items() if v is not None}
+    if max_file_bytes is not None:
+        overrides["max_file_bytes"] = max_file_bytes
+    if exclude:
+        overrides["exclude"] = exclude
+    if include:
+        overrides["include"] = include
+    settings = load_settings(root, overrides=overrides)
+    with Engine(root, settings) as engine:
+        with _ProgressView(enabled=not quiet and not as_json) as view:
+            report = engine.index(rebuild=rebuild, on_progress=view.update)
+        status = engine.status(check_stale=False)
+    if as_json:
+        click.echo(json.dumps({"report": report.to_dict(), "status": _jsonable(status)}, indent=2))
+        return
+    rate = report.embedded / report.timings["embed_s"] if report.timings.get("embed_s") else 0.0
+    click.echo(
+        f"indexed {root}: {status.get('files', 0)} files, {status.get('chunks', 0)} chunks "
+        f"in {report.seconds:.2f}s"
+    )
+    click.echo(
+        f"  changed {report.files_changed}, unchanged {report.files_unchanged}, "
+        f"deleted {report.files_deleted}; "
+        f"embedded {report.embedded} ({rate:.0f}/s), cache hits {report.cache_hits}"
+    )
+    if report.skipped:
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items()))
+        click.echo(f"  skipped: {skipped}")
+    if report.invalid_utf8:
+        click.echo(f"  {report.invalid_utf8} files had invalid UTF-8 (decoded with replacement characters)")
+    click.echo(f"  index: {status['index_dir']} ({status.get('index_bytes', 0) / 1e6:.1f} MB)")
+
+
+def _highlight(snippet: str, words: set[str]) -> str:
+    if not words:
+        return snippet
+    pattern = re.compile(
+        r"\b(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b", re.I
+    )
+    return pattern.sub(lambda m: click.style(m.group(0), fg="yellow", bold=True), snippet)
+
+
+@main.command()
+@click.argument("query")
+@click.option(
+    "-k", "--top-k", default=10, show_default=True, type=click.IntRange(1, 100), help="Hits to show."
+)
+@click.option("--offset", default=0, type=click.IntRange(0, 10_000), help="Skip this many hits (paging).")
+@click.option("--path", "paths", multiple=True, help="Only paths matching this glob; prefix ! to exclude.")
+@click.option("--lang", "languages", multiple=True, help="Only this language (repeatable).")
+@click.option("--kind", "kinds", multiple=True, help="Only this symbol kind: function, method, class, ...")
+@click.option("--active-file", help="Boost hits in the file you are editing.")
+@click.option("--lines", "snippet_lines", default=12, show_default=True, type=click.IntRange(0, 1000))
+@click.option(
+    "--root", "root_opt", type=click.Path(), help="Indexed root (default: nearest indexed ancestor)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.pass_context
+@handle_errors
+def search(
+    ctx: click.Context,
+    query: str,
+    top_k: int,
+    offset: int,
+    paths: tuple[str, ...],
+    languages: tuple[str, ...],
+    kinds: tuple[str, ...],
+    active_file: str | None,
+    snippet_lines: int,
+    root_opt: str | None,
+    as_json: bool,
+) -> None:
+    """Hybrid (keyword + semantic) search of the indexed code. Any text is a valid QUERY."""
+    if query == "-":
+        query = sys.stdin.read()
+    root = _root_for_query(root_opt, ctx)
+    settings = _settings(root, ctx)
+    req = SearchRequest(
+        query=query,
+        top_k=top_k,
+        offset=offset,
+        paths=paths,
+        languages=languages,
+        kinds=kinds,
+        work_context=WorkContext(active_file=active_file),
+        snippet_lines=snippet_lines,
+    )
+    with Engine(root, settings) as engine:
+        result = engine.search(req)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    if not result.hits:
+        click.echo("no results", err=True)
+        return
+    words = {t for t in analyze(query).terms if len(t) > 2}
+    color = sys.stdout.isatty()
+    for i, hit in enumerate(result.hits, start=offset + 1):
+        name = hit.symbol and (f"{hit.parent}.{hit.symbol}" if hit.parent else hit.symbol)
+        stale = "" if hit.freshness.is_fresh else f"  [{hit.freshness.state} since indexing]"
+        head = f"{i:>2}. {hit.citation}  {hit.kind}{' ' + name if name else ''}  ({hit.score:.4f}){stale}"
+        click.echo(click.style(head, bold=True) if color else head)
+        if hit.snippet:
+            snippet = _highlight(hit.snippet, words) if color else hit.snippet
+            for line in snippet.split("\n"):
+                click.echo(f"      {line}")
+    click.echo(
+        f"{len(result.hits)} hits of {result.total_candidates} candidates in {result.took_ms:.1f} ms",
+        err=True,
+    )
+
+
+@main.command()
+@click.option(
+    "--root", "root_opt", type=click.Path(), help="Indexed root (default: nearest indexed ancestor)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print status as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="List every index in the data home.")
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context, root_opt: str | None, as_json: bool, show_all: bool) -> None:
+    """Show the index of the current folder: files, chunks, skips, last run, staleness."""
+    if show_all:
+        items = list_indexes(_settings(None, ctx).home)
+        click.echo(
+            json.dumps(items, indent=2) if as_json else "\n".join(i["root"] for i in items) or "no indexes"
+        )
+        return
+    root = _root_for_query(root_opt, ctx)
+    with Engine(root, _settings(root, ctx)) as engine:
+        st = engine.status()
+    if as_json:
+        click.echo(json.dumps(_jsonable(st), indent=2))
+        return
+    click.echo(f"root:      {st['root']}")
+    click.echo(f"index:     {st['index_dir']} ({st.get('index_bytes', 0) / 1e6:.1f} MB)")
+    click.echo(
+        f"files:     {st.get('files', 0)}   chunks: {st.get('chunks', 0)}   vectors: {st.get('vectors', 0)}"
+    )
+    langs = ", ".join(f"{k} {v}" for k, v in list(st.get("languages", {}).items())[:10])
+    click.echo(f"languages: {langs}")
+    skipped = ", ".join(f"{k} {v}" for k, v in sorted(st.get("skipped", {}).items())) or "none"
+    click.echo(f"skipped:   {skipped}")
+    click.echo(
+        f"embedder:  {st.get('embedder_id')} ({st.get('dim')} dims); chunker {st.get('chunker_version')}"
+    )
+    if not st.get("compatible", True):
+        click.echo(
+            f"warning:   index differs in {', '.join(st['mismatches'])}: run `conexus index` to rebuild"
+        )
+    run = st.get("last_run")
+    if run:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
+        click.echo(f"last run:  {when}, {run['status']}, {run['stats'].get('seconds', 0):.2f}s")
+    stale = st.get("stale", {})
+    if stale.get("modified") or stale.get("deleted"):
+        click.echo(f"stale:     {stale['modified']} modified, {stale['deleted']} deleted since indexing")
+    else:
+        click.echo("stale:     none")
+
+
+@main.command()
+@click.option(
+    "--root", "root_opt", type=click.Path(), help="Indexed root (default: nearest indexed ancestor)."
+)
+@click.pass_context
+@handle_errors
+def clear(ctx: click.Context, root_opt: str | None) -> None:
+    """Delete the index of the current folder (the shared embedding cache is kept)."""
+    root = _root_for_query(root_opt, ctx)
+    with Engine(root, _settings(root, ctx)) as engine:
+        engine.clear()
+    click.echo(f"cleared the index of {root}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path | os.PathLike):
+        return str(value)
+    return value
+
+
+if __name__ == "__main__":
+    main()

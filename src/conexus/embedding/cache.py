@@ -1,0 +1,283 @@
+"""The machine-wide embedding cache: vectors keyed by (embedder id, chunk content hash).
+
+One SQLite file (``$CONEXUS_HOME/embedding-cache.sqlite3``) shared by every index
+and every process on the machine: two indexers on two worktrees of one
+repository embed each distinct chunk once. WAL mode and a busy timeout let
+several processes read and write at once; writes are ``INSERT OR IGNORE`` (a
+vector for a key never changes, whoever wrote it first wins).
+
+Vectors are stored as float16: 865 bytes on disk per 384-dim vector against
+2,097 for float32 (measured on 10,000 vectors, after VACUUM). For unit vectors
+the rounding error is below 5e-4 per component and ≈ 1e-6 in cosine, far under
+anything a ranking can see. Each blob starts with a one-byte
+tag (``h`` float16, ``f`` float32) so the format can change without a migration;
+a vector that does not fit float16 is kept as float32.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from conexus.embedding.base import Embedder, empty, l2_normalize
+from conexus.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SQL_CHUNK = 500  # keys per IN (...) query, well under SQLite's variable limit
+_EMBED_SLICE = 256  # texts per embedder call: progress, and cache writes an interrupted run keeps
+_F16_MAX = float(np.finfo(np.float16).max)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embedders (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    embedder INTEGER NOT NULL REFERENCES embedders(id),
+    key      TEXT NOT NULL,
+    vec      BLOB NOT NULL,
+    UNIQUE (embedder, key)
+);
+"""
+# A rowid table, not WITHOUT ROWID: rows of 0.8-3 KB overflow a WITHOUT ROWID b-tree's
+# pages (measured: 4.6 KB on disk per 384-dim float32 vector, against 1.7 KB here).
+
+
+def encode_vector(vector: npt.NDArray[np.floating]) -> bytes:
+    """Serialize a 1-D vector compactly: float16 when it fits, float32 otherwise."""
+    v = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if np.all(np.isfinite(v)) and float(np.max(np.abs(v), initial=0.0)) < _F16_MAX:
+        return b"h" + v.astype("<f2").tobytes()
+    return b"f" + v.astype("<f4").tobytes()
+
+
+def decode_vector(blob: bytes) -> npt.NDArray[np.float32]:
+    """Inverse of :func:`encode_vector` (float32 out).
+
+    Raises:
+        ValueError: unknown tag or truncated data.
+    """
+    tag, body = blob[:1], blob[1:]
+    if tag == b"h" and len(body) % 2 == 0:
+        return np.frombuffer(body, dtype="<f2").astype(np.float32)
+    if tag == b"f" and len(body) % 4 == 0:
+        return np.frombuffer(body, dtype="<f4").astype(np.float32)
+    raise ValueError(f"not an encoded vector (tag {tag!r}, {len(body)} bytes)")
+
+
+class EmbeddingCache:
+    """Vectors keyed by (embedder id, chunk content hash), shared by every index on the machine.
+
+    Thread-safe (one connection behind a lock) and safe for several processes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        """Open or create the cache file.
+
+        Raises:
+            StoreError: the file cannot be created or is not a SQLite database.
+        """
+        self.path = path
+        self._lock = threading.Lock()
+        self._ids: dict[str, int] = {}
+        self._conn: sqlite3.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE for writes).
+            self._conn = sqlite3.connect(
+                str(path), timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            with self._write() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version not in (0, SCHEMA_VERSION):
+                    # A cache from another format: it only holds recomputable data.
+                    logger.warning("embedding cache %s has format %s; starting it afresh", path, version)
+                    conn.execute("DROP TABLE IF EXISTS vectors")
+                    conn.execute("DROP TABLE IF EXISTS embedders")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            raise StoreError(
+                f"cannot open the embedding cache {path}: {exc} (it is only a cache: deleting it is safe)"
+            ) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("the embedding cache is closed")
+        return self._conn
+
+    def _embedder_id(self, name: str, create: bool) -> int | None:
+        if name in self._ids:
+            return self._ids[name]
+        conn = self._connection()
+        row = conn.execute("SELECT id FROM embedders WHERE name = ?", (name,)).fetchone()
+        if row is None and create:
+            with self._write() as wconn:
+                wconn.execute("INSERT OR IGNORE INTO embedders(name) VALUES (?)", (name,))
+                row = wconn.execute("SELECT id FROM embedders WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        self._ids[name] = int(row[0])
+        return self._ids[name]
+
+    def get_many(self, embedder_id: str, keys: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """Return the cached vectors among ``keys`` (missing keys are absent from the dict).
+
+        Raises:
+            StoreError: the database failed.
+        """
+        out: dict[str, npt.NDArray[np.float32]] = {}
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return out
+        with self._lock:
+            try:
+                eid = self._embedder_id(embedder_id, create=False)
+                if eid is None:
+                    return out
+                conn = self._connection()
+                for start in range(0, len(unique), _SQL_CHUNK):
+                    part = unique[start : start + _SQL_CHUNK]
+                    marks = ",".join("?" * len(part))
+                    rows = conn.execute(
+                        f"SELECT key, vec FROM vectors WHERE embedder = ? AND key IN ({marks})", (eid, *part)
+                    )
+                    for key, blob in rows:
+                        try:
+                            out[key] = decode_vector(blob)
+                        except ValueError:
+                            logger.warning("embedding cache: unreadable vector for %s; re-embedding it", key)
+            except sqlite3.Error as exc:
+                raise StoreError(f"embedding cache read failed ({self.path}): {exc}") from exc
+        return out
+
+    def put_many(self, embedder_id: str, items: Mapping[str, npt.NDArray[np.float32]]) -> None:
+        """Store vectors; a key already present keeps its vector.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        if not items:
+            return
+        rows = [(key, encode_vector(vec)) for key, vec in items.items()]
+        with self._lock:
+            try:
+                eid = self._embedder_id(embedder_id, create=True)
+                with self._write() as conn:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO vectors(embedder, key, vec) VALUES (?, ?, ?)",
+                        [(eid, key, blob) for key, blob in rows],
+                    )
+            except sqlite3.Error as exc:
+                raise StoreError(f"embedding cache write failed ({self.path}): {exc}") from exc
+
+    def count(self, embedder_id: str | None = None) -> int:
+        """How many vectors are cached (for one embedder, or in all)."""
+        with self._lock:
+            conn = self._connection()
+            if embedder_id is None:
+                return int(conn.execute("SELECT count(*) FROM vectors").fetchone()[0])
+            row = conn.execute(
+                "SELECT count(*) FROM vectors JOIN embedders ON embedders.id = vectors.embedder "
+                "WHERE embedders.name = ?",
+                (embedder_id,),
+            ).fetchone()
+            return int(row[0])
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> EmbeddingCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def embed_with_cache(
+    embedder: Embedder,
+    cache: EmbeddingCache | None,
+    keyed_texts: Sequence[tuple[str, str]],
+    on_progress: Callable[[int], None] | None = None,
+) -> npt.NDArray[np.float32]:
+    """Embed ``[(content_hash, text)]``, asking the model only for keys the cache lacks.
+
+    Equal keys are embedded once. New vectors are written to the cache slice by
+    slice, so an interrupted run keeps what it computed. ``on_progress(n)``
+    receives the running count of texts the model embedded in this call.
+
+    Returns:
+        ``(len(keyed_texts), embedder.dim)`` float32, L2-normalised, in input order.
+
+    Raises:
+        EmbeddingError: the model failed. A failing cache only logs a warning:
+            the vectors are then computed without it.
+    """
+    if not keyed_texts:
+        return empty(embedder.dim)
+    first_text: dict[str, str] = {}
+    for key, text in keyed_texts:
+        first_text.setdefault(key, text)
+    keys = list(first_text)
+
+    found: dict[str, npt.NDArray[np.float32]] = {}
+    if cache is not None:
+        try:
+            found = cache.get_many(embedder.id, keys)
+        except StoreError as exc:
+            logger.warning("%s; embedding without the cache", exc)
+            cache = None
+    found = {k: v for k, v in found.items() if v.shape == (embedder.dim,)}
+    missing = [k for k in keys if k not in found]
+
+    done = 0
+    for start in range(0, len(missing), _EMBED_SLICE):
+        part = missing[start : start + _EMBED_SLICE]
+        vectors = embedder.embed_documents([first_text[k] for k in part])
+        fresh = {k: vectors[i] for i, k in enumerate(part)}
+        found.update(fresh)
+        if cache is not None:
+            try:
+                cache.put_many(embedder.id, fresh)
+            except StoreError as exc:
+                logger.warning("%s; going on without the cache", exc)
+                cache = None
+        done += len(part)
+        if on_progress is not None:
+            on_progress(done)
+
+    out = np.empty((len(keyed_texts), embedder.dim), dtype=np.float32)
+    for row, (key, _text) in enumerate(keyed_texts):
+        out[row] = found[key]
+    # Cached rows come back from float16: renormalise so every row is unit length to float32 precision.
+    return l2_normalize(out)

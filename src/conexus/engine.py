@@ -1,0 +1,333 @@
+"""The engine facade: the only thing the adapters (CLI, MCP, HTTP) call.
+
+An :class:`Engine` serves one root. Its index lives under the data home
+(``$CONEXUS_HOME/indexes/<name>-<hash of the root path>/``), never inside the
+tree, so read-only trees can be indexed and several checkouts share the one
+embedding cache at ``$CONEXUS_HOME/embedding-cache.sqlite3``.
+
+The index describes itself (format, embedder id and dimension, chunker and
+tokenizer versions, options hash). ``index()`` rebuilds from scratch when any
+of those changed; ``search()`` refuses an index built by another embedder
+rather than mix vectors of two models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conexus.config import Settings, load_settings
+from conexus.embedding import Embedder, EmbeddingCache, create_embedder
+from conexus.errors import IndexIncompatibleError, IndexNotFoundError, PathError
+from conexus.indexing.chunker import CHUNKER_VERSION
+from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
+from conexus.models import SearchResult
+from conexus.search.hybrid import HybridSearcher, SearchRequest, freshness_of
+from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
+from conexus.tokens import TOKENIZER_VERSION
+
+logger = logging.getLogger(__name__)
+
+INDEX_DB = "index.sqlite3"
+
+
+def resolve_root(path: Path | str) -> Path:
+    """The absolute, symlink-free root for ``path``.
+
+    Raises:
+        PathError: the path does not exist or is not a directory.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise PathError(f"path does not exist: {p}")
+    if not p.is_dir():
+        raise PathError(f"not a directory: {p}")
+    return p.resolve()
+
+
+def index_dir_for(root: Path, home: Path) -> Path:
+    """Where the index of ``root`` lives under ``home``."""
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", root.name or "root")[:40]
+    return home / "indexes" / f"{name}-{digest}"
+
+
+def find_indexed_root(start: Path, home: Path) -> Path | None:
+    """The nearest ancestor of ``start`` (itself included) that has an index, or None."""
+    p = start.resolve()
+    for candidate in (p, *p.parents):
+        if (index_dir_for(candidate, home) / INDEX_DB).exists():
+            return candidate
+    return None
+
+
+def list_indexes(home: Path) -> list[dict[str, Any]]:
+    """Every index under ``home`` with the root it serves."""
+    out = []
+    base = home / "indexes"
+    if not base.is_dir():
+        return out
+    for d in sorted(base.iterdir()):
+        info = d / "root.json"
+        if info.is_file():
+            try:
+                out.append({"dir": str(d), **json.loads(info.read_text())})
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+@dataclass(frozen=True)
+class IndexIdentity:
+    """What an index must agree with to be used as is."""
+
+    embedder_id: str
+    dim: int
+    chunker_version: str
+    tokenizer_version: str
+    options_hash: str
+
+    def as_meta(self) -> dict[str, str]:
+        return {
+            "embedder_id": self.embedder_id,
+            "dim": str(self.dim),
+            "chunker_version": self.chunker_version,
+            "tokenizer_version": self.tokenizer_version,
+            "options_hash": self.options_hash,
+        }
+
+    def mismatches(self, meta: dict[str, str]) -> list[str]:
+        """Names of the fields that differ from a stored meta (empty for a fresh index)."""
+        if "embedder_id" not in meta:
+            return []
+        return [k for k, v in self.as_meta().items() if meta.get(k) != v]
+
+
+class Engine:
+    """Index and search one root. Thread-safe: one index job at a time, searches concurrently."""
+
+    def __init__(
+        self,
+        root: Path | str,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.root = resolve_root(root)
+        self.settings = settings or load_settings(self.root)
+        self.index_dir = index_dir_for(self.root, self.settings.home)
+        self._embedder = embedder
+        self._store: SqliteStore | None = None
+        self._cache: EmbeddingCache | None = None
+        self._lock = threading.RLock()
+        self._index_lock = threading.Lock()
+        self.progress = IndexProgress()
+
+    # -- lazy parts ------------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = create_embedder(self.settings)
+            return self._embedder
+
+    def identity(self) -> IndexIdentity:
+        e = self.embedder
+        return IndexIdentity(e.id, e.dim, CHUNKER_VERSION, TOKENIZER_VERSION, self.settings.options_hash())
+
+    def has_index(self) -> bool:
+        return (self.index_dir / INDEX_DB).exists()
+
+    def _open_store(self, create: bool) -> SqliteStore:
+        with self._lock:
+            if self._store is None:
+                if not create and not self.has_index():
+                    raise IndexNotFoundError(
+                        f"no index for {self.root}; run `conexus index {self.root}` first"
+                    )
+                self._store = SqliteStore(self.index_dir, self.embedder.dim)
+            return self._store
+
+    def _embedding_cache(self) -> EmbeddingCache:
+        with self._lock:
+            if self._cache is None:
+                self._cache = EmbeddingCache(self.settings.home / "embedding-cache.sqlite3")
+            return self._cache
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            if self._cache is not None:
+                self._cache.close()
+                self._cache = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- indexing ----------------------------------------------------------------------------------
+    def index(
+        self,
+        *,
+        rebuild: bool = False,
+        paths: Sequence[str] | None = None,
+        on_progress: Callable[[IndexProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> IndexReport:
+        """Bring the index up to date (incrementally), or from scratch with ``rebuild``.
+
+        An index built with another embedder, chunker, tokenizer or indexing
+        options is rebuilt from scratch (the embedding cache keeps that cheap).
+        """
+        with self._index_lock:
+            ident = self.identity()
+            if self.has_index() and not rebuild:
+                try:
+                    store = self._open_store(create=False)
+                    mismatch = ident.mismatches(store.meta())
+                except IndexIncompatibleError as exc:
+                    logger.warning("rebuilding: %s", exc)
+                    mismatch = ["corrupt"]
+                if mismatch:
+                    logger.warning("index was built with different %s; rebuilding", ", ".join(mismatch))
+                    rebuild = True
+            if rebuild:
+                self._drop_index_files()
+            store = self._open_store(create=True)
+            store.set_meta({**ident.as_meta(), "root": str(self.root)})
+            self._write_root_info()
+            indexer = Indexer(self.root, store, self.embedder, self._embedding_cache(), self.settings)
+
+            def _progress(p: IndexProgress) -> None:
+                self.progress = p
+                if on_progress:
+                    on_progress(p)
+
+            return indexer.run(on_progress=_progress, should_stop=should_stop, paths=paths)
+
+    def _drop_index_files(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            if self.index_dir.exists():
+                shutil.rmtree(self.index_dir)
+
+    def _write_root_info(self) -> None:
+        info = self.index_dir / "root.json"
+        if not info.exists():
+            info.write_text(json.dumps({"root": str(self.root)}))
+
+    def clear(self) -> None:
+        """Delete this root's index entirely (the shared embedding cache is kept)."""
+        with self._index_lock:
+            self._drop_index_files()
+
+    # -- queries -------------------------------------------------------------------------------
+    def _checked_store(self) -> SqliteStore:
+        store = self._open_store(create=False)
+        meta = store.meta()
+        ident = self.identity()
+        if "embedder_id" in meta and (
+            meta["embedder_id"] != ident.embedder_id or meta.get("dim") != str(ident.dim)
+        ):
+            raise IndexIncompatibleError(
+                f"index of {self.root} was built with embedder {meta['embedder_id']} "
+                f"({meta.get('dim')} dims) but {ident.embedder_id} ({ident.dim} dims) is configured; "
+                "run `conexus index` to rebuild it, or configure the same embedder"
+            )
+        return store
+
+    def search(self, request: SearchRequest | str, **options: Any) -> SearchResult:
+        """Hybrid search. ``request`` may be a query string plus SearchRequest fields as keywords.
+
+        Raises:
+            IndexNotFoundError, IndexIncompatibleError, QueryError.
+        """
+        req = request if isinstance(request, SearchRequest) else SearchRequest(query=request, **options)
+        store = self._checked_store()
+        state = "indexing" if self._index_lock.locked() else "ready"
+        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings)
+        return searcher.search(req, index_state=state)
+
+    def status(self, *, check_stale: bool = True) -> dict[str, Any]:
+        """Everything known about this root's index: counts, skips, last run, identity, staleness."""
+        out: dict[str, Any] = {
+            "root": str(self.root),
+            "index_dir": str(self.index_dir),
+            "exists": self.has_index(),
+            "phase": self.progress.phase,
+            "progress": self.progress.to_dict(),
+        }
+        if not self.has_index():
+            return out
+        store = self._open_store(create=False)
+        meta = store.meta()
+        files, chunks = store.counts()
+        size = sum(p.stat().st_size for p in self.index_dir.iterdir() if p.is_file())
+        out.update(
+            {
+                "files": files,
+                "chunks": chunks,
+                "vectors": len(store.vectors),
+                "languages": store.languages(),
+                "skipped": store.skip_counts(),
+                "last_run": store.last_run(),
+                "index_bytes": size,
+                "format_version": int(meta.get("format_version", FORMAT_VERSION)),
+                "embedder_id": meta.get("embedder_id"),
+                "dim": int(meta["dim"]) if "dim" in meta else None,
+                "chunker_version": meta.get("chunker_version"),
+                "tokenizer_version": meta.get("tokenizer_version"),
+                "options_hash": meta.get("options_hash"),
+            }
+        )
+        try:
+            mismatch = self.identity().mismatches(meta)
+        except Exception as exc:  # status must render even when the embedder cannot load
+            mismatch = [f"embedder unavailable: {exc}"]
+        out["compatible"] = not mismatch
+        out["mismatches"] = mismatch
+        if check_stale:
+            out["stale"] = self.stale_files(store)
+        return out
+
+    def stale_files(self, store: SqliteStore | None = None, limit: int = 50) -> dict[str, Any]:
+        """Indexed files whose (size, mtime) differ on disk or that were deleted."""
+        st = store or self._open_store(create=False)
+        modified: list[str] = []
+        deleted: list[str] = []
+        for path, row in st.files().items():
+            try:
+                s = os.stat(self.root / path)
+            except OSError:
+                deleted.append(path)
+                continue
+            if s.st_size != row.size or s.st_mtime_ns != row.mtime_ns:
+                modified.append(path)
+        return {
+            "modified": len(modified),
+            "deleted": len(deleted),
+            "examples": sorted(modified + deleted)[:limit],
+        }
+
+    def freshness(self, path: str) -> str:
+        """``fresh``, ``modified``, ``deleted`` or ``unindexed`` for one root-relative path."""
+        store = self._open_store(create=False)
+        rows = store.chunks_of_file(path)
+        if not rows:
+            return "unindexed"
+        return freshness_of(str(self.root), rows[0], {}).state

@@ -1,0 +1,76 @@
+"""The one exception tree of Conexus.
+
+::
+
+    ConexusError
+    ├── ConfigError            bad option, bad conexus.toml, unknown embedder
+    ├── PathError              missing root, path outside the root, hostile path
+    ├── IndexStateError            no index, corrupt index, incompatible index
+    │   ├── IndexNotFoundError
+    │   └── IndexIncompatibleError
+    ├── StoreError             the database or vector index failed underneath
+    ├── EmbeddingError         the model could not be loaded or failed to run
+    └── QueryError             a query the engine cannot answer (never a syntax error:
+                               any string is a valid query)
+
+Third-party errors are translated at the boundary (``raise StoreError(...) from exc``).
+Adapters map the tree to their protocol: the CLI to a one-line message and an
+exit code (``exit_code``), the MCP server to ``isError`` results, the HTTP API
+to problem documents.
+"""
+
+from __future__ import annotations
+
+
+class ConexusError(Exception):
+    """Root of every error Conexus raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(ConexusError):
+    """An option, environment variable or conexus.toml value is invalid."""
+
+    exit_code = 2
+
+
+class PathError(ConexusError):
+    """A path does not exist, or leaves the root it must stay in."""
+
+    exit_code = 3
+
+
+class IndexStateError(ConexusError):
+    """Base for problems with an index as a whole."""
+
+    exit_code = 4
+
+
+class IndexNotFoundError(IndexStateError):
+    """No index exists for the requested root."""
+
+    exit_code = 4
+
+
+class IndexIncompatibleError(IndexStateError):
+    """The index was built by another format, embedder or chunker, or is corrupt."""
+
+    exit_code = 5
+
+
+class StoreError(ConexusError):
+    """The storage layer failed (SQLite, vector index files)."""
+
+    exit_code = 6
+
+
+class EmbeddingError(ConexusError):
+    """The embedding model could not be loaded or failed."""
+
+    exit_code = 7
+
+
+class QueryError(ConexusError):
+    """A request the engine cannot answer (bad filter, bad limits)."""
+
+    exit_code = 2

@@ -1,0 +1,1 @@
+"""Indexing: walking a repository, chunking files, keeping the index fresh."""

@@ -1,0 +1,389 @@
+"""Incremental indexing: walk, detect changes, chunk, embed (through the shared cache), write.
+
+Change detection is two-staged: a file whose (size, mtime) match the index is
+unchanged without being read; otherwise it is read and hashed, and only a new
+content hash leads to re-chunking. Each batch of files is written in one
+transaction, so a killed run leaves a consistent index holding every batch it
+finished, and the next run picks up the rest.
+
+Reading and chunking run on a worker thread while the main thread embeds and
+writes: ONNX Runtime and SQLite release the GIL, so the two overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from conexus.config import Settings
+from conexus.embedding import Embedder, EmbeddingCache, embed_with_cache
+from conexus.indexing.chunker import chunk_text
+from conexus.indexing.languages import detect_language
+from conexus.indexing.walker import IgnoreMatcher, WalkOptions, read_source, walk
+from conexus.models import Chunk, SkippedFile, SkipReason, SourceFile, content_hash
+from conexus.store.sqlite import FileRow, FileUpdate, SqliteStore
+
+logger = logging.getLogger(__name__)
+
+BATCH_FILES = 64
+BATCH_CHUNKS = 1024
+
+
+@dataclass
+class IndexProgress:
+    """A snapshot of a running index job, for progress bars and status tools."""
+
+    phase: str = "idle"  # idle | walking | indexing | saving | done | stopped | failed
+    files_total: int = 0  # files that need (re)reading
+    files_done: int = 0
+    files_seen: int = 0
+    chunks_done: int = 0
+    embedded: int = 0
+    cache_hits: int = 0
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def elapsed(self) -> float:
+        return time.time() - self.started_at
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = asdict(self)
+        d["elapsed_s"] = round(self.elapsed, 3)
+        return d
+
+
+@dataclass
+class IndexReport:
+    """What one index run did."""
+
+    files_seen: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    chunks_written: int = 0
+    embedded: int = 0
+    cache_hits: int = 0
+    invalid_utf8: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    stopped: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class _Prepared:
+    file: SourceFile
+    text: str
+    invalid_utf8: bool
+    hash: str
+    language: str
+    chunks: list[Chunk]
+
+
+def walk_options(settings: Settings) -> WalkOptions:
+    """The walker options a Settings object implies."""
+    return WalkOptions(
+        max_file_bytes=settings.max_file_bytes,
+        include=settings.include,
+        exclude=settings.exclude,
+        follow_symlinks=settings.follow_symlinks,
+    )
+
+
+class Indexer:
+    """Runs index jobs for one root into one store."""
+
+    def __init__(
+        self,
+        root: Path,
+        store: SqliteStore,
+        embedder: Embedder,
+        cache: EmbeddingCache | None,
+        settings: Settings,
+    ) -> None:
+        self.root = root
+        self.store = store
+        self.embedder = embedder
+        self.cache = cache
+        self.settings = settings
+
+    # -- public ------------------------------------------------------------------------------
+    def run(
+        self,
+        on_progress: Callable[[IndexProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        paths: Sequence[str] | None = None,
+    ) -> IndexReport:
+        """Bring the index up to date with the tree (or with just ``paths``, relative to the root)."""
+        t0 = time.perf_counter()
+        progress = IndexProgress(phase="walking")
+        report = IndexReport()
+        stop = should_stop or (lambda: False)
+        notify = on_progress or (lambda _p: None)
+        notify(progress)
+        run_id = self.store.start_run()
+        status = "failed"
+        try:
+            existing = self.store.files()
+            t_walk = time.perf_counter()
+            if paths is None:
+                files, skips = self._walk_all()
+                gone = [p for p in existing if p not in files]
+            else:
+                files, skips, gone = self._walk_paths(paths, existing)
+            report.timings["walk_s"] = round(time.perf_counter() - t_walk, 3)
+            report.files_seen = len(files)
+            progress.files_seen = len(files)
+
+            todo: list[SourceFile] = []
+            for rel, sf in files.items():
+                row = existing.get(rel)
+                if row is not None and row.size == sf.size and row.mtime_ns == sf.mtime_ns:
+                    report.files_unchanged += 1
+                else:
+                    todo.append(sf)
+            progress.phase = "indexing"
+            progress.files_total = len(todo)
+            notify(progress)
+
+            read_skips = self._process(todo, existing, report, progress, notify, stop)
+            skips.extend(read_skips)
+            # Files that were indexed before but are now skipped or gone leave the index.
+            skipped_paths = {s.path for s in read_skips}
+            deletes = sorted(set(gone) | {p for p in skipped_paths if p in existing})
+            if deletes and not report.stopped:
+                self.store.apply([], deletes)
+                report.files_deleted = len(deletes)
+
+            progress.phase = "saving"
+            notify(progress)
+            t_save = time.perf_counter()
+            if paths is None and not report.stopped:
+                self.store.set_skips([(s.path, s.reason.value, s.detail) for s in skips])
+            self.store.save_vectors()
+            report.timings["save_s"] = round(time.perf_counter() - t_save, 3)
+            report.skipped = dict(Counter(s.reason.value for s in skips))
+            status = "stopped" if report.stopped else "complete"
+            progress.phase = "stopped" if report.stopped else "done"
+            return report
+        finally:
+            report.seconds = round(time.perf_counter() - t0, 3)
+            self.store.finish_run(run_id, status, report.to_dict())
+            if status == "failed":
+                progress.phase = "failed"
+            notify(progress)
+
+    # -- walking -------------------------------------------------------------------------------
+    def _walk_all(self) -> tuple[dict[str, SourceFile], list[SkippedFile]]:
+        files: dict[str, SourceFile] = {}
+        skips: list[SkippedFile] = []
+        for entry in walk(self.root, walk_options(self.settings)):
+            if isinstance(entry, SourceFile):
+                files[entry.path] = entry
+            else:
+                skips.append(entry)
+        return files, skips
+
+    def _walk_paths(
+        self, paths: Sequence[str], existing: dict[str, FileRow]
+    ) -> tuple[dict[str, SourceFile], list[SkippedFile], list[str]]:
+        matcher = IgnoreMatcher(self.root, walk_options(self.settings))
+        files: dict[str, SourceFile] = {}
+        skips: list[SkippedFile] = []
+        gone: list[str] = []
+        for rel in sorted(set(paths)):
+            absolute = self.root / rel
+            try:
+                st = absolute.stat()
+            except OSError:
+                if rel in existing:
+                    gone.append(rel)
+                continue
+            if not absolute.is_file():
+                continue
+            reason = matcher.reason(rel, is_dir=False)
+            if reason is not None:
+                skips.append(SkippedFile(rel, reason))
+                if rel in existing:
+                    gone.append(rel)
+                continue
+            try:
+                inside = absolute.resolve().is_relative_to(self.root.resolve())
+            except OSError:
+                inside = False
+            if not inside:
+                skips.append(SkippedFile(rel, SkipReason.SYMLINK_OUTSIDE_ROOT))
+                if rel in existing:
+                    gone.append(rel)
+                continue
+            if st.st_size > self.settings.max_file_bytes:
+                skips.append(SkippedFile(rel, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
+                if rel in existing:
+                    gone.append(rel)
+                continue
+            files[rel] = SourceFile(rel, str(absolute), st.st_size, st.st_mtime_ns)
+        return files, skips, gone
+
+    # -- reading, chunking, embedding, writing -----------------------------------------------------
+    def _prepare(self, sf: SourceFile, existing: dict[str, FileRow]) -> _Prepared | SkippedFile | str:
+        """Read and chunk one file; returns the hash string alone when the content is unchanged."""
+        loaded = read_source(sf, self.settings.max_file_bytes)
+        if isinstance(loaded, SkippedFile):
+            return loaded
+        text, invalid = loaded
+        digest = content_hash(text)
+        row = existing.get(sf.path)
+        if row is not None and row.hash == digest:
+            return digest
+        first_line = text[:200].split("\n", 1)[0]
+        language = detect_language(sf.path, first_line) or "text"
+        try:
+            chunks = chunk_text(
+                sf.path,
+                text,
+                language=language,
+                max_chunk_lines=self.settings.max_chunk_lines,
+                window_lines=self.settings.window_lines,
+                window_overlap=self.settings.window_overlap,
+            )
+        except Exception as exc:  # a chunker bug must cost one file, not the run
+            logger.exception("chunking failed for %s", sf.path)
+            return SkippedFile(sf.path, SkipReason.CHUNK_ERROR, str(exc)[:200])
+        return _Prepared(sf, text, invalid, digest, language, chunks)
+
+    def _producer(
+        self,
+        todo: Sequence[SourceFile],
+        existing: dict[str, FileRow],
+        out: queue.Queue[list[_Prepared | SkippedFile | tuple[SourceFile, str]] | None],
+        stop: Callable[[], bool],
+        failed: list[BaseException],
+    ) -> None:
+        try:
+            batch: list[_Prepared | SkippedFile | tuple[SourceFile, str]] = []
+            n_chunks = 0
+            for sf in todo:
+                if stop():
+                    break
+                res = self._prepare(sf, existing)
+                if isinstance(res, str):
+                    batch.append((sf, res))
+                else:
+                    batch.append(res)
+                    if isinstance(res, _Prepared):
+                        n_chunks += len(res.chunks)
+                if len(batch) >= BATCH_FILES or n_chunks >= BATCH_CHUNKS:
+                    out.put(batch)
+                    batch, n_chunks = [], 0
+            if batch:
+                out.put(batch)
+        except BaseException as exc:  # re-raised on the main thread
+            failed.append(exc)
+        finally:
+            out.put(None)
+
+    def _process(
+        self,
+        todo: Sequence[SourceFile],
+        existing: dict[str, FileRow],
+        report: IndexReport,
+        progress: IndexProgress,
+        notify: Callable[[IndexProgress], None],
+        stop: Callable[[], bool],
+    ) -> list[SkippedFile]:
+        skips: list[SkippedFile] = []
+        q: queue.Queue[list[_Prepared | SkippedFile | tuple[SourceFile, str]] | None] = queue.Queue(maxsize=4)
+        failed: list[BaseException] = []
+        worker = threading.Thread(
+            target=self._producer, args=(todo, existing, q, stop, failed), name="conexus-chunker", daemon=True
+        )
+        worker.start()
+        t_embed = 0.0
+        t_write = 0.0
+        try:
+            while True:
+                batch = q.get()
+                if batch is None:
+                    break
+                if stop():
+                    report.stopped = True
+                    continue  # drain so the producer can finish
+                updates: list[_Prepared] = []
+                touches: list[tuple[str, int, int]] = []
+                for item in batch:
+                    if isinstance(item, SkippedFile):
+                        skips.append(item)
+                    elif isinstance(item, tuple):
+                        sf, _digest = item
+                        touches.append((sf.path, sf.size, sf.mtime_ns))
+                    else:
+                        updates.append(item)
+                keyed = [(c.hash(), c.embedding_text()) for p in updates for c in p.chunks]
+                t1 = time.perf_counter()
+                before = progress.embedded
+
+                def _on_embedded(n: int, _before: int = before) -> None:
+                    progress.embedded = _before + n
+                    notify(progress)
+
+                vectors = (
+                    embed_with_cache(self.embedder, self.cache, keyed, on_progress=_on_embedded)
+                    if keyed
+                    else np.zeros((0, self.embedder.dim), dtype=np.float32)
+                )
+                t_embed += time.perf_counter() - t1
+                new_embeds = progress.embedded - before
+                report.embedded += new_embeds
+                report.cache_hits += len(keyed) - new_embeds
+                progress.cache_hits = report.cache_hits
+                t2 = time.perf_counter()
+                file_updates: list[FileUpdate] = []
+                offset = 0
+                for p in updates:
+                    n = len(p.chunks)
+                    file_updates.append(
+                        FileUpdate(
+                            path=p.file.path,
+                            hash=p.hash,
+                            size=p.file.size,
+                            mtime_ns=p.file.mtime_ns,
+                            language=p.language,
+                            n_lines=p.text.count("\n") + 1 if p.text else 0,
+                            invalid_utf8=p.invalid_utf8,
+                            chunks=p.chunks,
+                            vectors=vectors[offset : offset + n],
+                        )
+                    )
+                    offset += n
+                    report.invalid_utf8 += int(p.invalid_utf8)
+                if file_updates:
+                    self.store.apply(file_updates, [])
+                if touches:
+                    self.store.touch_files(touches)
+                t_write += time.perf_counter() - t2
+                report.files_changed += len(updates)
+                report.files_unchanged += len(touches)
+                report.chunks_written += offset
+                progress.files_done += len(batch)
+                progress.chunks_done += offset
+                notify(progress)
+        finally:
+            worker.join()
+        if failed:
+            raise failed[0]
+        if stop():
+            report.stopped = True
+        report.timings["embed_s"] = round(t_embed, 3)
+        report.timings["write_s"] = round(t_write, 3)
+        return skips

@@ -1,0 +1,179 @@
+"""Domain data: frozen dataclasses with no I/O.
+
+Every layer speaks these types. Paths are always POSIX strings relative to the
+indexed root; line numbers are 1-based and inclusive on both ends, so a hit's
+citation is ``f"{path}:{start_line}-{end_line}"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+def content_hash(text: str) -> str:
+    """Return the hex BLAKE2b-128 digest of ``text`` (UTF-8).
+
+    Used for files (freshness, incremental indexing) and chunks (the embedding
+    cache key), so one function keeps the two consistent.
+    """
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+class SkipReason(StrEnum):
+    """Why the walker or the indexer left a file out. Shown in the index status."""
+
+    IGNORED = "ignored"  # matched .gitignore / .conexusignore / default or configured excludes
+    BINARY = "binary"
+    TOO_LARGE = "too_large"
+    UNREADABLE = "unreadable"
+    SYMLINK_OUTSIDE_ROOT = "symlink_outside_root"
+    SYMLINK_LOOP = "symlink_loop"
+    NOT_REGULAR = "not_regular"  # sockets, fifos, devices
+    GENERATED = "generated"  # minified or machine-generated content
+    CHUNK_ERROR = "chunk_error"  # the chunker failed on this file (bug or pathological input)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A contiguous slice of one file: a symbol, part of a symbol, or the code between symbols.
+
+    ``header`` carries context that is not inside the line range but helps
+    retrieval: for the second part of a split function it holds the function's
+    signature line(s); for a method it may hold the class line. It is indexed
+    and embedded, never cited.
+    """
+
+    path: str
+    start_line: int
+    end_line: int
+    language: str
+    kind: str  # function | method | class | interface | struct | enum | module | section | window | ...
+    text: str
+    symbol: str | None = None
+    parent: str | None = None  # qualified parent, e.g. "Outer.Inner" for a method of Inner
+    signature: str | None = None
+    docstring: str | None = None
+    header: str = ""
+
+    @property
+    def qualified_name(self) -> str | None:
+        """``Parent.symbol`` when both are known, else the symbol (or None)."""
+        if self.symbol and self.parent:
+            return f"{self.parent}.{self.symbol}"
+        return self.symbol
+
+    @property
+    def citation(self) -> str:
+        """``path:start-end``."""
+        return f"{self.path}:{self.start_line}-{self.end_line}"
+
+    def hash(self) -> str:
+        """Content hash of everything that is embedded: the cache key of this chunk's vector."""
+        return content_hash(self.embedding_text())
+
+    def embedding_text(self) -> str:
+        """The text given to the embedding model: path, symbol context, then the code."""
+        parts = [self.path]
+        if self.qualified_name:
+            parts.append(f"{self.kind} {self.qualified_name}")
+        if self.header:
+            parts.append(self.header)
+        parts.append(self.text)
+        return "\n".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file the walker accepted: it will be read and chunked."""
+
+    path: str  # POSIX, relative to the root
+    abs_path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file the walker or reader left out, and why."""
+
+    path: str
+    reason: SkipReason
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """Whether the text a hit cites is still what is on disk."""
+
+    indexed_hash: str
+    state: str  # "fresh" | "modified" | "deleted"
+
+    @property
+    def is_fresh(self) -> bool:
+        return self.state == "fresh"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: a chunk with its score and where the score came from."""
+
+    chunk_id: int
+    path: str
+    start_line: int
+    end_line: int
+    language: str
+    kind: str
+    symbol: str | None
+    parent: str | None
+    signature: str | None
+    score: float
+    snippet: str
+    freshness: Freshness
+    signals: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def citation(self) -> str:
+        return f"{self.path}:{self.start_line}-{self.end_line}"
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready rendering used by the CLI ``--json`` output and the servers."""
+        return {
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "citation": self.citation,
+            "language": self.language,
+            "kind": self.kind,
+            "symbol": self.symbol,
+            "parent": self.parent,
+            "signature": self.signature,
+            "score": round(self.score, 6),
+            "snippet": self.snippet,
+            "freshness": {
+                "indexed_hash": self.freshness.indexed_hash,
+                "state": self.freshness.state,
+            },
+            "signals": {k: round(v, 6) for k, v in self.signals.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """The answer to one query."""
+
+    query: str
+    hits: tuple[Hit, ...]
+    total_candidates: int
+    took_ms: float
+    index_state: str  # "ready" | "indexing" | "empty"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "query": self.query,
+            "hits": [h.to_dict() for h in self.hits],
+            "total_candidates": self.total_candidates,
+            "took_ms": round(self.took_ms, 3),
+            "index_state": self.index_state,
+        }

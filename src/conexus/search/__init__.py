@@ -1,0 +1,1 @@
+"""Query analysis, retrieval, fusion."""

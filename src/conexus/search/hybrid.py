@@ -1,0 +1,296 @@
+"""Hybrid search: BM25 + vectors + exact symbol and path signals, fused, boosted, diversified.
+
+The searcher runs the retrievers against a store and hands the ranked lists
+to the pure functions in :mod:`conexus.search.fusion`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from conexus.config import Settings
+from conexus.embedding import Embedder
+from conexus.errors import QueryError
+from conexus.models import Freshness, Hit, SearchResult, content_hash
+from conexus.search.fusion import RankedList, apply_boosts, diversify, rank, rrf
+from conexus.search.query import QueryPlan, analyze
+from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
+
+MAX_TOP_K = 100
+EXACT_VECTOR_LIMIT = 50_000  # below this many filtered chunks, vector search is exact (no ANN recall loss)
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    """Where the user is working: hits in these files are boosted."""
+
+    active_file: str | None = None
+    open_files: tuple[str, ...] = ()
+    git_branch: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search, with every option the adapters expose."""
+
+    query: str
+    top_k: int = 10
+    offset: int = 0
+    paths: tuple[str, ...] = ()  # gitignore-style globs; a leading "!" excludes
+    languages: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    work_context: WorkContext = field(default_factory=WorkContext)
+    snippet_lines: int = 30
+    max_chars: int | None = None  # budget for all snippets together
+
+    def validate(self) -> None:
+        """Raise QueryError for out-of-range options (any query text is valid)."""
+        if not 1 <= self.top_k <= MAX_TOP_K:
+            raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}, got {self.top_k}")
+        if self.offset < 0 or self.offset > 10_000:
+            raise QueryError(f"offset must be between 0 and 10000, got {self.offset}")
+        if self.snippet_lines < 0:
+            raise QueryError("snippet_lines must be >= 0")
+        if self.max_chars is not None and self.max_chars < 0:
+            raise QueryError("max_chars must be >= 0")
+
+
+def filter_files(
+    files: Sequence[FileRow], globs: Sequence[str], languages: Sequence[str]
+) -> list[int] | None:
+    """File ids allowed by path globs and languages, or None when there is no filter.
+
+    Raises:
+        QueryError: a glob pathspec cannot parse.
+    """
+    if not globs and not languages:
+        return None
+    spec = None
+    if globs:
+        import pathspec
+
+        include = [g for g in globs if not g.startswith("!")]
+        exclude = [g[1:] for g in globs if g.startswith("!")]
+        try:
+            inc = pathspec.GitIgnoreSpec.from_lines(include) if include else None
+            exc = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
+        except (ValueError, TypeError) as err:
+            raise QueryError(f"invalid path glob: {err}") from err
+        spec = (inc, exc)
+    langs = {lang.lower() for lang in languages}
+    out = []
+    for f in files:
+        if langs and f.language.lower() not in langs:
+            continue
+        if spec is not None:
+            inc, exc = spec
+            if inc is not None and not inc.match_file(f.path):
+                continue
+            if exc is not None and exc.match_file(f.path):
+                continue
+        out.append(f.id)
+    return out
+
+
+def make_snippet(text: str, max_lines: int) -> str:
+    """The first ``max_lines`` lines of a chunk, with a marker when cut."""
+    lines = text.split("\n")
+    if max_lines == 0:
+        return ""
+    if len(lines) <= max_lines:
+        return text
+    return "\n".join(lines[:max_lines]) + f"\n… ({len(lines) - max_lines} more lines)"
+
+
+def freshness_of(root: str, row: ChunkRow, cache: dict[str, Freshness]) -> Freshness:
+    """Compare the file on disk with what was indexed: fresh, modified or deleted."""
+    if row.path in cache:
+        return cache[row.path]
+    absolute = os.path.join(root, row.path)
+    try:
+        st = os.stat(absolute)
+    except OSError:
+        result = Freshness(row.file_hash, "deleted")
+    else:
+        if st.st_size == row.file_size and st.st_mtime_ns == row.file_mtime_ns:
+            result = Freshness(row.file_hash, "fresh")
+        else:
+            try:
+                with open(absolute, "rb") as fh:
+                    data = fh.read()
+                text = data.decode("utf-8", errors="replace")
+                if text.startswith("\ufeff"):
+                    text = text[1:]
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+                same = content_hash(text) == row.file_hash
+            except OSError:
+                same = False
+            result = Freshness(row.file_hash, "fresh" if same else "modified")
+    cache[row.path] = result
+    return result
+
+
+class HybridSearcher:
+    """Runs one :class:`SearchRequest` against a store."""
+
+    def __init__(self, root: str, store: SqliteStore, embedder: Embedder, settings: Settings) -> None:
+        self.root = root
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def search(self, req: SearchRequest, index_state: str = "ready") -> SearchResult:
+        req.validate()
+        t0 = time.perf_counter()
+        plan = analyze(req.query)
+        files = self.store.files()
+        allowed = filter_files(list(files.values()), req.paths, req.languages)
+        want = req.offset + req.top_k
+        n_cand = max(self.settings.candidates, want * 3)
+
+        lists = self._retrieve(plan, allowed, n_cand, files)
+        scores, signals = rrf(lists, k=self.settings.rrf_k)
+        rows = self.store.get_chunks(list(scores))
+        if req.kinds:
+            kinds = {k.lower() for k in req.kinds}
+            scores = {cid: s for cid, s in scores.items() if cid in rows and rows[cid].kind.lower() in kinds}
+        scores = {cid: s for cid, s in scores.items() if cid in rows}
+        scores = apply_boosts(scores, self._context_factors(req.work_context, rows))
+        ranked = diversify(rank(scores), lambda cid: rows[cid].path, self.settings.max_hits_per_file)
+        page = ranked[req.offset : req.offset + req.top_k]
+
+        fresh_cache: dict[str, Freshness] = {}
+        hits: list[Hit] = []
+        budget = req.max_chars
+        for cid in page:
+            row = rows[cid]
+            snippet = make_snippet(row.text, req.snippet_lines)
+            if budget is not None:
+                snippet = snippet[: max(0, budget)]
+                budget -= len(snippet)
+            hits.append(
+                Hit(
+                    chunk_id=cid,
+                    path=row.path,
+                    start_line=row.start_line,
+                    end_line=row.end_line,
+                    language=row.language,
+                    kind=row.kind,
+                    symbol=row.symbol,
+                    parent=row.parent,
+                    signature=row.signature,
+                    score=scores[cid],
+                    snippet=snippet,
+                    freshness=freshness_of(self.root, row, fresh_cache),
+                    signals={k: float(v) for k, v in signals.get(cid, {}).items()},
+                )
+            )
+        return SearchResult(
+            query=req.query,
+            hits=tuple(hits),
+            total_candidates=len(ranked),
+            took_ms=(time.perf_counter() - t0) * 1000,
+            index_state=index_state if files else "empty",
+        )
+
+    # -- retrievers ----------------------------------------------------------------------------
+    def _retrieve(
+        self, plan: QueryPlan, allowed: list[int] | None, n_cand: int, files: dict[str, FileRow]
+    ) -> list[RankedList]:
+        lists: list[RankedList] = []
+        _, n_chunks = self.store.counts()
+        if n_chunks == 0 or (allowed is not None and not allowed):
+            return lists
+        s = self.settings
+
+        if s.bm25_weight > 0:
+            df = self.store.doc_frequencies(list(plan.terms))
+            expr = plan.fts_expression(df, n_chunks)
+            lex = self.store.lexical(expr, n_cand, allowed)
+            lists.append(RankedList("bm25", [cid for cid, _ in lex], s.bm25_weight))
+
+        if s.vector_weight > 0 and plan.semantic_text.strip():
+            qv = self.embedder.embed_query(plan.semantic_text)
+            lists.append(RankedList("vector", self._vector(qv, allowed, n_cand), s.vector_weight))
+
+        if plan.identifiers:
+            names: list[str] = []
+            for ident in plan.identifiers:
+                for name in (ident, ident.split(".")[-1]):
+                    if name not in names:
+                        names.append(name)
+            found = self.store.chunks_by_symbol(names, 500, allowed)
+            order = {n.lower(): i for i, n in enumerate(names)}
+            found.sort(key=lambda x: (order.get(x[1].lower(), len(order)), x[0]))
+            if found:
+                lists.append(RankedList("symbol", [cid for cid, _ in found], 1.0))
+
+        if plan.paths:
+            mentioned = self._mentioned_files(plan.paths, files, allowed)
+            if mentioned:
+                ids = self.store.first_chunks_of_files(mentioned)
+                lists.append(RankedList("path", ids, 1.0))
+        return lists
+
+    def _vector(self, qv: np.ndarray, allowed: list[int] | None, n_cand: int) -> list[int]:
+        if allowed is None:
+            return [cid for cid, _ in self.store.vectors.search(qv, n_cand)]
+        chunk_ids = self.store.chunk_ids_for_files(allowed)
+        if len(chunk_ids) <= EXACT_VECTOR_LIMIT:
+            if not chunk_ids:
+                return []
+            mat = self.store.get_vectors(chunk_ids)
+            sims = mat @ qv.astype(np.float32)
+            top = np.argsort(-sims)[:n_cand]
+            return [chunk_ids[i] for i in top]
+        allowed_set = set(chunk_ids)
+        wide = self.store.vectors.search(qv, n_cand * 10)
+        return [cid for cid, _ in wide if cid in allowed_set][:n_cand]
+
+    @staticmethod
+    def _mentioned_files(
+        paths: Sequence[str], files: dict[str, FileRow], allowed: list[int] | None
+    ) -> list[int]:
+        allowed_set = set(allowed) if allowed is not None else None
+        by_name: dict[str, list[FileRow]] = {}
+        for path, row in files.items():
+            by_name.setdefault(path.rsplit("/", 1)[-1], []).append(row)
+        out: list[int] = []
+        for raw in paths:
+            p = raw.replace("\\", "/")
+            while p.startswith(("./", "/")):
+                p = p[1:] if p.startswith("/") else p[2:]
+            if not p:
+                continue
+            for row in by_name.get(p.rsplit("/", 1)[-1], ()):
+                same = row.path == p or row.path.endswith("/" + p) or p.endswith("/" + row.path)
+                if same and (allowed_set is None or row.id in allowed_set) and row.id not in out:
+                    out.append(row.id)
+            if len(out) > 50:
+                break
+        return out
+
+    @staticmethod
+    def _context_factors(ctx: WorkContext, rows: dict[int, ChunkRow]) -> dict[int, float]:
+        if not ctx.active_file and not ctx.open_files:
+            return {}
+        active = (ctx.active_file or "").lstrip("./")
+        active_dir = active.rsplit("/", 1)[0] if "/" in active else ""
+        open_set = {p.lstrip("./") for p in ctx.open_files}
+        factors: dict[int, float] = {}
+        for cid, row in rows.items():
+            f = 1.0
+            if active and row.path == active:
+                f = 1.3
+            elif row.path in open_set:
+                f = 1.15
+            elif active_dir and row.path.startswith(active_dir + "/"):
+                f = 1.05
+            if f != 1.0:
+                factors[cid] = f
+        return factors

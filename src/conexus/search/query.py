@@ -1,0 +1,191 @@
+"""Query analysis: turn any string into a safe, weighted query plan. Pure, no I/O.
+
+Every string is a valid query. The FTS5 expression is built only from tokens
+of ``[a-z0-9_]`` and non-ASCII letters, each double-quoted, so no user text can
+reach FTS5's query syntax (operators, column filters, unbalanced quotes).
+
+Long natural-language queries (issue texts) carry exact signals worth more
+than their words: file paths, dotted names, identifiers in backticks or code
+blocks, traceback frames and error lines. ``analyze`` extracts them so the
+engine can match them against symbols and paths directly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from conexus.tokens import iter_code_tokens, split_identifier
+
+MAX_QUERY_CHARS = 200_000
+MAX_FTS_TERMS = 48
+
+# English function words and issue-template noise; never sent to BM25 alone.
+STOPWORDS: frozenset[str] = frozenset(
+    " ".join(
+        (
+            "a about above after again against all also am an and any are as at be because been before being",
+            "below between both but by can could did do does doing done down during each either else even",
+            "ever every few for from further get gets got had has have having he her here hers him his how i",
+            "if in into is it its itself just let like ll me more most my no nor not now of off on once only",
+            "or other our out over own please re same she should so some such than that the their them then",
+            "there these they this those through to too under until up us use used using very via was way we",
+            "were what when where which while who whom why will with would you your yours thanks thank hi",
+            "hello issue bug expected actual behavior behaviour description steps reproduce version versions",
+            "code example output error result results following seems think want need trying try tried work",
+            "works working see also however instead something anything one two new make makes",
+        )
+    ).split()
+)
+
+_PATH = re.compile(
+    r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.(?:py|pyi|js|jsx|ts|tsx|go|rs|java|c|h|cc|cpp|hpp|"
+    r"cs|rb|php|kt|kts|swift|scala|sh|bash|md|rst|toml|ya?ml|json|cfg|ini|txt))\b"
+)
+_SLASH_PATH = re.compile(r"(?<![\w/.-])((?:[\w.-]+/){1,}[\w.-]+)")
+_DOTTED = re.compile(r"\b([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+)\b")
+_BACKTICK = re.compile(r"`([^`\n]{1,200})`")
+_FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
+_TRACE_FRAME = re.compile(r'File "([^"]+)", line (\d+)(?:, in ([\w<>]+))?')
+_ERROR_LINE = re.compile(r"^\s*([A-Z][\w.]*(?:Error|Exception|Warning|Exit|Interrupt))\b:?\s*(.*)$", re.M)
+_CALL = re.compile(r"\b([A-Za-z_][\w]*)\s*\(")
+_IDENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\b")
+
+
+def is_code_identifier(word: str) -> bool:
+    """True for words that look like code rather than prose: snake_case, camelCase, CONSTANTS, dunders."""
+    if len(word) < 3:
+        return False
+    if "_" in word.strip("_"):
+        return True
+    if word.startswith("__") and word.endswith("__"):
+        return True
+    has_lower = any(c.islower() for c in word)
+    has_upper_inside = any(c.isupper() for c in word[1:])
+    # camelCase / PascalCase with humps
+    return has_lower and has_upper_inside
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What the engine runs for one query."""
+
+    text: str
+    terms: dict[str, float]  # token -> weight (query-side tf x signal weight)
+    identifiers: tuple[str, ...]  # exact code names worth a symbol lookup
+    paths: tuple[str, ...]  # file paths or path fragments mentioned
+    is_long: bool
+    semantic_text: str  # what the embedding model sees (trimmed)
+    error_lines: tuple[str, ...] = field(default=())
+
+    def fts_expression(self, doc_freq: dict[str, int] | None = None, n_docs: int = 0) -> str:
+        """An FTS5 MATCH expression: the best terms, each quoted, OR-ed. Empty when nothing is searchable.
+
+        With document frequencies, terms are ranked by weight x idf and capped at
+        ``MAX_FTS_TERMS``; terms in more than half the chunks are dropped for long queries.
+        """
+        if not self.terms:
+            return ""
+        scored: list[tuple[float, str]] = []
+        for term, weight in self.terms.items():
+            if doc_freq is not None:
+                df = doc_freq.get(term, 0)
+                if df == 0:
+                    continue
+                if self.is_long and n_docs > 50 and df > n_docs * 0.5:
+                    continue
+                idf = math.log(1 + (n_docs - df + 0.5) / (df + 0.5)) if n_docs else 1.0
+                scored.append((weight * idf, term))
+            else:
+                scored.append((weight, term))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        chosen = [t for _, t in scored[:MAX_FTS_TERMS]]
+        return " OR ".join(f'"{t}"' for t in chosen)
+
+
+def _clean(text: str) -> str:
+    text = text[:MAX_QUERY_CHARS]
+    # Drop NULs and other control characters except newlines and tabs.
+    return "".join(ch for ch in text if ch in "\n\t" or ch >= " ")
+
+
+def analyze(query: str) -> QueryPlan:
+    """Build a :class:`QueryPlan` from any string. Never raises."""
+    text = _clean(query)
+    is_long = len(text) > 300 or text.count("\n") > 3
+
+    identifiers: Counter[str] = Counter()
+    paths: list[str] = []
+    errors: list[str] = []
+
+    code_spans = [m.group(1) for m in _FENCE.finditer(text)] + [m.group(1) for m in _BACKTICK.finditer(text)]
+    for m in _TRACE_FRAME.finditer(text):
+        paths.append(m.group(1))
+        if m.group(3) and not m.group(3).startswith("<"):
+            identifiers[m.group(3)] += 2
+    for m in _PATH.finditer(text):
+        paths.append(m.group(1))
+    for m in _SLASH_PATH.finditer(text):
+        frag = m.group(1)
+        if "://" not in text[max(0, m.start() - 8) : m.start() + 3] and not frag.startswith("http"):
+            paths.append(frag)
+    for m in _ERROR_LINE.finditer(text):
+        errors.append(m.group(0).strip()[:300])
+        identifiers[m.group(1).split(".")[-1]] += 1
+    for m in _DOTTED.finditer(text):
+        dotted = m.group(1)
+        parts = dotted.split(".")
+        if parts[-1] in {"py", "js", "ts", "go", "rs", "md", "rst", "txt", "com", "org", "io", "html"}:
+            continue
+        for p in parts:
+            if len(p) >= 3:
+                identifiers[p] += 1
+    for span in code_spans:
+        for m in _IDENT.finditer(span):
+            w = m.group(1)
+            if len(w) >= 3 and w.lower() not in STOPWORDS:
+                identifiers[w] += 1
+    for m in _CALL.finditer(text):
+        w = m.group(1)
+        if len(w) >= 3 and w.lower() not in STOPWORDS:
+            identifiers[w] += 1
+    for m in _IDENT.finditer(text):
+        w = m.group(1)
+        if is_code_identifier(w):
+            identifiers[w] += 1
+
+    terms: dict[str, float] = {}
+    for tok in iter_code_tokens(text):
+        if tok in STOPWORDS or len(tok) < 2:
+            continue
+        terms[tok] = terms.get(tok, 0.0) + 1.0
+    # Query-side tf saturates: a word repeated 20 times in a pasted log is not 20x as important.
+    terms = {t: 1.0 + math.log(w) for t, w in terms.items()}
+    for ident, count in identifiers.items():
+        low = ident.lower()
+        if low in STOPWORDS:
+            continue
+        terms[low] = terms.get(low, 1.0) + 1.0 + math.log(count)
+        for part in split_identifier(ident):
+            if part in terms and part not in STOPWORDS:
+                terms[part] += 0.25
+    for p in paths:
+        stem = p.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+        if stem and stem not in STOPWORDS and len(stem) > 1:
+            terms[stem] = terms.get(stem, 1.0) + 1.0
+
+    semantic = " ".join(text.split())[:2000]
+    ordered_idents = tuple(i for i, _ in identifiers.most_common(64))
+    seen: set[str] = set()
+    uniq_paths = tuple(p for p in paths if not (p in seen or seen.add(p)))[:32]
+    return QueryPlan(
+        text=text,
+        terms=terms,
+        identifiers=ordered_idents,
+        paths=uniq_paths,
+        is_long=is_long,
+        semantic_text=semantic,
+        error_lines=tuple(errors[:8]),
+    )

@@ -1,0 +1,263 @@
+"""Read a line range of one file, as it is on disk now, and say how it compares to the index.
+
+Text is decoded the way the indexer decodes it (UTF-8 with replacement, BOM
+dropped, CRLF and CR read as LF), so line numbers agree with the citations
+search returns. A file that was indexed but has since been deleted is served
+from the indexed chunks, marked ``deleted``, so a model holding an old
+citation can still see what it pointed at.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from conexus.errors import PathError, QueryError
+from conexus.models import content_hash
+from conexus.paths import confine
+from conexus.store.sqlite import SqliteStore
+
+BINARY_SNIFF_BYTES = 8192
+MAX_READ_BYTES = 16 * 1024 * 1024
+MAX_LINE_CHARS = 4000
+MAX_LINES_LIMIT = 10_000
+
+
+def read_bytes(path: str | Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """Read up to ``max_bytes + 1`` bytes of a regular file: ``(data, stat)``.
+
+    Opens without blocking (a FIFO planted in the tree must not hang a
+    request) and reads nothing when the file is larger than ``max_bytes``
+    (``data`` is then empty and ``stat.st_size`` says why).
+
+    Raises:
+        OSError: missing or unreadable file, a directory (``IsADirectoryError``)
+            or any other non-regular file.
+    """
+    flags = (
+        os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    )
+    fd = os.open(path, flags)
+    with open(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if st.st_size > max_bytes:
+            return b"", st
+        return fh.read(max_bytes + 1), st
+
+
+def looks_binary(head: bytes) -> bool:
+    """True when the first bytes of a file contain a NUL (git's and ripgrep's heuristic)."""
+    return b"\x00" in head[:BINARY_SNIFF_BYTES]
+
+
+def decode_text(data: bytes) -> tuple[str, bool]:
+    """Decode file bytes as the indexer does. Returns ``(text, had_invalid_utf8)``."""
+    try:
+        text = data.decode("utf-8")
+        invalid = False
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        invalid = True
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text, invalid
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text``; a final newline does not start another line."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def clip_line(line: str, max_chars: int = MAX_LINE_CHARS) -> str:
+    """``line`` cut to ``max_chars`` with a marker saying how much was left out."""
+    if len(line) <= max_chars:
+        return line
+    return line[:max_chars] + f"… [{len(line) - max_chars} more characters]"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """Lines ``start_line..end_line`` of one file (1-based, inclusive).
+
+    ``freshness`` compares the disk text with the index: ``fresh`` (same
+    content), ``modified`` (changed since indexing), ``unindexed`` (not in the
+    index) or ``deleted`` (indexed but gone from disk; the lines then come from
+    the index and ``source`` is ``"index"``, with uncovered lines left out).
+    ``truncated`` is true when the request was cut to ``max_lines``;
+    ``next_start`` then says where to continue.
+    """
+
+    path: str
+    start_line: int
+    end_line: int
+    total_lines: int
+    lines: tuple[tuple[int, str], ...]
+    freshness: str
+    indexed_hash: str | None
+    language: str | None
+    truncated: bool
+    next_start: int | None
+    invalid_utf8: bool
+    source: str  # "disk" | "index"
+
+    @property
+    def citation(self) -> str:
+        return f"{self.path}:{self.start_line}-{self.end_line}"
+
+    @property
+    def text(self) -> str:
+        """The lines joined with newlines, without numbers."""
+        return "\n".join(t for _, t in self.lines)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "citation": self.citation,
+            "total_lines": self.total_lines,
+            "lines": [{"line": n, "text": t} for n, t in self.lines],
+            "freshness": self.freshness,
+            "indexed_hash": self.indexed_hash,
+            "language": self.language,
+            "truncated": self.truncated,
+            "next_start": self.next_start,
+            "invalid_utf8": self.invalid_utf8,
+            "source": self.source,
+        }
+
+
+def _window(
+    start: int | None, end: int | None, total: int, max_lines: int, path: str
+) -> tuple[int, int, bool]:
+    """Validate a requested range against ``total`` lines: ``(start, end, truncated)``."""
+    first = 1 if start is None else start
+    if first < 1:
+        raise QueryError(f"start line must be >= 1, got {first}")
+    if end is not None and end < first:
+        raise QueryError(f"end line {end} is before start line {first}")
+    if total == 0:
+        if first > 1:
+            raise QueryError(f"{path} is empty; there is no line {first}")
+        return 1, 0, False
+    if first > total:
+        raise QueryError(f"start line {first} is past the end of {path}, which has {total} lines")
+    last = total if end is None else min(end, total)
+    truncated = last - first + 1 > max_lines
+    if truncated:
+        last = first + max_lines - 1
+    return first, last, truncated
+
+
+def read_range(
+    root: Path,
+    store: SqliteStore | None,
+    path: str,
+    start: int | None = None,
+    end: int | None = None,
+    max_lines: int = 2000,
+) -> ReadResult:
+    """Read lines ``start..end`` (1-based, inclusive) of ``path`` from disk.
+
+    Without ``start`` reading begins at line 1; without ``end`` it runs to the
+    end of the file. An ``end`` past the end of the file is clamped; a range
+    longer than ``max_lines`` is cut (``truncated``/``next_start`` say so).
+    ``store`` may be None, which reports every file as ``unindexed``.
+
+    Raises:
+        PathError: the path is hostile, leaves the root, does not exist (and was
+            never indexed) or is a directory.
+        QueryError: bad range (start < 1, end < start, start past the end),
+            ``max_lines`` out of 1..10000, a binary file, or a file too large to read.
+    """
+    if not 1 <= max_lines <= MAX_LINES_LIMIT:
+        raise QueryError(f"max_lines must be between 1 and {MAX_LINES_LIMIT}, got {max_lines}")
+    absolute, rel = confine(root, path)
+    row = store.file(rel) if store is not None else None
+
+    try:
+        data, st = read_bytes(absolute, MAX_READ_BYTES)
+    except FileNotFoundError:
+        if row is not None and store is not None:
+            return _read_deleted(store, rel, start, end, max_lines, row.hash, row.language, row.n_lines)
+        raise PathError(f"no such file: {rel}") from None
+    except IsADirectoryError:
+        raise PathError(f"{rel} is a directory, not a file") from None
+    except OSError as exc:
+        raise PathError(f"cannot read {rel}: {exc.strerror or exc}") from exc
+    if st.st_size > MAX_READ_BYTES or len(data) > MAX_READ_BYTES:
+        raise QueryError(f"{rel} is too large to read ({st.st_size} bytes; the limit is {MAX_READ_BYTES})")
+    if looks_binary(data):
+        raise QueryError(f"{rel} is a binary file; only text files can be read")
+    text, invalid = decode_text(data)
+    lines = split_lines(text)
+    first, last, truncated = _window(start, end, len(lines), max_lines, rel)
+
+    if row is None:
+        freshness = "unindexed"
+    elif st.st_size == row.size and st.st_mtime_ns == row.mtime_ns:
+        freshness = "fresh"
+    else:
+        freshness = "fresh" if content_hash(text) == row.hash else "modified"
+
+    return ReadResult(
+        path=rel,
+        start_line=first,
+        end_line=last,
+        total_lines=len(lines),
+        lines=tuple((n, clip_line(lines[n - 1])) for n in range(first, last + 1)),
+        freshness=freshness,
+        indexed_hash=row.hash if row is not None else None,
+        language=row.language if row is not None else None,
+        truncated=truncated,
+        next_start=last + 1 if truncated else None,
+        invalid_utf8=invalid,
+        source="disk",
+    )
+
+
+def _read_deleted(
+    store: SqliteStore,
+    rel: str,
+    start: int | None,
+    end: int | None,
+    max_lines: int,
+    file_hash: str,
+    language: str,
+    n_lines: int,
+) -> ReadResult:
+    """Lines of a deleted file rebuilt from its indexed chunks (lines no chunk covers are absent)."""
+    known: dict[int, str] = {}
+    for chunk in store.chunks_of_file(rel):
+        for offset, line in enumerate(chunk.text.split("\n")):
+            known.setdefault(chunk.start_line + offset, line)
+    total = max([n_lines, *known]) if known else n_lines
+    first, last, truncated = _window(start, end, total, max_lines, rel)
+    return ReadResult(
+        path=rel,
+        start_line=first,
+        end_line=last,
+        total_lines=total,
+        lines=tuple((n, clip_line(known[n])) for n in range(first, last + 1) if n in known),
+        freshness="deleted",
+        indexed_hash=file_hash,
+        language=language,
+        truncated=truncated,
+        next_start=last + 1 if truncated else None,
+        invalid_utf8=False,
+        source="index",
+    )

@@ -1,0 +1,140 @@
+"""``conexus serve``: the MCP server over stdio (default) or streamable HTTP.
+
+Registered on the ``conexus`` group by the CLI (``main.add_command(serve)``);
+``python -m conexus.server.serve_cli`` runs it on its own.
+
+In stdio mode stdout is the protocol channel: logging goes to stderr and is
+configured before the engine is imported, and the SDK points file
+descriptor 1 at stderr while serving, so stray output from native libraries
+cannot corrupt the stream either.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def configure_logging() -> None:
+    """stderr only; Conexus' own messages at INFO unless the user asked for more or less."""
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if logging.getLogger().level >= logging.WARNING:
+        logging.getLogger("conexus").setLevel(logging.INFO)
+    # The SDK logs every request at INFO; keep the server log about Conexus.
+    for noisy in ("mcp", "httpx", "httpx2", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``; ``:PORT`` means 127.0.0.1) to ``(host, port)``.
+
+    Raises:
+        click.BadParameter: not HOST:PORT, or a port outside 0..65535.
+    """
+    host, sep, port_text = value.rpartition(":")
+    if not sep:
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}", param_hint="--http")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise click.BadParameter(f"port must be a number, got {port_text!r}", param_hint="--http") from None
+    if not 0 <= port <= 65535:
+        raise click.BadParameter(f"port must be between 0 and 65535, got {port}", param_hint="--http")
+    return host, port
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(file_okay=False))
+@click.option(
+    "--http",
+    "listen",
+    metavar="HOST:PORT",
+    help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (PORT 0 picks a free port).",
+)
+@click.option("--no-watch", is_flag=True, help="Do not watch the roots for file changes.")
+@click.option("--no-index", is_flag=True, help="Do not index on start (serve the existing index as is).")
+@click.pass_context
+def serve(
+    ctx: click.Context, paths: tuple[str, ...], listen: str | None, no_watch: bool, no_index: bool
+) -> None:
+    """Serve the Conexus tools over MCP for PATH... (default: the current folder).
+
+    Every root is indexed incrementally in the background on start and kept
+    fresh by watching its files; tools answer from what is indexed meanwhile.
+    With several roots, tools take a `root` argument (default: the first).
+    """
+    configure_logging()
+    from conexus.errors import ConexusError
+
+    host_port = parse_listen(listen) if listen else None
+    try:
+        _serve(ctx.obj or {}, paths or (".",), host_port, watch=not no_watch, index=not no_index)
+    except ConexusError as exc:
+        click.echo(f"conexus: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _serve(
+    options: dict[str, Any],
+    paths: tuple[str, ...],
+    host_port: tuple[str, int] | None,
+    *,
+    watch: bool,
+    index: bool,
+) -> None:
+    import anyio
+    import anyio.to_thread
+
+    from conexus.config import Settings, load_settings
+    from conexus.engine import resolve_root
+    from conexus.server.mcp_app import ConexusMCP, serve_http, serve_stdio
+    from conexus.server.service import ConexusService
+
+    logger = logging.getLogger("conexus.server")
+    overrides = {k: v for k, v in options.items() if v is not None}
+
+    def settings_for(root: Path) -> Settings:
+        return load_settings(root, overrides=overrides)
+
+    roots = [resolve_root(p) for p in paths]
+    home = load_settings(None, overrides=overrides).home
+    service = ConexusService(settings_for, home, watch=watch, auto_index=index)
+    for root in roots:
+        service.add_root(root)
+    app = ConexusMCP(service)
+
+    async def run() -> None:
+        service.start()
+        names = ", ".join(f"{r.name} ({r.path})" for r in service.roots)
+        try:
+            if host_port is None:
+                logger.info("serving %s over stdio", names)
+                await serve_stdio(app)
+            else:
+                host, port = host_port
+                if host not in ("127.0.0.1", "localhost", "::1"):
+                    logger.warning("listening on %s: the MCP endpoint has no authentication", host)
+
+                def ready(url: str) -> None:
+                    logger.info("serving %s over streamable HTTP at %s", names, url)
+
+                await serve_http(app, host, port, on_ready=ready)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(service.close)
+            logger.info("stopped")
+
+    anyio.run(run)
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,84 @@
+"""Code-aware tokenisation shared by the index (what FTS5 stores) and the query side.
+
+FTS5's ``unicode61`` tokenizer would see ``parseHeaderLinks`` as one token and
+``parse_header_links`` as three. Neither serves code search alone, so we
+pre-tokenise in Python: every identifier is kept whole (lower-cased) *and*
+split into its camelCase / snake_case / digit parts. The FTS5 table uses
+``unicode61`` with ``_`` as a token character, so the strings built here reach
+the index unchanged. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+#: Bump when the token stream changes: it is part of the index format.
+TOKENIZER_VERSION = "1"
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# Non-ASCII letters (identifiers and prose in other scripts) are kept as words too.
+_UNICODE_WORD = re.compile(r"[^\W\d_][\w]*", re.UNICODE)
+
+MAX_TOKEN_LEN = 64
+
+
+def split_identifier(word: str) -> list[str]:
+    """Split ``parseHTTPHeader_v2`` into ``['parse', 'http', 'header', 'v2']`` (lower-cased).
+
+    Returns the parts only; callers add the whole identifier themselves.
+    """
+    parts: list[str] = []
+    for piece in word.split("_"):
+        if not piece:
+            continue
+        for m in _CAMEL.finditer(piece):
+            parts.append(m.group(0).lower())
+    # Re-join a trailing digit run onto its word: v2, utf8, sha256 read better whole.
+    merged: list[str] = []
+    for p in parts:
+        if p.isdigit() and merged and not merged[-1].isdigit() and len(merged[-1]) <= 4:
+            merged[-1] = merged[-1] + p
+        else:
+            merged.append(p)
+    return merged
+
+
+def iter_code_tokens(text: str) -> Iterator[str]:
+    """Yield index tokens for ``text``: whole identifiers plus their parts, lower-cased."""
+    for m in _WORD.finditer(text):
+        word = m.group(0)
+        if len(word) > MAX_TOKEN_LEN:
+            word = word[:MAX_TOKEN_LEN]
+        lower = word.lower().strip("_") or word.lower()
+        if lower.isdigit():
+            if len(lower) <= 8:
+                yield lower
+            continue
+        yield lower
+        parts = split_identifier(word)
+        if len(parts) > 1 or (parts and parts[0] != lower):
+            for p in parts:
+                if p != lower and len(p) > 1:
+                    yield p
+    if not text.isascii():
+        for m in _UNICODE_WORD.finditer(text):
+            w = m.group(0)
+            if not w.isascii():
+                yield w.lower()[:MAX_TOKEN_LEN]
+
+
+def code_tokens(text: str) -> list[str]:
+    """List form of :func:`iter_code_tokens`."""
+    return list(iter_code_tokens(text))
+
+
+def token_string(parts: Iterable[str]) -> str:
+    """Join tokens of several texts into the space-separated string stored in FTS5."""
+    return " ".join(tok for text in parts if text for tok in iter_code_tokens(text))
+
+
+def path_tokens(path: str) -> str:
+    """Tokens for a file path: every segment, the stem, and their identifier parts."""
+    return token_string([path.replace("/", " ").replace(".", " ").replace("-", " ")])

@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated data home, settings with the fake or bundled embedder, small repositories."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conexus.config import Settings, load_settings
+from conexus.engine import Engine
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private CONEXUS_HOME, so tests never touch the user's indexes or cache."""
+    h = tmp_path / "conexus-home"
+    monkeypatch.setenv("CONEXUS_HOME", str(h))
+    return h
+
+
+@pytest.fixture
+def settings_for(home: Path) -> Callable[..., Settings]:
+    """Settings for a root with the fake embedder unless told otherwise."""
+
+    def make(root: Path, **overrides: object) -> Settings:
+        values: dict[str, object] = {"home": home, "embedder": "fake"}
+        values.update(overrides)
+        return load_settings(root, overrides=values)
+
+    return make
+
+
+@pytest.fixture
+def make_engine(settings_for: Callable[..., Settings]) -> Iterator[Callable[..., Engine]]:
+    """Build engines that are closed at the end of the test."""
+    engines: list[Engine] = []
+
+    def make(root: Path, **overrides: object) -> Engine:
+        e = Engine(root, settings_for(root, **overrides))
+        engines.append(e)
+        return e
+
+    yield make
+    for e in engines:
+        e.close()
+
+
+@pytest.fixture
+def golden_repo(tmp_path: Path) -> Path:
+    """A copy of the golden fixture repository (tests may modify it)."""
+    dest = tmp_path / "golden_repo"
+    shutil.copytree(FIXTURES / "golden_repo", dest)
+    return dest
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    """Write ``text`` to ``root/rel``, creating folders."""
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+    return p

@@ -1,0 +1,76 @@
+import sqlite3
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conexus.search.query import analyze
+
+
+def _fts() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(body, tokenize=\"unicode61 tokenchars '_'\")")
+    conn.execute("INSERT INTO t(body) VALUES ('parse_header_links parse header links value')")
+    return conn
+
+
+CONN = _fts()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=2000))
+def test_any_string_builds_an_fts_expression_sqlite_accepts(query: str) -> None:
+    expr = analyze(query).fts_expression()
+    if expr:
+        CONN.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from(list("\"*():^-+{}[]NEAR AND OR NOT \\/'`~!@#$%&|<>.,;\x00\n\t")), max_size=400)
+)
+def test_fts_operators_and_punctuation_never_reach_fts_syntax(chars: list[str]) -> None:
+    expr = analyze("".join(chars) + " parse").fts_expression()
+    CONN.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()
+
+
+def test_ten_kilobyte_punctuation_heavy_query_is_analyzed() -> None:
+    query = ('"); DROP TABLE x; -- (*) ^^ NEAR/3 "unbalanced AND OR NOT {col}: ' * 200)[:10_240]
+    plan = analyze(query)
+    expr = plan.fts_expression()
+    assert expr
+    CONN.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()
+
+
+def test_issue_text_yields_paths_identifiers_and_error_lines() -> None:
+    issue = """Redirects lose the header
+
+    Traceback (most recent call last):
+      File "/usr/lib/python3/site-packages/httpkit/sessions.py", line 42, in resolve_redirects
+        request.headers.pop("Authorization")
+    KeyError: 'Authorization'
+
+    Calling `Session.request()` with `allow_redirects=True` fails in httpkit/utils.py too.
+    """
+    plan = analyze(issue)
+    assert plan.is_long
+    assert "resolve_redirects" in plan.identifiers
+    assert "allow_redirects" in plan.identifiers
+    assert any(p.endswith("httpkit/sessions.py") for p in plan.paths)
+    assert "httpkit/utils.py" in plan.paths
+    assert any(line.startswith("KeyError") for line in plan.error_lines)
+    assert plan.terms["resolve_redirects"] > plan.terms.get("lose", 0)
+
+
+def test_stopwords_are_not_search_terms() -> None:
+    plan = analyze("where are the redirects followed")
+    assert "the" not in plan.terms and "where" not in plan.terms
+    assert "redirects" in plan.terms and "followed" in plan.terms
+
+
+def test_document_frequencies_drop_unknown_terms_and_cap_expression() -> None:
+    plan = analyze(" ".join(f"word{i}" for i in range(200)))
+    df = {f"word{i}": 1 for i in range(100)}
+    expr = plan.fts_expression(df, n_docs=1000)
+    terms = expr.split(" OR ")
+    assert len(terms) <= 48
+    assert all(int(t.strip('"')[4:]) < 100 for t in terms)

@@ -1,0 +1,113 @@
+"""The SQLite store on real files: writes, deletes, FTS consistency, vector repair, format checks."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conexus.errors import IndexIncompatibleError
+from conexus.models import Chunk
+from conexus.store.sqlite import FORMAT_VERSION, FileUpdate, SqliteStore, lexical_sql
+from conexus.store.vectors import decode_vectors, encode_vector
+
+DIM = 8
+
+
+def _update(path: str, body: str, n: int = 2) -> FileUpdate:
+    chunks = [
+        Chunk(
+            path=path,
+            start_line=i * 3 + 1,
+            end_line=i * 3 + 2,
+            language="python",
+            kind="function",
+            text=f"def {body}_{i}():\n    pass",
+            symbol=f"{body}_{i}",
+        )
+        for i in range(n)
+    ]
+    rng = np.random.default_rng(abs(hash(path)) % 2**32)
+    vecs = rng.normal(size=(n, DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return FileUpdate(
+        path=path,
+        hash=body,
+        size=10,
+        mtime_ns=1,
+        language="python",
+        n_lines=6,
+        invalid_utf8=False,
+        chunks=chunks,
+        vectors=vecs,
+    )
+
+
+def test_replacing_a_file_removes_its_old_tokens_and_vectors(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "idx", DIM)
+    store.apply([_update("a.py", "alpha")], [])
+    assert store.lexical('"alpha_0"', 10)
+    store.apply([_update("a.py", "beta")], [])
+    assert not store.lexical('"alpha_0"', 10)
+    assert store.lexical('"beta_1"', 10)
+    assert len(store.vectors) == 2
+    store.apply([], ["a.py"])
+    assert store.counts() == (0, 0)
+    assert len(store.vectors) == 0
+    assert not store.lexical('"beta_1"', 10)
+    store.close()
+
+
+def test_vector_index_is_repaired_from_sqlite_when_its_file_is_lost(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "idx", DIM)
+    store.apply([_update("a.py", "alpha"), _update("b.py", "beta")], [])
+    store.save_vectors()
+    store.apply([_update("c.py", "gamma")], [])  # not saved: as if the process died here
+    store.close()
+    reopened = SqliteStore(tmp_path / "idx", DIM)
+    assert len(reopened.vectors) == 6
+    (tmp_path / "idx" / "vectors.usearch").unlink()
+    reopened.close()
+    again = SqliteStore(tmp_path / "idx", DIM)
+    assert len(again.vectors) == 6
+    q = again.get_vectors([1])[0]
+    assert again.vectors.search(q, 1)[0][0] == 1
+    again.close()
+
+
+def test_a_newer_format_is_refused(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "idx", DIM)
+    store.set_meta({"format_version": str(FORMAT_VERSION + 1)})
+    store.close()
+    with pytest.raises(IndexIncompatibleError, match="newer"):
+        SqliteStore(tmp_path / "idx", DIM)
+
+
+def test_lexical_sql_is_built_without_a_database() -> None:
+    sql = lexical_sql(10, filtered=True)
+    assert "MATCH :match" in sql and "json_each(:file_ids)" in sql and "LIMIT 10" in sql
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(name, path, body)")
+    conn.execute("CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER)")
+    conn.execute(lexical_sql(10, filtered=False), {"match": '"x"'}).fetchall()
+
+
+def test_filtered_lexical_search_only_returns_allowed_files(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "idx", DIM)
+    store.apply([_update("a.py", "same"), _update("b.py", "same")], [])
+    files = store.files()
+    hits = store.lexical('"same_0"', 10, [files["b.py"].id])
+    rows = store.get_chunks([cid for cid, _ in hits])
+    assert {r.path for r in rows.values()} == {"b.py"}
+    store.close()
+
+
+@given(st.lists(st.floats(min_value=-1, max_value=1, allow_nan=False), min_size=DIM, max_size=DIM))
+def test_vectors_round_trip_through_float16(values: list[float]) -> None:
+    vec = np.asarray(values, dtype=np.float32)
+    out = decode_vectors([encode_vector(vec)], DIM)[0]
+    assert np.allclose(out, vec, atol=1e-3)

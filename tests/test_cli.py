@@ -1,0 +1,156 @@
+"""The CLI as a user runs it: real subprocesses, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conexus.engine import index_dir_for
+from tests.conftest import write
+
+
+def run(
+    args: list[str], home: Path, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CONEXUS_HOME": str(home), "CONEXUS_EMBEDDER": "fake"}
+    return subprocess.run(
+        [sys.executable, "-m", "conexus", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def test_index_search_and_status_from_a_subfolder(golden_repo: Path, home: Path) -> None:
+    r = run(["index", str(golden_repo), "--quiet"], home)
+    assert r.returncode == 0, r.stderr
+    assert "files" in r.stdout and "chunks" in r.stdout
+    r = run(["search", "parse_header_links", "-k", "3", "--json"], home, cwd=golden_repo / "httpkit")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["hits"][0]["citation"].startswith("httpkit/utils.py:")
+    r = run(["search", "where are redirects followed", "--path", "httpkit/**"], home, cwd=golden_repo)
+    assert r.returncode == 0 and "httpkit/sessions.py:" in r.stdout
+    r = run(["status", "--json"], home, cwd=golden_repo / "web")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["files"] >= 8 and st["chunks"] > st["files"]
+    assert r.stdout.count("\n") > 5
+    r = run(["status"], home, cwd=golden_repo)
+    assert "skipped:" in r.stdout and "embedder:" in r.stdout
+
+
+def test_index_json_report_has_counts_and_timings(golden_repo: Path, home: Path) -> None:
+    r = run(["index", str(golden_repo), "--json"], home)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["report"]["files_changed"] >= 8
+    assert "embed_s" in data["report"]["timings"]
+
+
+def test_missing_path_exits_3_with_one_line(tmp_path: Path, home: Path) -> None:
+    r = run(["index", str(tmp_path / "missing")], home)
+    assert r.returncode == 3
+    assert r.stderr.strip().count("\n") == 0 and "does not exist" in r.stderr
+
+
+def test_search_outside_any_index_exits_4(tmp_path: Path, home: Path) -> None:
+    r = run(["search", "x"], home, cwd=tmp_path)
+    assert r.returncode == 4
+    assert "conexus index" in r.stderr
+
+
+def test_bad_option_exits_2(golden_repo: Path, home: Path) -> None:
+    assert run(["search", "x", "-k", "0", "--root", str(golden_repo)], home).returncode == 2
+    assert run(["index", str(golden_repo), "--max-file-bytes", "-5"], home).returncode == 2
+    write(golden_repo, "conexus.toml", "[conexus]\nno_such_setting = 1\n")
+    r = run(["index", str(golden_repo)], home)
+    assert r.returncode == 2 and "no_such_setting" in r.stderr
+
+
+def test_corrupt_index_exits_5_on_search(golden_repo: Path, home: Path) -> None:
+    assert run(["index", str(golden_repo), "--quiet"], home).returncode == 0
+    d = index_dir_for(golden_repo.resolve(), home)
+    for suffix in ("-wal", "-shm"):
+        Path(str(d / "index.sqlite3") + suffix).unlink(missing_ok=True)
+    (d / "index.sqlite3").write_bytes(b"garbage" * 1000)
+    r = run(["search", "x", "--root", str(golden_repo)], home)
+    assert r.returncode == 5
+    assert "rebuild" in r.stderr
+
+
+def test_query_from_stdin_with_punctuation(golden_repo: Path, home: Path) -> None:
+    run(["index", str(golden_repo), "--quiet"], home)
+    env = {**os.environ, "CONEXUS_HOME": str(home), "CONEXUS_EMBEDDER": "fake"}
+    text = ('Traceback: File "httpkit/sessions.py", line 3 -> {"a": [1,2]} && || ;; ``` ' * 150)[:10_000]
+    r = subprocess.run(
+        [sys.executable, "-m", "conexus", "search", "-", "--root", str(golden_repo), "--json"],
+        input=text,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["hits"]
+
+
+def _count_files(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_killed_index_run_leaves_a_usable_index_and_the_next_run_completes_it(
+    tmp_path: Path, home: Path
+) -> None:
+    repo = tmp_path / "big"
+    for i in range(1500):
+        write(
+            repo,
+            f"pkg{i % 30}/mod_{i}.py",
+            f'def function_number_{i}(x):\n    """Doc {i}."""\n    return x + {i}\n',
+        )
+    env = {**os.environ, "CONEXUS_HOME": str(home), "CONEXUS_EMBEDDER": "fake"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conexus", "index", str(repo), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    db = index_dir_for(repo.resolve(), home) / "index.sqlite3"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and _count_files(db) == 0:
+        time.sleep(0.005)  # polling the observable state, not waiting for time to pass
+    if proc.poll() is not None:
+        pytest.fail("indexing finished before it could be killed; make the repository larger")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = _count_files(db)
+    assert 0 < partial < 1500
+
+    r = run(["search", "function_number_7", "--root", str(repo), "--json"], home)
+    assert r.returncode == 0, r.stderr
+
+    r = run(["index", str(repo), "--json"], home)
+    assert r.returncode == 0, r.stderr
+    status = json.loads(r.stdout)["status"]
+    assert status["files"] == 1500
+    assert status["vectors"] == status["chunks"]
+    r = run(["search", "function_number_1499", "--root", str(repo), "--json"], home)
+    assert json.loads(r.stdout)["hits"][0]["path"] == "pkg29/mod_1499.py"
