@@ -31,13 +31,21 @@ from conexus.errors import IndexIncompatibleError, IndexNotFoundError, PathError
 from conexus.indexing.chunker import CHUNKER_VERSION
 from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
 from conexus.models import SearchResult
+from conexus.search.explain import Explanation, explain
+from conexus.search.grep import GrepResult, grep
 from conexus.search.hybrid import HybridSearcher, SearchRequest, freshness_of
+from conexus.search.read import ReadResult, read_range
+from conexus.search.related import RelatedInfo, related_info
 from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
 from conexus.tokens import TOKENIZER_VERSION
 
 logger = logging.getLogger(__name__)
 
 INDEX_DB = "index.sqlite3"
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by Conexus (indexes and embedding cache).\n"
+)
 
 
 def resolve_root(path: Path | str) -> Path:
@@ -227,6 +235,11 @@ class Engine:
                 shutil.rmtree(self.index_dir)
 
     def _write_root_info(self) -> None:
+        # A CACHEDIR.TAG makes backup tools, and our own walker, skip the data home when it
+        # happens to live inside an indexed tree.
+        tag = self.settings.home / "CACHEDIR.TAG"
+        if not tag.exists():
+            tag.write_text(CACHEDIR_TAG)
         info = self.index_dir / "root.json"
         if not info.exists():
             info.write_text(json.dumps({"root": str(self.root)}))
@@ -323,6 +336,56 @@ class Engine:
             "deleted": len(deleted),
             "examples": sorted(modified + deleted)[:limit],
         }
+
+    # -- evidence tools --------------------------------------------------------------------------
+    def grep(
+        self,
+        pattern: str,
+        *,
+        literal: bool = False,
+        case_sensitive: bool = True,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        context_lines: int = 0,
+        max_results: int = 200,
+        timeout_s: float = 5.0,
+    ) -> GrepResult:
+        """Regex or literal search over the indexed (ignore-aware) files, as they are on disk now.
+
+        Raises:
+            IndexNotFoundError, QueryError (invalid regex or options).
+        """
+        store = self._open_store(create=False)
+        return grep(
+            self.root,
+            pattern,
+            files=sorted(store.files()),
+            literal=literal,
+            case_sensitive=case_sensitive,
+            include=include,
+            exclude=exclude,
+            context_lines=context_lines,
+            max_results=max_results,
+            timeout_s=timeout_s,
+            max_file_bytes=self.settings.max_file_bytes,
+        )
+
+    def related(self, target: str, *, limit: int = 20) -> RelatedInfo:
+        """Definitions, imports, importers, references, tests and git co-change of a file or symbol."""
+        return related_info(self.root, self._checked_store(), target, limit=limit)
+
+    def explain(self, target: str, *, limit: int = 8) -> Explanation:
+        """A checked evidence bundle about a symbol, file or question (no LLM involved)."""
+        store = self._checked_store()
+        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings)
+        return explain(self.root, store, searcher, target, limit=limit)
+
+    def read(
+        self, path: str, start: int | None = None, end: int | None = None, max_lines: int = 2000
+    ) -> ReadResult:
+        """Lines of a file inside the root, with their freshness against the index."""
+        store = self._open_store(create=False) if self.has_index() else None
+        return read_range(self.root, store, path, start, end, max_lines=max_lines)
 
     def freshness(self, path: str) -> str:
         """``fresh``, ``modified``, ``deleted`` or ``unindexed`` for one root-relative path."""

@@ -11,10 +11,13 @@ the index unchanged. Pure functions, no I/O.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator
 
+import Stemmer
+
 #: Bump when the token stream changes: it is part of the index format.
-TOKENIZER_VERSION = "1"
+TOKENIZER_VERSION = "2"
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -22,6 +25,34 @@ _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _UNICODE_WORD = re.compile(r"[^\W\d_][\w]*", re.UNICODE)
 
 MAX_TOKEN_LEN = 64
+
+
+_local = threading.local()
+
+
+def stem(word: str) -> str:
+    """The Snowball English stem of a lower-case word (``redirects`` -> ``redirect``).
+
+    Words of three letters or fewer and words with digits are kept as they are.
+    PyStemmer objects are not thread-safe, so each thread has its own.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = Stemmer.Stemmer("english", 20_000)
+        _local.stemmer = stemmer
+    result: str = stemmer.stemWord(word)
+    return result
+
+
+def index_form(word: str) -> str:
+    """How a whole identifier appears in the index: compounds lower-cased as is, single words stemmed."""
+    lower = word.lower().strip("_") or word.lower()
+    parts = split_identifier(word)
+    if len(parts) > 1:
+        return lower
+    return stem(lower)
 
 
 def split_identifier(word: str) -> list[str]:
@@ -56,12 +87,15 @@ def iter_code_tokens(text: str) -> Iterator[str]:
             if len(lower) <= 8:
                 yield lower
             continue
-        yield lower
         parts = split_identifier(word)
-        if len(parts) > 1 or (parts and parts[0] != lower):
+        if len(parts) > 1:
+            # A compound identifier: kept whole (exact matches) and as stemmed parts.
+            yield lower
             for p in parts:
-                if p != lower and len(p) > 1:
-                    yield p
+                if len(p) > 1:
+                    yield stem(p)
+        else:
+            yield stem(lower)
     if not text.isascii():
         for m in _UNICODE_WORD.finditer(text):
             w = m.group(0)

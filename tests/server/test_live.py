@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 
 from tests.server.conftest import call, call_error, connect, eventually, text_of, wait_ready, write
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 
 FRESH_WITHIN_S = 1.0  # the issue: a saved file is searchable within one second
 
@@ -80,11 +80,15 @@ async def test_saved_edited_renamed_and_deleted_files_are_reflected_within_a_sec
 
         (repo / "pkg/renamed_module.py").unlink()
         await eventually(
-            lambda: gone("yak_frob_handler", "pkg/renamed_module.py"), FRESH_WITHIN_S, "a delete removes the hits"
+            lambda: gone("yak_frob_handler", "pkg/renamed_module.py"),
+            FRESH_WITHIN_S,
+            "a delete removes the hits",
         )
 
         write(repo, "lib/inner/walrus.py", "def walrus_gizmo():\n    return 1\n")
-        await eventually(lambda: found("walrus_gizmo", "lib/inner/walrus.py", "walrus"), FRESH_WITHIN_S, "new dir")
+        await eventually(
+            lambda: found("walrus_gizmo", "lib/inner/walrus.py", "walrus"), FRESH_WITHIN_S, "new dir"
+        )
         os.rename(repo / "lib", repo / "vendor_lib")
 
         async def dir_renamed() -> bool:
@@ -117,7 +121,11 @@ async def test_without_the_watcher_hits_in_edited_files_say_modified(
         text = text_of(await call(client, "context_search", query="parse_header_links"))
         assert "modified since indexing: re-read with context_read" in text
         st = (await call(client, "context_index_control", action="status")).structured_content
-        assert st is not None and st["status"]["stale"]["modified"] == 1 and st["status"]["stale"]["deleted"] == 1
+        assert (
+            st is not None
+            and st["status"]["stale"]["modified"] == 1
+            and st["status"]["stale"]["deleted"] == 1
+        )
         assert st["status"]["watcher"]["enabled"] is False
 
 
@@ -155,7 +163,9 @@ async def test_a_long_index_job_reports_progress_answers_queries_meanwhile_and_s
             async with anyio.create_task_group() as tg:
 
                 async def rebuild() -> None:
-                    await client.call_tool("context_index_control", {"action": "rebuild"}, progress_callback=on_progress)
+                    await client.call_tool(
+                        "context_index_control", {"action": "rebuild"}, progress_callback=on_progress
+                    )
 
                 tg.start_soon(rebuild)
                 await midway.wait()
@@ -187,7 +197,9 @@ async def test_stop_really_stops_a_running_job_and_start_finishes_the_rest(
 ) -> None:
     big = make_big_repo(tmp_path / "big")
     async with connect(transport, [big], home, "--no-index") as client:
-        started = (await call(client, "context_index_control", action="rebuild", wait=False)).structured_content
+        started = (
+            await call(client, "context_index_control", action="rebuild", wait=False)
+        ).structured_content
         assert started is not None and started["job"]["status"] in ("queued", "running")
 
         async def running() -> bool:
@@ -215,7 +227,9 @@ async def test_reindex_paths_reindex_rebuild_and_clear_do_what_they_say(
         write(repo, "pkg/http_utils.py", "def llama_parser():\n    return 1\n")
         write(repo, "docs/guide.md", "# Guide\n\nOcelot configuration.\n")
         data = (
-            await call(client, "context_index_control", action="reindex_paths", paths=["pkg/http_utils.py", "docs"])
+            await call(
+                client, "context_index_control", action="reindex_paths", paths=["pkg/http_utils.py", "docs"]
+            )
         ).structured_content
         assert data is not None and data["job"]["status"] == "done"
         assert data["job"]["paths"] == ["docs/guide.md", "pkg/http_utils.py"]
@@ -250,7 +264,9 @@ async def test_a_filesystem_connector_serves_another_root_and_survives_a_restart
     async with connect(transport, [repo], home) as client:
         await wait_ready(client)
         added = (
-            await call(client, "context_connector_management", action="add", kind="filesystem", path=str(other))
+            await call(
+                client, "context_connector_management", action="add", kind="filesystem", path=str(other)
+            )
         ).structured_content
         assert added is not None
         cid = added["connector"]["id"]
@@ -261,7 +277,9 @@ async def test_a_filesystem_connector_serves_another_root_and_survives_a_restart
 
         write(other, "beaver.py", "def beaver_builds():\n    return 'dam'\n")
         await eventually(
-            lambda: _has(client, "beaver_builds", "beaver.py", root="other"), FRESH_WITHIN_S, "the new root is watched"
+            lambda: _has(client, "beaver_builds", "beaver.py", root="other"),
+            FRESH_WITHIN_S,
+            "the new root is watched",
         )
 
         off = (
@@ -280,7 +298,9 @@ async def test_a_filesystem_connector_serves_another_root_and_survives_a_restart
         assert listed is not None and [c["id"] for c in listed["connectors"]] == [cid]
         await wait_ready(client, root="other")
         assert any(h["path"] == "otter_module.py" for h in await hits(client, "otter_swims", root="other"))
-        removed = (await call(client, "context_connector_management", action="remove", id=cid)).structured_content
+        removed = (
+            await call(client, "context_connector_management", action="remove", id=cid)
+        ).structured_content
         assert removed is not None and removed["connectors"] == [] and len(removed["roots"]) == 1
 
 
@@ -326,13 +346,17 @@ async def test_a_git_connector_is_configurable_and_never_echoes_its_secrets(
         listed = await call(client, "context_connector_management", action="list")
         assert "tok-123" not in json.dumps(listed.structured_content) + text_of(listed)
         off = await call(client, "context_connector_management", action="remove", id=connector["id"])
-        assert off.structured_content is not None and off.structured_content["roots"][0]["git_history"] is False
+        assert (
+            off.structured_content is not None and off.structured_content["roots"][0]["git_history"] is False
+        )
 
 
 # -- resources and roots -----------------------------------------------------------------------------------
 
 
-async def test_resources_are_listed_in_pages_with_a_cursor(transport: str, tmp_path: Path, home: Path) -> None:
+async def test_resources_are_listed_in_pages_with_a_cursor(
+    transport: str, tmp_path: Path, home: Path
+) -> None:
     root = tmp_path / "many"
     for i in range(450):
         write(root, f"f/file_{i:03d}.txt", f"line {i}\n")
@@ -367,12 +391,18 @@ async def test_several_roots_are_served_by_one_process_with_the_first_as_default
         assert await _has(client, "heron_fishes", "heron.py", root="second")
         assert await _has(client, "heron_fishes", "heron.py", root=str(second))
         st = (await call(client, "context_index_control", action="status", root="second")).structured_content
-        assert st is not None and st["root"] == "second" and [r["name"] for r in st["roots"]] == ["repo", "second"]
+        assert (
+            st is not None
+            and st["root"] == "second"
+            and [r["name"] for r in st["roots"]] == ["repo", "second"]
+        )
         listed = (await client.list_resources()).resources
         assert "conexus://file/heron.py?root=second" in {r.uri for r in listed}
         read = await client.read_resource("conexus://file/heron.py?root=second")
         assert "heron_fishes" in getattr(read.contents[0], "text", "")
         message = await call_error(
-            client, "context_search", {"query": "x", "root": "second", "work_context": {"active_file": "../repo/x"}}
+            client,
+            "context_search",
+            {"query": "x", "root": "second", "work_context": {"active_file": "../repo/x"}},
         )
         assert "leaves the repository root" in message

@@ -19,7 +19,7 @@ from mcp.shared.exceptions import MCPError
 
 from tests.server.conftest import TRANSPORTS, call, call_error, connect, text_of, wait_ready
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # What the index must hold: secret.env is git-ignored, escape/ is a symlink leaving the root.
@@ -100,11 +100,15 @@ async def test_search_pages_with_an_opaque_cursor_bound_to_the_query(client: Cli
     assert {h["citation"] for h in first["hits"]}.isdisjoint(h["citation"] for h in second["hits"])
     by_offset = await search(client, query="retry", top_k=2, offset=2)
     assert [h["citation"] for h in by_offset["hits"]] == [h["citation"] for h in second["hits"]]
-    msg = await call_error(client, "context_search", {"query": "other", "top_k": 2, "cursor": first["next_cursor"]})
+    msg = await call_error(
+        client, "context_search", {"query": "other", "top_k": 2, "cursor": first["next_cursor"]}
+    )
     assert "different query" in msg
     msg = await call_error(client, "context_search", {"query": "retry", "cursor": "!!not-a-cursor"})
     assert "Invalid cursor" in msg
-    msg = await call_error(client, "context_search", {"query": "retry", "cursor": first["next_cursor"], "offset": 1})
+    msg = await call_error(
+        client, "context_search", {"query": "retry", "cursor": first["next_cursor"], "offset": 1}
+    )
     assert "either cursor or offset" in msg
 
 
@@ -184,7 +188,9 @@ async def test_an_unknown_tool_is_a_protocol_error_naming_the_available_tools(cl
     assert (await search(client, query="session"))["hits"]
 
 
-async def test_an_unknown_root_is_refused_with_the_list_of_served_roots(client: Client, repo_dir: Path) -> None:
+async def test_an_unknown_root_is_refused_with_the_list_of_served_roots(
+    client: Client, repo_dir: Path
+) -> None:
     message = await call_error(client, "context_search", {"query": "x", "root": "elsewhere"})
     assert "not a served root" in message and str(repo_dir) in message
     data = await search(client, query="session", root=str(repo_dir))
@@ -205,8 +211,12 @@ HOSTILE_PATHS = [
 
 
 @pytest.mark.parametrize(("path", "expected"), HOSTILE_PATHS)
-async def test_hostile_paths_in_the_work_context_are_refused(client: Client, path: str, expected: str) -> None:
-    message = await call_error(client, "context_search", {"query": "x", "work_context": {"active_file": path}})
+async def test_hostile_paths_in_the_work_context_are_refused(
+    client: Client, path: str, expected: str
+) -> None:
+    message = await call_error(
+        client, "context_search", {"query": "x", "work_context": {"active_file": path}}
+    )
     assert message.startswith("Path refused") and expected in message
 
 
@@ -229,7 +239,9 @@ async def test_hostile_resource_uris_are_refused(client: Client, path: str, expe
 # -- resources ---------------------------------------------------------------------------------------------
 
 
-async def test_indexed_files_are_resources_that_read_as_their_current_text(client: Client, repo_dir: Path) -> None:
+async def test_indexed_files_are_resources_that_read_as_their_current_text(
+    client: Client, repo_dir: Path
+) -> None:
     listed = await client.list_resources()
     assert {r.uri for r in listed.resources} == {f"conexus://file/{p}" for p in INDEXED}
     assert listed.next_cursor is None
@@ -270,7 +282,9 @@ async def test_status_reports_counts_skips_jobs_and_the_watcher(client: Client) 
     assert f"files {len(INDEXED)}" in text_of(result)
 
 
-async def test_index_control_rejects_paths_outside_reindex_paths_and_empty_reindex_paths(client: Client) -> None:
+async def test_index_control_rejects_paths_outside_reindex_paths_and_empty_reindex_paths(
+    client: Client,
+) -> None:
     message = await call_error(client, "context_index_control", {"action": "status", "paths": ["a.py"]})
     assert "only used with action=reindex_paths" in message
     message = await call_error(client, "context_index_control", {"action": "reindex_paths"})
@@ -284,7 +298,7 @@ async def test_stop_without_a_running_job_says_so(client: Client) -> None:
     assert "No index job was running" in text_of(result)
 
 
-# -- connectors (read-only) -------------------------------------------------------------------------------------
+# -- connectors (read-only) ----------------------------------------------------------------------
 
 
 async def test_connector_listing_shows_the_served_roots(client: Client, repo_dir: Path) -> None:
@@ -322,7 +336,9 @@ async def test_the_data_home_cannot_become_a_root(client: Client, shared_dirs: t
     assert status is not None
     index_dir = Path(status["status"]["index_dir"])
     message = await call_error(
-        client, "context_connector_management", {"action": "add", "kind": "filesystem", "path": str(index_dir)}
+        client,
+        "context_connector_management",
+        {"action": "add", "kind": "filesystem", "path": str(index_dir)},
     )
     assert "data home" in message
     assert os.path.isdir(index_dir)

@@ -77,7 +77,9 @@ def test_argument_errors_name_each_bad_argument_with_what_came() -> None:
         SearchArgs.model_validate({"query": "x" * 100_001, "top_k": "5", "qurey": 1})
     message = validation_message(info.value, "context_search", SearchArgs)
     assert message.startswith("Invalid arguments for context_search:")
-    assert "query: String should have at most 100000 characters (got a string of 100001 characters)" in message
+    assert (
+        "query: String should have at most 100000 characters (got a string of 100001 characters)" in message
+    )
     assert "top_k: Input should be a valid integer (got '5')" in message
     assert "qurey: unknown argument (valid: query, top_k" in message
     with pytest.raises(ValidationError) as info:
@@ -109,7 +111,12 @@ def test_secrets_are_masked_at_any_depth_and_other_options_are_kept() -> None:
     masked = mask_secrets(
         {"api_token": "abc", "nested": {"password": "p", "url": "u"}, "keys": ["x"], "max_commits": 5}
     )
-    assert masked == {"api_token": MASK, "nested": {"password": MASK, "url": "u"}, "keys": MASK, "max_commits": 5}
+    assert masked == {
+        "api_token": MASK,
+        "nested": {"password": MASK, "url": "u"},
+        "keys": MASK,
+        "max_commits": 5,
+    }
     assert mask_secrets({"token": ""}) == {"token": ""}
 
 
@@ -143,7 +150,9 @@ def test_connector_options_are_checked_for_kind_size_and_json() -> None:
         validate_options("git", {"max_commits": True})
 
 
-def test_an_unreadable_registry_is_reported_and_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unreadable_registry_is_reported_and_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "connectors.json").write_text("{not json")
     assert ConnectorRegistry(tmp_path).all() == []
     assert "unreadable connector registry" in caplog.text

@@ -105,3 +105,49 @@ def aggregate_files(
         out.append((path, total))
     out.sort(key=lambda x: (-x[1], x[0]))
     return out
+
+
+_CHANGELOG_NAMES = ("changelog", "changes", "history", "news", "releasenotes", "release-notes", "whatsnew")
+_PROSE_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc"})
+_DATA_LANGUAGES = frozenset({"json", "yaml", "toml", "xml", "ini", "csv"})
+
+
+def is_test_path(path: str) -> bool:
+    """True for test files by the common conventions of Python, JS/TS, Go, Java, Ruby and Rust."""
+    p = path.lower()
+    name = p.rsplit("/", 1)[-1]
+    parts = p.split("/")[:-1]
+    if any(d in {"test", "tests", "testing", "__tests__", "spec", "specs", "testdata"} for d in parts):
+        return True
+    stem = name.rsplit(".", 1)[0]
+    return (
+        stem.startswith("test_")
+        or stem.endswith(("_test", "_tests", "_spec", ".test", ".spec", "test"))
+        and stem not in {"latest", "contest", "attest"}
+        or name == "conftest.py"
+    )
+
+
+def is_changelog_path(path: str) -> bool:
+    """True for release notes and changelogs: prose that mentions everything and explains nothing current."""
+    p = path.lower()
+    name = p.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", "").replace(" ", "")
+    return name.startswith(_CHANGELOG_NAMES) or "/whatsnew/" in p or "/changelog" in p or "/releases/" in p
+
+
+def file_prior(path: str, language: str, *, wants_tests: bool, wants_docs: bool) -> float:
+    """A multiplicative prior on a chunk's fused score from what kind of file holds it.
+
+    Code is what an assistant asks for; prose, changelogs and tests match many
+    queries by vocabulary alone, so they are damped unless the query asks for them.
+    """
+    factor = 1.0
+    if is_changelog_path(path):
+        factor *= 0.5 if not wants_docs else 0.8
+    if language in _PROSE_LANGUAGES and not wants_docs:
+        factor *= 0.75
+    elif language in _DATA_LANGUAGES:
+        factor *= 0.9
+    if not wants_tests and is_test_path(path):
+        factor *= 0.8
+    return factor

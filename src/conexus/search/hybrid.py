@@ -17,7 +17,7 @@ from conexus.config import Settings
 from conexus.embedding import Embedder
 from conexus.errors import QueryError
 from conexus.models import Freshness, Hit, SearchResult, content_hash
-from conexus.search.fusion import RankedList, apply_boosts, diversify, rank, rrf
+from conexus.search.fusion import RankedList, apply_boosts, diversify, file_prior, rank, rrf
 from conexus.search.query import QueryPlan, analyze
 from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
 
@@ -160,6 +160,11 @@ class HybridSearcher:
             kinds = {k.lower() for k in req.kinds}
             scores = {cid: s for cid, s in scores.items() if cid in rows and rows[cid].kind.lower() in kinds}
         scores = {cid: s for cid, s in scores.items() if cid in rows}
+        priors = {
+            cid: file_prior(rows[cid].path, rows[cid].language, wants_tests=plan.wants_tests, wants_docs=plan.wants_docs)
+            for cid in scores
+        }
+        scores = apply_boosts(scores, priors)
         scores = apply_boosts(scores, self._context_factors(req.work_context, rows))
         ranked = diversify(rank(scores), lambda cid: rows[cid].path, self.settings.max_hits_per_file)
         page = ranked[req.offset : req.offset + req.top_k]

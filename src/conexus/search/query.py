@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from conexus.tokens import iter_code_tokens, split_identifier
+from conexus.tokens import index_form, iter_code_tokens, split_identifier, stem
 
 MAX_QUERY_CHARS = 200_000
 MAX_FTS_TERMS = 48
@@ -38,6 +38,14 @@ STOPWORDS: frozenset[str] = frozenset(
             "works working see also however instead something anything one two new make makes",
         )
     ).split()
+)
+
+# Stop words as they look after stemming, which is how query tokens arrive.
+_STOP = STOPWORDS | frozenset(stem(w) for w in STOPWORDS)
+
+_TEST_WORDS = frozenset({"test", "pytest", "unittest", "spec", "fixtur"})
+_DOC_WORDS = frozenset(
+    {"doc", "docs", "document", "readm", "guid", "tutori", "changelog", "docstr"}
 )
 
 _PATH = re.compile(
@@ -79,6 +87,8 @@ class QueryPlan:
     is_long: bool
     semantic_text: str  # what the embedding model sees (trimmed)
     error_lines: tuple[str, ...] = field(default=())
+    wants_tests: bool = False  # the query is about tests: do not damp test files
+    wants_docs: bool = False  # the query is about documentation: do not damp prose
 
     def fts_expression(self, doc_freq: dict[str, int] | None = None, n_docs: int = 0) -> str:
         """An FTS5 MATCH expression: the best terms, each quoted, OR-ed. Empty when nothing is searchable.
@@ -158,25 +168,30 @@ def analyze(query: str) -> QueryPlan:
 
     terms: dict[str, float] = {}
     for tok in iter_code_tokens(text):
-        if tok in STOPWORDS or len(tok) < 2:
+        if tok in _STOP or len(tok) < 2:
             continue
         terms[tok] = terms.get(tok, 0.0) + 1.0
     # Query-side tf saturates: a word repeated 20 times in a pasted log is not 20x as important.
     terms = {t: 1.0 + math.log(w) for t, w in terms.items()}
     for ident, count in identifiers.items():
-        low = ident.lower()
-        if low in STOPWORDS:
+        if ident.lower() in STOPWORDS:
             continue
+        low = index_form(ident)
         terms[low] = terms.get(low, 1.0) + 1.0 + math.log(count)
         for part in split_identifier(ident):
-            if part in terms and part not in STOPWORDS:
+            part = stem(part)
+            if part in terms and part not in _STOP:
                 terms[part] += 0.25
     for p in paths:
-        stem = p.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
-        if stem and stem not in STOPWORDS and len(stem) > 1:
-            terms[stem] = terms.get(stem, 1.0) + 1.0
+        base = p.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        if base and base.lower() not in STOPWORDS and len(base) > 1:
+            key = index_form(base)
+            terms[key] = terms.get(key, 1.0) + 1.0
 
     semantic = " ".join(text.split())[:2000]
+    lowered = set(iter_code_tokens(text[:2000]))
+    wants_tests = bool(lowered & _TEST_WORDS)
+    wants_docs = bool(lowered & _DOC_WORDS)
     ordered_idents = tuple(i for i, _ in identifiers.most_common(64))
     seen: set[str] = set()
     uniq_paths = tuple(p for p in paths if not (p in seen or seen.add(p)))[:32]
@@ -188,4 +203,6 @@ def analyze(query: str) -> QueryPlan:
         is_long=is_long,
         semantic_text=semantic,
         error_lines=tuple(errors[:8]),
+        wants_tests=wants_tests,
+        wants_docs=wants_docs,
     )

@@ -30,7 +30,7 @@ from typing import Any
 
 from conexus.config import Settings
 from conexus.engine import Engine, resolve_root
-from conexus.errors import ConexusError, ConfigError, PathError
+from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError
 from conexus.indexing.indexer import IndexProgress, IndexReport, walk_options
 from conexus.server.connectors import Connector, ConnectorRegistry
 from conexus.server.watcher import ChangeBatch, TreeWatcher
@@ -307,6 +307,14 @@ class ServedRoot:
                 job.started_at = time.time()
                 self.current = job
             if job.reason == "watch":
+                if not self.engine.has_index():
+                    # Nothing to keep fresh (--no-index, or cleared): a few changed files
+                    # must not become a partial index. Start/reindex/rebuild build one.
+                    job.status = "cancelled"
+                    job.done.set()
+                    with self._cv:
+                        self.current = None
+                    continue
                 job = self._expand_deleted(job)
             self._run(job)
             with self._cv:
@@ -388,7 +396,10 @@ def list_indexed_files(engine: Engine) -> list[str]:
     if not engine.has_index():
         return []
     # Until Engine exposes a listing, read the store through the engine's own accessor.
-    store = engine._open_store(create=False)
+    try:
+        store = engine._open_store(create=False)
+    except IndexStateError:  # cleared or rebuilt between the check and the open
+        return []
     return sorted(store.files())
 
 
@@ -510,17 +521,23 @@ class ConexusService:
             for r in self._roots:
                 r.start(index=self.auto_index)
 
-    def close(self) -> None:
-        """Stop all watchers and jobs and close the engines (bounded: jobs get a moment to finish a batch)."""
+    def close(self, timeout: float = 1.5) -> None:
+        """Stop all watchers and jobs, then close the engines.
+
+        Bounded by ``timeout`` overall: a stdio client kills the server two seconds
+        after closing its stdin, and a job interrupted mid-batch leaves a
+        consistent index anyway (each batch is one transaction).
+        """
         with self._lock:
             roots = list(self._roots)
             self._started = False
-        for r in roots:
+        for r in roots:  # signal everyone first, so the waits below overlap
             if r.watcher is not None:
                 r.watcher.stop(0)
             r.stop()
+        deadline = time.monotonic() + timeout
         for r in roots:
-            r.close()
+            r.close(max(0.0, deadline - time.monotonic()))
 
     # -- connectors ----------------------------------------------------------------------------------
     def apply_connector(self, connector: Connector) -> None:

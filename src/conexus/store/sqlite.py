@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -68,6 +69,9 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
     CREATE INDEX IF NOT EXISTS chunks_symbol ON chunks(symbol COLLATE NOCASE);
     CREATE TABLE IF NOT EXISTS vectors (chunk_id INTEGER PRIMARY KEY, vec BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS chunk_names (name TEXT NOT NULL COLLATE NOCASE, chunk_id INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS chunk_names_name ON chunk_names(name COLLATE NOCASE);
+    CREATE INDEX IF NOT EXISTS chunk_names_chunk ON chunk_names(chunk_id);
     CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
         name, path, body, content='', tokenize="unicode61 tokenchars '_' remove_diacritics 2"
     );
@@ -87,9 +91,24 @@ _MIGRATIONS: dict[int, str] = {
 FTS_WEIGHTS = (4.0, 2.0, 1.0)
 
 
+# Names bound at the top of a module chunk: Python/Ruby assignments, JS/TS/Go/Rust declarations.
+_MODULE_NAME = re.compile(
+    r"^(?:export\s+)?(?:(?:pub\s+)?(?:const|let|var|static|type)\s+(?:mut\s+)?)?([A-Za-z_][A-Za-z0-9_]*)"
+    r"\s*(?::[^=\n]{0,80})?=(?!=)",
+    re.M,
+)
+
+
+def defined_names(chunk: Chunk) -> list[str]:
+    """Top-level names a module chunk binds (``builtin_str = str``), so lookups of them find it."""
+    if chunk.kind != "module":
+        return []
+    return _MODULE_NAME.findall(chunk.text)[:200]
+
+
 def fts_columns(path: str, chunk: Chunk) -> tuple[str, str, str]:
     """The (name, path, body) token strings indexed for a chunk. Deterministic: used for deletes too."""
-    name = token_string([chunk.symbol or "", chunk.parent or ""])
+    name = token_string([chunk.symbol or "", chunk.parent or "", " ".join(defined_names(chunk))])
     body = token_string([chunk.signature or "", chunk.header, chunk.text])
     return name, path_tokens(path), body
 
@@ -389,6 +408,9 @@ class SqliteStore:
         tx.execute(
             "DELETE FROM vectors WHERE chunk_id IN (SELECT id FROM chunks WHERE file_id=?)", (file_id,)
         )
+        tx.execute(
+            "DELETE FROM chunk_names WHERE chunk_id IN (SELECT id FROM chunks WHERE file_id=?)", (file_id,)
+        )
         tx.execute("DELETE FROM chunks WHERE file_id=?", (file_id,))
         tx.execute("DELETE FROM files WHERE id=?", (file_id,))
         return ids
@@ -454,6 +476,11 @@ class SqliteStore:
                         "INSERT INTO vectors(chunk_id, vec) VALUES (?, ?)",
                         (cid, encode_vector(up.vectors[i])),
                     )
+                    names = ([chunk.symbol] if chunk.symbol else []) + defined_names(chunk)
+                    if names:
+                        tx.executemany(
+                            "INSERT INTO chunk_names(name, chunk_id) VALUES (?, ?)", [(n, cid) for n in names]
+                        )
                     added_ids.append(cid)
                     added_vecs.append(up.vectors[i])
             tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
@@ -466,6 +493,7 @@ class SqliteStore:
         with self._tx() as tx:
             tx.execute("DELETE FROM chunks_fts")
             tx.execute("DELETE FROM vectors")
+            tx.execute("DELETE FROM chunk_names")
             tx.execute("DELETE FROM chunks")
             tx.execute("DELETE FROM files")
             tx.execute("DELETE FROM skips")
@@ -557,16 +585,21 @@ class SqliteStore:
     def chunks_by_symbol(
         self, names: Sequence[str], limit: int, file_ids: Sequence[int] | None = None
     ) -> list[tuple[int, str]]:
-        """Chunks whose symbol equals one of ``names`` (case-insensitive): ``(chunk_id, symbol)``."""
+        """Chunks that define one of ``names`` (case-insensitive): as their symbol, or as a
+        top-level name bound in a module chunk. Returns ``(chunk_id, name)``."""
         if not names:
             return []
         sql = (
-            "SELECT c.id, c.symbol FROM chunks c WHERE c.symbol COLLATE NOCASE IN "
-            "(SELECT value FROM json_each(:names))"
+            "SELECT n.chunk_id, n.name FROM chunk_names n "
+            "WHERE n.name COLLATE NOCASE IN (SELECT value FROM json_each(:names))"
         )
         params: dict[str, Any] = {"names": json.dumps(list(names))}
         if file_ids is not None:
-            sql += " AND c.file_id IN (SELECT value FROM json_each(:file_ids))"
+            sql = (
+                "SELECT n.chunk_id, n.name FROM chunk_names n JOIN chunks c ON c.id = n.chunk_id "
+                "WHERE n.name COLLATE NOCASE IN (SELECT value FROM json_each(:names)) "
+                "AND c.file_id IN (SELECT value FROM json_each(:file_ids))"
+            )
             params["file_ids"] = json.dumps(list(file_ids))
         sql += f" LIMIT {int(limit)}"
         return [(int(r[0]), str(r[1])) for r in self._reader().execute(sql, params)]

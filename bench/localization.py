@@ -1,0 +1,262 @@
+"""Issue → files localization on the SWE-bench-derived development set.
+
+    python -m bench.localization --instances FILE --mirrors DIR [--ids ID ...] [--limit N] --out results.json
+
+For each instance: write the repository tree at ``base_commit`` (with the
+``materialize.py`` that sits beside FILE, from the git snapshots under DIR),
+index it with default settings, query with the ``problem_statement`` verbatim
+(the same search the ``context_search`` tool runs), rank files by aggregating
+chunk hits, and score the ranking against ``gold_files`` / ``expected_spans``.
+
+The trees of one repository are written, in commit order, into one working
+folder that is synchronised file by file, so each index run is incremental
+(only files that differ between the two commits are re-chunked) and the shared
+embedding cache embeds only new chunks. The index after each sync is the index
+a fresh run would build for that commit (incremental indexing is tested to be
+equivalent). Nothing here reads the gold data except :func:`score`.
+
+Prints one line per instance on stderr and one JSON summary line last on stdout;
+writes per-instance ranks to --out. Skips, with a message, when the snapshots
+are absent. Not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import importlib.util
+import json
+import math
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from conexus.config import load_settings
+from conexus.engine import Engine
+from conexus.search.fusion import aggregate_files
+
+KS = (1, 3, 5, 10)
+
+
+def load_materializer(instances: Path) -> ModuleType:
+    """Import the ``materialize.py`` that ships beside the instances file."""
+    path = instances.resolve().parent / "materialize.py"
+    if not path.is_file():
+        sys.exit(f"bench.localization: no materialize.py beside {instances}")
+    spec = importlib.util.spec_from_file_location("materialize", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def commit_time(git_dir: Path, commit: str) -> int:
+    out = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "show", "-s", "--format=%ct", commit],
+        capture_output=True,
+        text=True,
+    )
+    return int(out.stdout.strip() or 0)
+
+
+def sync_tree(src: Path, dst: Path) -> tuple[int, int]:
+    """Make ``dst`` equal ``src``, touching only files whose bytes differ. Returns (written, deleted)."""
+    written = deleted = 0
+    src_files: set[str] = set()
+    for dirpath, _dirs, files in os.walk(src):
+        rel_dir = os.path.relpath(dirpath, src)
+        for name in files:
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            src_files.add(rel)
+            s = os.path.join(src, rel)
+            d = os.path.join(dst, rel)
+            if os.path.islink(s):
+                continue
+            if os.path.isfile(d) and not os.path.islink(d) and filecmp.cmp(s, d, shallow=False):
+                continue
+            os.makedirs(os.path.dirname(d), exist_ok=True)
+            if os.path.lexists(d):
+                os.remove(d)
+            shutil.copyfile(s, d)
+            written += 1
+    for dirpath, _dirs, files in os.walk(dst, topdown=False):
+        rel_dir = os.path.relpath(dirpath, dst)
+        for name in files:
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            if rel not in src_files:
+                os.remove(os.path.join(dst, rel))
+                deleted += 1
+        if dirpath != str(dst) and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+    return written, deleted
+
+
+def chunk_key(path: str, symbol: str | None, parent: str | None, kind: str) -> str:
+    if kind == "module" or not symbol:
+        return f"{path}::imports"
+    return f"{path}::{parent}.{symbol}" if parent else f"{path}::{symbol}"
+
+
+def score(ranked_files: list[str], ranked_fns: list[str], row: dict[str, Any]) -> dict[str, Any]:
+    """Metrics of one instance. The only function that reads the gold data."""
+    gold = list(row["gold_files"])
+    pos = {p: i + 1 for i, p in enumerate(ranked_files)}
+    ranks = {g: pos.get(g) for g in gold}
+    out: dict[str, Any] = {"gold_ranks": ranks}
+    for k in KS:
+        out[f"acc@{k}"] = float(all(r is not None and r <= k for r in ranks.values()))
+    found = [r for r in ranks.values() if r is not None]
+    out["recall@10"] = sum(1 for r in found if r <= 10) / len(gold)
+    out["mrr"] = 1.0 / min(found) if found else 0.0
+    dcg = sum(1.0 / math.log2(r + 1) for r in found if r <= 10)
+    idcg = sum(1.0 / math.log2(i + 2) for i in range(min(len(gold), 10)))
+    out["ndcg@10"] = dcg / idcg if idcg else 0.0
+    spans = [f"{p}::{s}" for p, names in row.get("expected_spans", {}).items() for s in names]
+    fpos = {k: i + 1 for i, k in enumerate(ranked_fns)}
+    for k in (5, 10):
+        out[f"fn_acc@{k}"] = float(bool(spans) and all(fpos.get(s, 10**9) <= k for s in spans))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--instances", type=Path, required=True)
+    ap.add_argument("--mirrors", type=Path, required=True)
+    ap.add_argument("--ids", nargs="*", default=None)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--repos", nargs="*", default=None, help="only these owner/name repositories")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
+    ap.add_argument("--home", type=Path, default=None, help="data home (default: <work>/home)")
+    ap.add_argument("--hits", type=int, default=100, help="chunk hits aggregated into the file ranking")
+    args = ap.parse_args(argv)
+
+    rows = [json.loads(line) for line in args.instances.read_text().splitlines() if line.strip()]
+    if args.ids:
+        wanted = set(args.ids)
+        rows = [r for r in rows if r["instance_id"] in wanted]
+    if args.repos:
+        rows = [r for r in rows if r["repo"] in set(args.repos)]
+    if args.limit:
+        rows = rows[: args.limit]
+    mat = load_materializer(args.instances)
+    git_dirs: dict[str, Path] = {}
+    missing = set()
+    for r in rows:
+        if r["repo"] not in git_dirs and r["repo"] not in missing:
+            d = mat.find_git_dir(args.mirrors, r["repo"])
+            if d is None:
+                missing.add(r["repo"])
+            else:
+                git_dirs[r["repo"]] = d
+    if missing:
+        print(f"bench.localization: skipping {sorted(missing)}: no snapshot under {args.mirrors}", file=sys.stderr)
+    rows = [r for r in rows if r["repo"] in git_dirs]
+    if not rows:
+        print("bench.localization: no instance has a snapshot; nothing to do", file=sys.stderr)
+        print(json.dumps({"n": 0, "skipped": True}))
+        return 0
+
+    tmp = None
+    work = args.work
+    if work is None:
+        tmp = tempfile.TemporaryDirectory(prefix="conexus-loc-")
+        work = Path(tmp.name)
+    home = args.home or work / "home"
+    by_repo: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_repo[r["repo"]].append(r)
+
+    t_start = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    for repo, items in sorted(by_repo.items()):
+        git_dir = git_dirs[repo]
+        items.sort(key=lambda r: commit_time(git_dir, r["base_commit"]))
+        tree = work / "trees" / repo.replace("/", "__")
+        tree.mkdir(parents=True, exist_ok=True)
+        settings = load_settings(tree, overrides={"home": home})
+        engine = Engine(tree, settings)
+        for r in items:
+            t0 = time.perf_counter()
+            stage = Path(tempfile.mkdtemp(prefix="stage-", dir=work))
+            try:
+                with open(os.devnull, "w") as devnull:
+                    old = sys.stdout
+                    sys.stdout = devnull
+                    try:
+                        mat.materialize(git_dir, r["base_commit"], stage)
+                    finally:
+                        sys.stdout = old
+                written, deleted = sync_tree(stage, tree)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+            t1 = time.perf_counter()
+            report = engine.index()
+            t2 = time.perf_counter()
+            result = engine.search(r["problem_statement"], top_k=args.hits, snippet_lines=0)
+            t3 = time.perf_counter()
+            hits = list(result.hits)
+            scores = {h.chunk_id: h.score for h in hits}
+            files_of = {h.chunk_id: h.path for h in hits}
+            ranked_files = [p for p, _ in aggregate_files([h.chunk_id for h in hits], scores, files_of.__getitem__)]
+            ranked_fns: list[str] = []
+            for h in hits:
+                key = chunk_key(h.path, h.symbol, h.parent, h.kind)
+                if key not in ranked_fns:
+                    ranked_fns.append(key)
+            metrics = score(ranked_files, ranked_fns, r)
+            rec = {
+                "instance_id": r["instance_id"],
+                "repo": repo,
+                **metrics,
+                "top_files": ranked_files[:10],
+                "sync_s": round(t1 - t0, 2),
+                "index_s": round(t2 - t1, 2),
+                "query_ms": round((t3 - t2) * 1000, 1),
+                "files_written": written,
+                "files_deleted": deleted,
+                "embedded": report.embedded,
+            }
+            results.append(rec)
+            print(
+                f"[{len(results)}/{len(rows)}] {r['instance_id']}: acc@1={metrics['acc@1']:.0f} "
+                f"acc@5={metrics['acc@5']:.0f} ranks={metrics['gold_ranks']} index={rec['index_s']}s "
+                f"embedded={report.embedded} query={rec['query_ms']}ms",
+                file=sys.stderr,
+                flush=True,
+            )
+        engine.close()
+
+    wall = time.perf_counter() - t_start
+    metric_names = [f"acc@{k}" for k in KS] + ["recall@10", "mrr", "ndcg@10", "fn_acc@5", "fn_acc@10"]
+    summary: dict[str, Any] = {m: round(100 * statistics.mean(r[m] for r in results), 1) for m in metric_names}
+    summary["mrr"] = round(statistics.mean(r["mrr"] for r in results), 3)
+    per_repo: dict[str, dict[str, Any]] = {}
+    for repo in sorted({r["repo"] for r in results}):
+        rs = [r for r in results if r["repo"] == repo]
+        per_repo[repo] = {"n": len(rs), **{m: round(100 * statistics.mean(r[m] for r in rs), 1) for m in metric_names}}
+        per_repo[repo]["mrr"] = round(statistics.mean(r["mrr"] for r in rs), 3)
+    summary["macro"] = {
+        m: round(statistics.mean(v[m] for v in per_repo.values()), 3 if m == "mrr" else 1) for m in metric_names
+    }
+    summary["n"] = len(results)
+    summary["wall_s"] = round(wall, 1)
+    summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    args.out.write_text(json.dumps({"summary": summary, "per_repo": per_repo, "instances": results}, indent=1))
+    if tmp is not None:
+        tmp.cleanup()
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Raw stdio hygiene: JSON-RPC only on stdout, errors for bad input, no reply to notifications."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import conexus.cli
+from tests.server.conftest import SERVE, START_TIMEOUT_S, server_env
+
+pytestmark = pytest.mark.timeout(120)
+
+PROTOCOL_VERSION = "2025-11-25"
+
+
+class RawServer:
+    """A ``conexus serve`` subprocess spoken to line by line, every stdout line kept."""
+
+    def __init__(self, root: Path, home: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, *SERVE, str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**server_env(home)},
+        )
+        self.lines: list[str] = []
+        self.stderr: list[str] = []
+        self._messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            try:
+                self._messages.put(json.loads(line))
+            except ValueError:
+                self._messages.put({"unparsable": line})
+        self._messages.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr.append(line)
+
+    def send_line(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.send_line(json.dumps({"jsonrpc": "2.0", **message}))
+
+    def next_message(self, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
+        message = self._messages.get(timeout=timeout)
+        assert message is not None, "the server closed stdout:\n" + "".join(self.stderr)
+        return message
+
+    def response_to(self, request_id: Any, seen: list[dict[str, Any]]) -> dict[str, Any]:
+        """Read until the response to ``request_id``, keeping everything read in ``seen``."""
+        while True:
+            message = self.next_message()
+            seen.append(message)
+            if message.get("id") == request_id and ("result" in message or "error" in message):
+                return message
+
+    def close(self) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            code = self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait(5)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return code
+
+
+def test_the_conexus_cli_offers_the_serve_command() -> None:
+    assert "serve" in conexus.cli.main.commands, "register it: main.add_command(serve) in conexus/cli.py"
+
+
+def test_stdout_carries_only_json_rpc_and_bad_input_gets_errors_while_notifications_get_none(
+    repo: Path, home: Path
+) -> None:
+    server = RawServer(repo, home)
+    seen: list[dict[str, Any]] = []
+    try:
+        server.send(
+            {
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": PROTOCOL_VERSION,
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw-test", "version": "0"},
+                },
+            }
+        )
+        init = server.response_to(1, seen)
+        assert init["result"]["serverInfo"]["name"] == "conexus"
+        assert init["result"]["protocolVersion"] == PROTOCOL_VERSION
+        server.send({"method": "notifications/initialized"})
+
+        server.send_line('{"jsonrpc": "2.0", "id": 2, "method": ')  # cut short: not JSON
+        server.send_line("[1, 2, 3]")  # JSON, but not a JSON-RPC message
+        server.send({"method": "notifications/made_up"})  # an unknown notification: ignored
+        server.send({"method": "notifications/cancelled", "params": {"requestId": 999}})
+        server.send({"id": 3, "method": "tools/teleport", "params": {}})
+        server.send({"id": 4, "method": "tools/call", "params": {"name": "context_search", "arguments": []}})
+        server.send({"id": 5, "method": "tools/call", "params": {"name": "nope", "arguments": {}}})
+        server.send(
+            {"id": 6, "method": "tools/call", "params": {"name": "context_search", "arguments": {"q": 1}}}
+        )
+        server.send({"id": 7, "method": "ping"})
+
+        for request_id in (3, 4, 5, 6, 7):
+            server.response_to(request_id, seen)
+    finally:
+        code = server.close()
+
+    by_id: dict[Any, list[dict[str, Any]]] = {}
+    for message in seen:
+        assert "unparsable" not in message, message
+        by_id.setdefault(message.get("id"), []).append(message)
+    nulls = by_id.pop(None, [])
+    assert sorted(m["error"]["code"] for m in nulls) == [-32700, -32600], nulls
+    assert all("method" not in m for m in nulls)  # errors, not notifications
+    assert sorted(by_id) == [1, 3, 4, 5, 6, 7]  # one answer per request, none for notifications
+    assert all(len(v) == 1 for v in by_id.values())
+    assert by_id[3][0]["error"]["code"] == -32601
+    assert by_id[4][0]["error"]["code"] == -32602
+    assert by_id[5][0]["error"]["code"] == -32602 and "nope" in by_id[5][0]["error"]["message"]
+    bad_args = by_id[6][0]["result"]
+    assert bad_args["isError"] is True and "q: unknown argument" in bad_args["content"][0]["text"]
+    assert by_id[7][0]["result"] == {} or "_meta" in by_id[7][0]["result"]
+
+    assert code == 0, "".join(server.stderr)
+    for line in server.lines:  # every stdout line, including any the loop above did not wait for
+        message = json.loads(line)
+        assert message["jsonrpc"] == "2.0"
+        assert "id" in message or "method" in message
+    assert any("serving repo" in line for line in server.stderr)
