@@ -75,16 +75,24 @@ def stdlib_files() -> list[Path]:
     return sorted(p for p in root.glob("*.py") if p.is_file())
 
 
-def code_chunks(n: int, lines: int = 30, seed: int = 0) -> list[str]:
-    """``n`` windows of ``lines`` lines from the stdlib, shuffled deterministically."""
+def code_chunks(n: int, lines: int = 30, seed: int = 0, mixed: bool = False) -> list[str]:
+    """``n`` windows of ``lines`` lines from the stdlib, shuffled deterministically.
+
+    ``mixed`` draws each window's length from 2 to 2 x ``lines`` instead, closer to
+    symbol chunks (a one-line constant next to a 60-line function).
+    """
     out: list[str] = []
+    sizes = random.Random(seed + 1)
     for path in stdlib_files():
         try:
             text = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
             continue
-        for start in range(0, len(text), lines):
-            window = "\n".join(text[start : start + lines])
+        start = 0
+        while start < len(text):
+            size = sizes.randint(2, 2 * lines) if mixed else lines
+            window = "\n".join(text[start : start + size])
+            start += size
             if window.strip():
                 out.append(window)
     random.Random(seed).shuffle(out)
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.embed_speed", description=__doc__.split("\n")[0])
     ap.add_argument("--texts", type=int, default=500, help="code chunks to embed (default 500)")
     ap.add_argument("--lines", type=int, default=30, help="lines per chunk (default 30)")
+    ap.add_argument("--mixed", action="store_true", help="chunk lengths drawn from 2 to 2 x --lines")
     ap.add_argument("--max-tokens", type=int, default=256, help="truncation length (default 256)")
     ap.add_argument("--batch", type=int, default=32, help="texts per model call (default 32)")
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores)")
@@ -173,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_bucketing and isinstance(embedder, OnnxEmbedder):
         embedder.bucketing = False
 
-    texts = code_chunks(args.texts, args.lines)
+    texts = code_chunks(args.texts, args.lines, mixed=args.mixed)
     result: dict[str, Any] = {
         "embedder": embedder.id,
         "texts": len(texts),
@@ -181,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch": args.batch,
         "threads": getattr(embedder, "threads", args.threads),
         "bucketing": not args.no_bucketing,
+        "mixed_lengths": args.mixed,
         "load_s": round(load_s, 2),
         "loadavg_at_start": round(load1, 2),
     }
@@ -219,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     result["loadavg_at_end"] = round(os.getloadavg()[0], 2)
 
     print(f"embedder        {result['embedder']}  (threads {result['threads']}, batch {args.batch})")
-    print(f"texts           {len(texts)} x {args.lines}-line stdlib windows, bucketing {result['bucketing']}")
+    shape = f"2-{2 * args.lines}" if args.mixed else str(args.lines)
+    print(f"texts           {len(texts)} x {shape}-line stdlib windows, bucketing {result['bucketing']}")
     if "mean_tokens" in result:
         print(f"mean tokens     {result['mean_tokens']} (untruncated {result['mean_tokens_untruncated']})")
     print(f"model load      {result['load_s']} s")

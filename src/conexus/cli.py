@@ -335,6 +335,15 @@ def clear(ctx: click.Context, root_opt: str | None) -> None:
     click.echo(f"cleared the index of {root}")
 
 
+def _register_server_commands() -> None:
+    from conexus.server.serve_cli import serve
+
+    main.add_command(serve)
+
+
+_register_server_commands()
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

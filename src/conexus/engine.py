@@ -370,15 +370,26 @@ class Engine:
             max_file_bytes=self.settings.max_file_bytes,
         )
 
-    def related(self, target: str, *, limit: int = 20) -> RelatedInfo:
-        """Definitions, imports, importers, references, tests and git co-change of a file or symbol."""
-        return related_info(self.root, self._checked_store(), target, limit=limit)
+    def related(
+        self, target: str, *, limit: int = 20, history: bool = True, max_commits: int = 500
+    ) -> RelatedInfo:
+        """Definitions, imports, importers, references, tests and (with ``history``) git
+        co-change and recent commits of a file or symbol."""
+        return related_info(
+            self.root, self._checked_store(), target, limit=limit, history=history, max_commits=max_commits
+        )
 
-    def explain(self, target: str, *, limit: int = 8) -> Explanation:
+    def explain(self, target: str, *, limit: int = 8, max_subjects: int = 3) -> Explanation:
         """A checked evidence bundle about a symbol, file or question (no LLM involved)."""
         store = self._checked_store()
         searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings)
-        return explain(self.root, store, searcher, target, limit=limit)
+        return explain(self.root, store, searcher, target, limit=limit, max_subjects=max_subjects)
+
+    def indexed_files(self) -> list[str]:
+        """Every indexed root-relative path, sorted; empty when there is no index."""
+        if not self.has_index():
+            return []
+        return sorted(self._open_store(create=False).files())
 
     def read(
         self, path: str, start: int | None = None, end: int | None = None, max_lines: int = 2000

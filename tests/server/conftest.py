@@ -62,7 +62,7 @@ def write(root: Path, rel: str, text: str) -> Path:
 
 
 def make_repo(root: Path) -> Path:
-    """A small Python project with a test, a README, an ignored secret and a symlink leaving the root."""
+    """A small Python project: a test, a README, an ignored secret, a binary, a symlink leaving the root."""
     write(
         root,
         "pkg/http_utils.py",
@@ -100,6 +100,8 @@ def make_repo(root: Path) -> Path:
     write(root, "README.md", "# Demo\n\nA demo project: sessions, retries and Link headers.\n")
     write(root, ".gitignore", "secret.env\n")
     write(root, "secret.env", "API_TOKEN=do-not-index-me\n")
+    (root / "assets").mkdir()
+    (root / "assets/logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64))
     outside = root.parent / f"{root.name}-outside"
     write(outside, "leak.py", "LEAKED = 'outside the root'\n")
     (root / "escape").symlink_to(outside, target_is_directory=True)
@@ -109,7 +111,6 @@ def make_repo(root: Path) -> Path:
 async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:
     """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    last: Any = None
     while True:
         last = await check()
         if last:

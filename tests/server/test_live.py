@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,9 @@ async def test_search_before_any_index_says_how_to_start_one_and_start_builds_it
     async with connect(transport, [repo], home, "--no-index") as client:
         message = await call_error(client, "context_search", {"query": "session"})
         assert "no index" in message and "action=start" in message
+        assert "action=start" in await call_error(client, "context_grep", {"pattern": "Session"})
+        read = (await call(client, "context_read", path="pkg/session.py")).structured_content
+        assert read is not None and read["freshness"] == "unindexed"
         result = await call(client, "context_index_control", action="start")
         data = result.structured_content
         assert data is not None and data["job"]["status"] == "done" and data["status"]["files"] == 6
@@ -150,12 +155,12 @@ async def test_a_long_index_job_reports_progress_answers_queries_meanwhile_and_s
 ) -> None:
     big = make_big_repo(tmp_path / "big")
     async with connect(transport, [big], home, "--no-index") as client:
-        progress: list[tuple[float, float | None, str | None]] = []
+        reports: list[tuple[float, float | None, str | None]] = []
         midway = anyio.Event()
 
-        async def on_progress(value: float, total: float | None, message: str | None) -> None:
-            progress.append((value, total, message))
-            if value > 0:
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            reports.append((progress, total, message))
+            if progress > 0:
                 midway.set()
 
         during: dict[str, Any] = {}
@@ -174,10 +179,10 @@ async def test_a_long_index_job_reports_progress_answers_queries_meanwhile_and_s
                 tg.cancel_scope.cancel()  # the client sends notifications/cancelled for the rebuild
 
         assert during["index_state"] == "indexing", during
-        values = [v for v, _, _ in progress]
+        values = [v for v, _, _ in reports]
         assert values == sorted(values) and len(set(values)) == len(values)
-        assert all(total == 3000 for _, total, _ in progress if total)
-        assert any("rebuild: indexing" in (m or "") for _, _, m in progress)
+        assert all(total == 3000 for _, total, _ in reports if total)
+        assert any("rebuild: indexing" in (m or "") for _, _, m in reports)
 
         async def stopped() -> dict[str, Any] | None:
             st = (await call(client, "context_index_control", action="status")).structured_content
@@ -345,10 +350,74 @@ async def test_a_git_connector_is_configurable_and_never_echoes_its_secrets(
         assert "exists already" in message
         listed = await call(client, "context_connector_management", action="list")
         assert "tok-123" not in json.dumps(listed.structured_content) + text_of(listed)
-        off = await call(client, "context_connector_management", action="remove", id=connector["id"])
-        assert (
-            off.structured_content is not None and off.structured_content["roots"][0]["git_history"] is False
+        disabled = await call(
+            client, "context_connector_management", action="update", id=connector["id"], enabled=False
         )
+        assert disabled.structured_content is not None
+        assert disabled.structured_content["roots"][0]["git_history"] is False
+        removed = await call(client, "context_connector_management", action="remove", id=connector["id"])
+        assert removed.structured_content is not None
+        assert removed.structured_content["roots"][0]["git_history"] is True  # the default again
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+async def test_git_history_is_in_related_info_by_default_and_a_disabled_git_connector_removes_it(
+    transport: str, repo: Path, home: Path
+) -> None:
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    for n in range(2):
+        with (repo / "pkg/http_utils.py").open("a") as fh:
+            fh.write(f"# change {n}\n")
+        with (repo / "pkg/session.py").open("a") as fh:
+            fh.write(f"# change {n}\n")
+        git(repo, "commit", "-q", "-am", f"change links and session {n}")
+    async with connect(transport, [repo], home) as client:
+        await wait_ready(client)
+
+        async def related() -> dict[str, Any]:
+            result = await call(client, "context_get_related_info", target="pkg/http_utils.py")
+            data: dict[str, Any] | None = result.structured_content
+            assert data is not None
+            return data
+
+        default = await related()
+        assert default["git_history"] is True and default["co_changes"][0]["path"] == "pkg/session.py"
+        added = (
+            await call(
+                client, "context_connector_management", action="add", kind="git", options={"max_commits": 100}
+            )
+        ).structured_content
+        assert added is not None
+        on = await related()
+        assert on["git_history"] is True
+        assert [(c["path"], c["count"]) for c in on["co_changes"]][:1] == [("pkg/session.py", 3)]
+        assert [c["subject"] for c in on["recent_commits"]][:2] == [
+            "change links and session 1",
+            "change links and session 0",
+        ]
+        assert "co changes:" in text_of(
+            await call(client, "context_get_related_info", target="pkg/http_utils.py")
+        )
+        await call(
+            client,
+            "context_connector_management",
+            action="update",
+            id=added["connector"]["id"],
+            enabled=False,
+        )
+        assert (await related())["co_changes"] == []
 
 
 # -- resources and roots -----------------------------------------------------------------------------------

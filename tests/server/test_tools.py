@@ -22,7 +22,7 @@ from tests.server.conftest import TRANSPORTS, call, call_error, connect, text_of
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-# What the index must hold: secret.env is git-ignored, escape/ is a symlink leaving the root.
+# What the index must hold: secret.env is ignored, assets/logo.png binary, escape/ a symlink out of the root.
 INDEXED = {
     ".gitignore",
     "README.md",
@@ -31,6 +31,15 @@ INDEXED = {
     "pkg/session.py",
     "tests/test_http_utils.py",
 }
+HOSTILE_PATHS = [  # and what the refusal must say
+    ("../outside.py", "leaves the repository root"),
+    ("pkg/../../outside.py", "leaves the repository root"),
+    ("/etc/passwd", "outside the repository root"),
+    ("escape/leak.py", "outside the repository root"),
+    ("pkg/\x00.py", "NUL byte"),
+    ("a/" * 2100, "too long"),
+    ("x" * 300, "component is too long"),
+]
 
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
@@ -52,8 +61,9 @@ def repo_dir(shared_dirs: tuple[Path, Path]) -> Path:
 
 async def search(client: Client, **arguments: Any) -> dict[str, Any]:
     result = await call(client, "context_search", **arguments)
-    assert result.structured_content is not None
-    return result.structured_content
+    data: dict[str, Any] | None = result.structured_content
+    assert data is not None
+    return data
 
 
 # -- listing -----------------------------------------------------------------------------------------
@@ -142,11 +152,163 @@ async def test_work_context_boosts_hits_in_the_active_and_open_files(client: Cli
     )
 
     def score(data: dict[str, Any], path: str) -> float:
-        return next(h["score"] for h in data["hits"] if h["path"] == path)
+        return float(next(h["score"] for h in data["hits"] if h["path"] == path))
 
     ratio = score(boosted, "tests/test_http_utils.py") / score(plain, "tests/test_http_utils.py")
     assert ratio == pytest.approx(1.3, rel=1e-3)
     assert score(boosted, "pkg/http_utils.py") == pytest.approx(score(plain, "pkg/http_utils.py"))
+
+
+# -- context_grep ------------------------------------------------------------------------------------------
+
+
+async def test_grep_finds_regex_matches_with_line_citations_and_context(client: Client) -> None:
+    result = await call(client, "context_grep", pattern=r"def \w+\(", context_lines=1)
+    data = result.structured_content
+    assert data is not None
+    assert [m["citation"] for m in data["matches"]] == [
+        "pkg/http_utils.py:4-4",
+        "pkg/http_utils.py:13-13",
+        "pkg/session.py:7-7",
+        "tests/test_http_utils.py:4-4",
+    ]
+    first = data["matches"][0]
+    assert first["column"] == 1 and first["after"] == [
+        '    """Parse a Link header into a list of dicts with url and rel."""'
+    ]
+    assert data["files_matched"] == 3 and not data["truncated"] and not data["timed_out"]
+    assert "pkg/http_utils.py:4:  def parse_header_links" in text_of(result)
+
+
+async def test_grep_supports_literal_case_insensitive_path_filtered_and_capped_searches(
+    client: Client,
+) -> None:
+    literal = (
+        await call(client, "context_grep", pattern="parse_header_links(", literal=True)
+    ).structured_content
+    assert literal is not None and len(literal["matches"]) == 4  # the test function's name contains it too
+    loose = (await call(client, "context_grep", pattern="SESSION", case_sensitive=False)).structured_content
+    assert loose is not None and any(m["path"] == "README.md" for m in loose["matches"])
+    only_tests = (
+        await call(client, "context_grep", pattern="parse_header_links", paths=["tests/**"])
+    ).structured_content
+    assert only_tests is not None and {m["path"] for m in only_tests["matches"]} == {
+        "tests/test_http_utils.py"
+    }
+    capped = (
+        await call(client, "context_grep", pattern="parse_header_links", max_results=1)
+    ).structured_content
+    assert capped is not None and len(capped["matches"]) == 1 and capped["truncated"] is True
+    ignored = (await call(client, "context_grep", pattern="do-not-index-me", literal=True)).structured_content
+    assert ignored is not None and ignored["matches"] == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"pattern": "(unclosed"}, "Invalid request: invalid regular expression"),
+        ({"pattern": ""}, "pattern: String should have at least 1 character"),
+        ({"pattern": "x", "context_lines": 99}, "context_lines: Input should be less than or equal to 20"),
+        ({"pattern": "x", "paths": ["\x00"]}, "NUL byte"),
+    ],
+)
+async def test_bad_grep_requests_get_actionable_errors(
+    client: Client, arguments: dict[str, Any], expected: str
+) -> None:
+    assert expected in await call_error(client, "context_grep", arguments)
+
+
+# -- context_read ------------------------------------------------------------------------------------------
+
+
+async def test_read_returns_numbered_lines_from_disk_with_freshness(client: Client) -> None:
+    result = await call(client, "context_read", path="pkg/session.py", start_line=4, end_line=5)
+    data = result.structured_content
+    assert data is not None and data["citation"] == "pkg/session.py:4-5" and data["freshness"] == "fresh"
+    assert data["lines"] == [
+        {"line": 4, "text": "class Session:"},
+        {"line": 5, "text": '    """A connection pool that follows redirects."""'},
+    ]
+    assert "4  class Session:" in text_of(result)
+    paged = (await call(client, "context_read", path="pkg/http_utils.py", max_lines=3)).structured_content
+    assert paged is not None and paged["truncated"] is True and paged["next_start"] == 4
+    unindexed = (await call(client, "context_read", path=".gitignore")).structured_content
+    assert unindexed is not None and unindexed["total_lines"] == 1
+
+
+@pytest.mark.parametrize(("path", "expected"), HOSTILE_PATHS)
+async def test_hostile_paths_to_read_are_refused(client: Client, path: str, expected: str) -> None:
+    message = await call_error(client, "context_read", {"path": path})
+    assert message.startswith("Path refused") and expected in message
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"path": "pkg/missing.py"}, "no such file: pkg/missing.py"),
+        ({"path": "pkg"}, "pkg is a directory"),
+        ({"path": "assets/logo.png"}, "binary file"),
+        ({"path": "pkg/session.py", "start_line": 99}, "past the end of pkg/session.py, which has 10 lines"),
+        ({"path": "pkg/session.py", "start_line": 5, "end_line": 2}, "before start line"),
+        (
+            {"path": "pkg/session.py", "start_line": 0},
+            "start_line: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+async def test_bad_reads_get_actionable_errors(
+    client: Client, arguments: dict[str, Any], expected: str
+) -> None:
+    assert expected in await call_error(client, "context_read", arguments)
+
+
+# -- context_get_related_info and context_explain -------------------------------------------------------
+
+
+async def test_related_info_lists_definitions_importers_references_and_tests(client: Client) -> None:
+    result = await call(client, "context_get_related_info", target="pkg/http_utils.py")
+    data = result.structured_content
+    assert data is not None and data["target_kind"] == "file" and data["files"] == ["pkg/http_utils.py"]
+    assert [d["citation"] for d in data["definitions"]] == [
+        "pkg/http_utils.py:4-10",
+        "pkg/http_utils.py:13-15",
+    ]
+    assert {i["path"] for i in data["importers"]} == {"pkg/session.py", "tests/test_http_utils.py"}
+    assert "pkg/session.py:10-10" in {r["citation"] for r in data["references"]}
+    assert [t["path"] for t in data["tests"]] == ["tests/test_http_utils.py"]
+    assert data["git_history"] is True and data["co_changes"] == [] and data["recent_commits"] == []
+    assert any("not a git repository" in n for n in data["notes"])
+    symbol = (await call(client, "context_get_related_info", target="retry_delay")).structured_content
+    assert symbol is not None and symbol["target_kind"] == "symbol"
+    assert [d["citation"] for d in symbol["definitions"]] == ["pkg/http_utils.py:13-15"]
+    assert [r["citation"] for r in symbol["references"] if r["path"] == "pkg/session.py"] == [
+        "pkg/session.py:1-1",
+        "pkg/session.py:9-9",
+    ]
+
+
+async def test_related_info_for_an_unknown_target_says_how_to_find_one(client: Client) -> None:
+    message = await call_error(client, "context_get_related_info", {"target": "no_such_symbol_xyz"})
+    assert "no file or symbol named 'no_such_symbol_xyz'" in message
+    message = await call_error(client, "context_get_related_info", {"target": "x", "limit": 0})
+    assert "limit: Input should be greater than or equal to 1" in message
+
+
+async def test_explain_gathers_verified_evidence_for_a_symbol_and_for_a_question(client: Client) -> None:
+    result = await call(client, "context_explain", target="parse_header_links")
+    data = result.structured_content
+    assert data is not None and data["target_kind"] == "symbol" and data["dropped"] == 0
+    subject = data["subjects"][0]
+    assert subject["definition"]["citation"] == "pkg/http_utils.py:4-10"
+    assert subject["definition"]["status"] == "verified"
+    assert {c["citation"] for c in subject["callers"]} >= {"pkg/session.py:10-10"}
+    assert "## function parse_header_links  pkg/http_utils.py:4-10" in text_of(result)
+    question = (
+        await call(client, "context_explain", target="how are Link headers parsed")
+    ).structured_content
+    assert question is not None and question["target_kind"] == "query" and question["hits"]
+    message = await call_error(client, "context_explain", {"target": "x", "limit": 51})
+    assert "limit: Input should be less than or equal to 50" in message
 
 
 # -- argument errors -------------------------------------------------------------------------------------
@@ -198,16 +360,6 @@ async def test_an_unknown_root_is_refused_with_the_list_of_served_roots(
 
 
 # -- path confinement ------------------------------------------------------------------------------------
-
-HOSTILE_PATHS = [
-    ("../outside.py", "leaves the repository root"),
-    ("pkg/../../outside.py", "leaves the repository root"),
-    ("/etc/passwd", "outside the repository root"),
-    ("escape/leak.py", "outside the repository root"),
-    ("pkg/\x00.py", "NUL byte"),
-    ("a/" * 2100, "too long"),
-    ("x" * 300, "component is too long"),
-]
 
 
 @pytest.mark.parametrize(("path", "expected"), HOSTILE_PATHS)

@@ -13,7 +13,7 @@ machine (the result is cached under ``$CONEXUS_HOME/models``):
 4. ``Where(IsNaN(softmax), 0, softmax)`` guards go: they only matter for a
    query row whose every key is masked, and a row always attends to ``[CLS]``.
 
-Measured on the 2-core dev machine (``bench.embed_speed``): about 2x the
+Measured on the 2-core dev machine (``bench.embed_speed``): 1.7-2x the
 throughput of the float graph, cosine to the float vectors ≈ 0.993, the same
 docstring→function retrieval accuracy. The caller checks the rewritten graph
 against the original numerically before it trusts it.
@@ -25,12 +25,13 @@ embedded alone, ≥ 0.99 for typical chunks); and onnxruntime picks its int8
 kernel by CPU (AVX2, AVX-512/VNNI, NEON), so two machines may differ in the
 third decimal. Neither is visible in ranking. Re-quantising the weights to 7
 bits (the usual cure for AVX2's u8×s8 saturation) was measured and is worse
-(cosine 0.990 vs 0.993), as is onnxruntime's own ``quantize_dynamic`` (0.944),
-which re-rounds the already-int8 weights.
+(cosine 0.990 vs 0.993), and so is onnxruntime's own ``quantize_dynamic`` run
+on the float-folded graph (0.944).
 
 ``onnx`` is not a dependency: the few messages needed are declared here as a
 protobuf schema holding only the fields this module touches; every other field
-survives parsing and serialising as an unknown field, byte for byte.
+survives parsing and serialising as an unknown field, byte for byte. (``protobuf``
+itself comes with onnxruntime, which requires it.)
 """
 
 from __future__ import annotations

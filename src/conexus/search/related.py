@@ -1062,7 +1062,15 @@ def related_tests(
     ]
 
 
-def related_info(root: Path, store: SqliteStore, target: str, *, limit: int = 20) -> RelatedInfo:
+def related_info(
+    root: Path,
+    store: SqliteStore,
+    target: str,
+    *,
+    limit: int = 20,
+    history: bool = True,
+    max_commits: int = 500,
+) -> RelatedInfo:
     """Definitions, imports, importers, references, tests and git history of a file or symbol.
 
     ``target`` is a root-relative file path (optionally ``path:line`` or
@@ -1122,10 +1130,12 @@ def related_info(root: Path, store: SqliteStore, target: str, *, limit: int = 20
 
     co_changes: list[RelatedItem] = []
     commits: list[Commit] = []
-    if resolved.files:
+    if resolved.files and not history:
+        notes.append("git history is off: no co-change or commit history")
+    elif resolved.files:
         main_file = resolved.files[0]
         if is_git_repo(root):
-            for cc in co_changed(root, main_file, limit=limit):
+            for cc in co_changed(root, main_file, limit=limit, max_commits=max_commits):
                 n = _file_lines(root, cc.path, files)
                 co_changes.append(
                     RelatedItem(cc.path, 1, n, "co_change", None, f"changed together in {cc.count} commits",

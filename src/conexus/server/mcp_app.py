@@ -27,7 +27,7 @@ import json
 import logging
 import mimetypes
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -73,6 +73,7 @@ RESOURCE_PAGE_SIZE = 200
 RESOURCE_NOT_FOUND = -32002  # MCP: "Resource not found"
 FILE_URI_PREFIX = "conexus://file/"
 PROGRESS_POLL_S = 0.2
+GREP_TIMEOUT_S = 10.0
 DEFAULT_MAX_WAIT_S = 300.0
 
 INSTRUCTIONS = """\
@@ -181,7 +182,6 @@ class ExplainArgs(_Args):
         description="A symbol (Session.send), a root-relative file path, or a question about the code.",
     )
     limit: int = Field(default=8, ge=1, le=50, description="At most this many claims per section.")
-    max_subjects: int = Field(default=3, ge=1, le=10, description="Symbols explained in depth.")
     root: RootArg
 
 
@@ -327,6 +327,7 @@ class RelatedOut(_Out):
     recent_commits: list[dict[str, Any]]
     notes: list[str]
     index_state: str
+    git_history: bool = Field(description="co_changes and recent_commits are filled only when true")
 
 
 class ExplainOut(_Out):
@@ -450,13 +451,13 @@ def output_schema(model: type[BaseModel]) -> dict[str, Any]:
 # ================================================================================ error messages
 
 
-class ToolInputError(Exception):
+class ToolError(Exception):
     """A message for the model: becomes an ``isError`` result."""
 
 
 def error_message(exc: BaseException, tool: str) -> str:
     """The ``isError`` text for an exception raised while running ``tool``."""
-    if isinstance(exc, ToolInputError):
+    if isinstance(exc, ToolError):
         return str(exc)
     if isinstance(exc, PathError):
         return (
@@ -564,7 +565,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         "context_get_related_info",
         "Related code",
         "What is connected to a file or a symbol: where it is defined, what it imports, who imports it, "
-        "where it is referenced or called, the tests that cover it and, when git history is enabled, "
+        "where it is referenced or called, the tests that cover it and, unless git history is turned off, "
         "files that usually change with it and its recent commits. Every item cites path:start-end. "
         "Use it to find the blast radius of a change or the tests to run.",
         RelatedArgs,
@@ -740,7 +741,7 @@ class ConexusMCP:
         except ConexusError as exc:
             logger.info("%s failed: %s", spec.name, exc)
             return _error_result(error_message(exc, spec.name))
-        except ToolInputError as exc:
+        except ToolError as exc:
             logger.info("%s failed: %s", spec.name, exc)
             return _error_result(str(exc))
         except MCPError:
@@ -761,21 +762,21 @@ class ConexusMCP:
         offset = args.offset
         if args.cursor is not None:
             if args.offset:
-                raise ToolInputError("Pass either cursor or offset, not both.")
+                raise ToolError("Pass either cursor or offset, not both.")
             try:
                 data = _unb64(args.cursor)
                 offset = int(data["o"])
                 if data.get("k") != key:
-                    raise ToolInputError(
+                    raise ToolError(
                         "This cursor belongs to a different query, filters or top_k; "
                         "repeat the same arguments with the cursor, or start again without it."
                     )
             except (ValueError, KeyError, TypeError) as exc:
-                raise ToolInputError(
+                raise ToolError(
                     "Invalid cursor: pass next_cursor from a previous context_search result unchanged."
                 ) from exc
             if not 0 <= offset <= 10_000:
-                raise ToolInputError("Invalid cursor: offset out of range.")
+                raise ToolError("Invalid cursor: offset out of range.")
         ctx_args = args.work_context
         work = WorkContext()
         if ctx_args is not None:
@@ -786,7 +787,7 @@ class ConexusMCP:
             )
         for glob in args.paths:
             if "\x00" in glob:
-                raise ToolInputError("paths: a glob contains a NUL byte.")
+                raise ToolError("paths: a glob contains a NUL byte.")
         request = SearchRequest(
             query=args.query,
             top_k=args.top_k,
@@ -836,26 +837,25 @@ class ConexusMCP:
         self, ctx: ServerRequestContext[Any, Any], args: RelatedArgs
     ) -> tuple[dict[str, Any], str]:
         root = self.service.root(args.root)
+        engine = root.engine
         git = root.git
-        history = git is not None and git.enabled
-        engine: Any = root.engine
-        kwargs: dict[str, Any] = {"limit": args.limit}
-        if history and git is not None:
-            kwargs["max_commits"] = git.max_commits
-        kwargs["history"] = history
-        result = await _run(lambda: engine.related(args.target, **kwargs))
-        data = dict(result.to_dict())
-        data.update(root=root.name, index_state=_index_state(root))
+        # Git history is on by default for a git repository; a git connector can turn it off
+        # (enabled=false) or bound it (max_commits).
+        history = git is None or git.enabled
+        max_commits = git.max_commits if git is not None else 500
+        result = await _run(
+            lambda: engine.related(args.target, limit=args.limit, history=history, max_commits=max_commits)
+        )
+        data: dict[str, Any] = dict(result.to_dict())
+        data.update(root=root.name, index_state=_index_state(root), git_history=history)
         return data, render_related(data)
 
     async def _explain(
         self, ctx: ServerRequestContext[Any, Any], args: ExplainArgs
     ) -> tuple[dict[str, Any], str]:
         root = self.service.root(args.root)
-        engine: Any = root.engine
-        result = await _run(
-            lambda: engine.explain(args.target, limit=args.limit, max_subjects=args.max_subjects)
-        )
+        engine = root.engine
+        result = await _run(lambda: engine.explain(args.target, limit=args.limit))
         data = dict(result.to_dict())
         data.update(root=root.name, index_state=_index_state(root))
         return data, render_explain(data)
@@ -864,10 +864,10 @@ class ConexusMCP:
         root = self.service.root(args.root)
         for glob in args.paths:
             if "\x00" in glob:
-                raise ToolInputError("paths: a glob contains a NUL byte.")
+                raise ToolError("paths: a glob contains a NUL byte.")
         include = [g for g in args.paths if not g.startswith("!")]
         exclude = [g[1:] for g in args.paths if g.startswith("!")]
-        engine: Any = root.engine
+        engine = root.engine
         result = await _run(
             lambda: engine.grep(
                 args.pattern,
@@ -877,6 +877,7 @@ class ConexusMCP:
                 exclude=exclude,
                 context_lines=args.context_lines,
                 max_results=args.max_results,
+                timeout_s=GREP_TIMEOUT_S,
             )
         )
         data = dict(result.to_dict())
@@ -885,10 +886,8 @@ class ConexusMCP:
 
     async def _read(self, ctx: ServerRequestContext[Any, Any], args: ReadArgs) -> tuple[dict[str, Any], str]:
         root = self.service.root(args.root)
-        engine: Any = root.engine
-        result = await _run(
-            lambda: engine.read(args.path, start=args.start_line, end=args.end_line, max_lines=args.max_lines)
-        )
+        engine = root.engine
+        result = await _run(lambda: engine.read(args.path, args.start_line, args.end_line, args.max_lines))
         data = dict(result.to_dict())
         data.update(root=root.name)
         return data, render_read(data)
@@ -900,7 +899,7 @@ class ConexusMCP:
         root = self.service.root(args.root)
         action = args.action
         if args.paths and action != "reindex_paths":
-            raise ToolInputError("paths is only used with action=reindex_paths.")
+            raise ToolError("paths is only used with action=reindex_paths.")
         if action == "status":
             return await self._status(root)
         if action == "stop":
@@ -920,7 +919,7 @@ class ConexusMCP:
             job, _ = root.submit("clear")
             await _run(lambda: job.done.wait(60))
             if job.status == "failed":
-                raise ToolInputError(f"Clearing the index of {root.name} failed: {job.error}")
+                raise ToolError(f"Clearing the index of {root.name} failed: {job.error}")
             root.pause()
             msg = (
                 f"Cleared the index of {root.name}. Automatic indexing is paused until "
@@ -931,7 +930,7 @@ class ConexusMCP:
             return out, msg
         if action == "reindex_paths":
             if not args.paths:
-                raise ToolInputError("reindex_paths needs paths: root-relative files or folders.")
+                raise ToolError("reindex_paths needs paths: root-relative files or folders.")
             rels = await _run(lambda: self._expand_paths(root, args.paths))
             job, owned = root.submit("paths", paths=rels)
         elif action == "rebuild":
@@ -953,7 +952,7 @@ class ConexusMCP:
         if finished:
             out["status"] = await _run(lambda: _status_dict(root, check_stale=False))
         if job.status == "failed":
-            raise ToolInputError(f"The {job.kind} job on {root.name} failed: {job.error}")
+            raise ToolError(f"The {job.kind} job on {root.name} failed: {job.error}")
         return out, msg
 
     def _expand_paths(self, root: ServedRoot, paths: Sequence[str]) -> list[str]:
@@ -962,7 +961,7 @@ class ConexusMCP:
         for p in paths:
             absolute, rel = confine(root.path, p)
             if rel == ".":
-                raise ToolInputError("reindex_paths: to re-index the whole root, use action=reindex.")
+                raise ToolError("reindex_paths: to re-index the whole root, use action=reindex.")
             if absolute.is_dir():
                 if indexed is None:
                     indexed = root.indexed_paths()
@@ -1022,9 +1021,9 @@ class ConexusMCP:
             msg = f"{len(registry.all())} connector(s); {len(self.service.roots)} served root(s)."
         elif args.action == "add":
             if args.kind is None:
-                raise ToolInputError(f"add needs kind: one of {', '.join(CONNECTOR_KINDS)}.")
+                raise ToolError(f"add needs kind: one of {', '.join(CONNECTOR_KINDS)}.")
             if args.id is not None:
-                raise ToolInputError("add assigns the id itself; do not pass id.")
+                raise ToolError("add assigns the id itself; do not pass id.")
             options = validate_options(args.kind, args.options or {})
             target = await _run(lambda: self._connector_target(args.kind or "", args.path))
             added = registry.add(
@@ -1043,15 +1042,15 @@ class ConexusMCP:
                     msg += f" Served as root {served.name!r}; indexing has started."
         elif args.action == "update":
             if args.id is None:
-                raise ToolInputError("update needs id (see action=list).")
+                raise ToolError("update needs id (see action=list).")
             if args.kind is not None or args.path is not None:
-                raise ToolInputError("kind and path cannot change; remove the connector and add a new one.")
+                raise ToolError("kind and path cannot change; remove the connector and add a new one.")
             connector = registry.update(args.id, args.options, args.enabled)
             await _run(partial(self.service.apply_connector, connector))
             msg = f"Updated connector {connector.id}."
         else:
             if args.id is None:
-                raise ToolInputError("remove needs id (see action=list).")
+                raise ToolError("remove needs id (see action=list).")
             connector = registry.remove(args.id)
             await _run(partial(self.service.drop_connector, connector))
             msg = (
@@ -1071,7 +1070,7 @@ class ConexusMCP:
         if kind == "git":
             return str(self.service.root(path).path)
         if not path:
-            raise ToolInputError("add kind=filesystem needs path: the absolute path of a folder to serve.")
+            raise ToolError("add kind=filesystem needs path: the absolute path of a folder to serve.")
         if "\x00" in path:
             raise PathError("path contains a NUL byte")
         candidate = Path(path).expanduser()
@@ -1133,7 +1132,7 @@ class ConexusMCP:
         try:
             root, rel = self._parse_file_uri(uri)
             text = await _run(lambda: _read_indexed_file(root, rel))
-        except (ConexusError, ToolInputError) as exc:
+        except (ConexusError, ToolError) as exc:
             raise MCPError(
                 code=RESOURCE_NOT_FOUND, message=error_message(exc, "resources/read"), data={"uri": uri}
             ) from exc
@@ -1143,7 +1142,7 @@ class ConexusMCP:
 
     def _parse_file_uri(self, uri: str) -> tuple[ServedRoot, str]:
         if not uri.startswith(FILE_URI_PREFIX):
-            raise ToolInputError(f"Unknown resource {uri!r}: Conexus serves {FILE_URI_PREFIX}{{path}}")
+            raise ToolError(f"Unknown resource {uri!r}: Conexus serves {FILE_URI_PREFIX}{{path}}")
         parts = urlsplit(uri)
         raw_path = uri[len(FILE_URI_PREFIX) :].split("?", 1)[0].split("#", 1)[0]
         root_name = parse_qs(parts.query).get("root", [None])[0]
@@ -1169,12 +1168,12 @@ def _mime(rel: str) -> str:
 
 def _read_indexed_file(root: ServedRoot, rel: str) -> str:
     if rel not in set(root.indexed_paths()):
-        raise ToolInputError(f"{rel} is not an indexed file of root {root.name}")
+        raise ToolError(f"{rel} is not an indexed file of root {root.name}")
     absolute, _ = confine(root.path, rel)
     try:
         size = os.stat(absolute).st_size
         if size > MAX_READ_BYTES:
-            raise ToolInputError(f"{rel} is too large to read as a resource ({size} bytes)")
+            raise ToolError(f"{rel} is too large to read as a resource ({size} bytes)")
         with open(absolute, "rb") as fh:
             data = fh.read(MAX_READ_BYTES + 1)
     except FileNotFoundError as exc:
@@ -1182,7 +1181,7 @@ def _read_indexed_file(root: ServedRoot, rel: str) -> str:
     except OSError as exc:
         raise PathError(f"cannot read {rel}: {exc.strerror or exc}") from exc
     if looks_binary(data):
-        raise ToolInputError(f"{rel} is binary")
+        raise ToolError(f"{rel} is binary")
     text, _invalid = decode_text(data)
     return text
 
@@ -1310,12 +1309,12 @@ def render_grep(data: Mapping[str, Any]) -> str:
     if data.get("timed_out"):
         head += "; stopped at the deadline (results are partial)"
     lines = [head]
-    for m in matches:
+    for m in matches:  # ripgrep's convention: path:line: for matches, path-line- for context
         for offset, text in enumerate(m.get("before", [])):
-            lines.append(f"  {m['path']}:{m['line'] - len(m['before']) + offset}-  {text}")
-        lines.append(f"  {m['citation']}:  {m['text']}")
+            lines.append(f"{m['path']}-{m['line'] - len(m['before']) + offset}-  {text}")
+        lines.append(f"{m['path']}:{m['line']}:  {m['text']}")
         for offset, text in enumerate(m.get("after", [])):
-            lines.append(f"  {m['path']}:{m['line'] + offset + 1}-  {text}")
+            lines.append(f"{m['path']}-{m['line'] + offset + 1}-  {text}")
     return "\n".join(lines)
 
 
@@ -1414,17 +1413,42 @@ def _parse_error(exc: Exception) -> types.JSONRPCError:
     return types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=message))
 
 
-async def serve_http(app: ConexusMCP, host: str, port: int, *, on_ready: Callable[[str], None]) -> None:
+async def serve_http(
+    app: ConexusMCP,
+    host: str,
+    port: int,
+    *,
+    on_ready: Callable[[str], None],
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Serve streamable HTTP at ``http://host:port/mcp`` until interrupted.
 
     The socket is bound before the URL is announced through ``on_ready``, so
     a client that reads the URL can connect at once (port 0 picks a free port).
+    ``on_shutdown`` runs in the application's lifespan shutdown: uvicorn
+    re-raises SIGTERM/SIGINT once it has shut down, so code after this
+    function returns may never run.
     """
     import socket
+    from contextlib import asynccontextmanager
 
     import uvicorn
+    from starlette.applications import Starlette
 
     starlette_app = app.server.streamable_http_app(streamable_http_path="/mcp", host=host)
+    sdk_lifespan = starlette_app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Starlette) -> AsyncIterator[None]:
+        async with sdk_lifespan(application):
+            try:
+                yield
+            finally:
+                if on_shutdown is not None:
+                    with anyio.CancelScope(shield=True):
+                        await on_shutdown()
+
+    starlette_app.router.lifespan_context = lifespan
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -1442,4 +1466,7 @@ async def serve_http(app: ConexusMCP, host: str, port: int, *, on_ready: Callabl
     )
     server = uvicorn.Server(config)
     on_ready(f"http://{shown_host}:{bound_port}/mcp")
-    await server.serve(sockets=[sock])
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()

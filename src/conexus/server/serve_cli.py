@@ -51,7 +51,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(file_okay=False))
+@click.argument("paths", nargs=-1, type=click.Path(file_okay=False), metavar="[PATH]...")
 @click.option(
     "--http",
     "listen",
@@ -112,6 +112,16 @@ def _serve(
         service.add_root(root)
     app = ConexusMCP(service)
 
+    stopped = False
+
+    async def shutdown() -> None:  # runs once: in the HTTP lifespan, or after stdio ends
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
+        await anyio.to_thread.run_sync(service.close)
+        logger.info("stopped")
+
     async def run() -> None:
         service.start()
         names = ", ".join(f"{r.name} ({r.path})" for r in service.roots)
@@ -127,11 +137,10 @@ def _serve(
                 def ready(url: str) -> None:
                     logger.info("serving %s over streamable HTTP at %s", names, url)
 
-                await serve_http(app, host, port, on_ready=ready)
+                await serve_http(app, host, port, on_ready=ready, on_shutdown=shutdown)
         finally:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(service.close)
-            logger.info("stopped")
+                await shutdown()
 
     anyio.run(run)
 

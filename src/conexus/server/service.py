@@ -384,23 +384,16 @@ class ServedRoot:
             "connector_id": self.connector_id,
             "auto_index": self.auto_index,
             "watcher": watcher,
-            "git_history": self.git is not None and self.git.enabled,
+            "git_history": self.git is None or self.git.enabled,
         }
 
 
 def list_indexed_files(engine: Engine) -> list[str]:
     """Every indexed root-relative path of ``engine``'s index, sorted; empty when there is no index."""
-    files = getattr(engine, "files", None)
-    if callable(files):
-        return sorted(files())
-    if not engine.has_index():
-        return []
-    # Until Engine exposes a listing, read the store through the engine's own accessor.
     try:
-        store = engine._open_store(create=False)
+        return engine.indexed_files()
     except IndexStateError:  # cleared or rebuilt between the check and the open
         return []
-    return sorted(store.files())
 
 
 SettingsFactory = Callable[[Path], Settings]
@@ -424,6 +417,7 @@ class ConexusService:
         self._lock = threading.RLock()
         self._roots: list[ServedRoot] = []
         self._started = False
+        self._closed = False
         self.connectors = ConnectorRegistry(home)
 
     # -- roots --------------------------------------------------------------------------------------
@@ -529,6 +523,9 @@ class ConexusService:
         consistent index anyway (each batch is one transaction).
         """
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
             roots = list(self._roots)
             self._started = False
         for r in roots:  # signal everyone first, so the waits below overlap
