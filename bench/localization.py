@@ -159,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 git_dirs[r["repo"]] = d
     if missing:
-        print(f"bench.localization: skipping {sorted(missing)}: no snapshot under {args.mirrors}", file=sys.stderr)
+        print(
+            f"bench.localization: skipping {sorted(missing)}: no snapshot under {args.mirrors}",
+            file=sys.stderr,
+        )
     rows = [r for r in rows if r["repo"] in git_dirs]
     if not rows:
         print("bench.localization: no instance has a snapshot; nothing to do", file=sys.stderr)
@@ -207,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             hits = list(result.hits)
             scores = {h.chunk_id: h.score for h in hits}
             files_of = {h.chunk_id: h.path for h in hits}
-            ranked_files = [p for p, _ in aggregate_files([h.chunk_id for h in hits], scores, files_of.__getitem__)]
+            ranked_files = [
+                p for p, _ in aggregate_files([h.chunk_id for h in hits], scores, files_of.__getitem__)
+            ]
             ranked_fns: list[str] = []
             for h in hits:
                 key = chunk_key(h.path, h.symbol, h.parent, h.kind)
@@ -238,20 +243,28 @@ def main(argv: list[str] | None = None) -> int:
 
     wall = time.perf_counter() - t_start
     metric_names = [f"acc@{k}" for k in KS] + ["recall@10", "mrr", "ndcg@10", "fn_acc@5", "fn_acc@10"]
-    summary: dict[str, Any] = {m: round(100 * statistics.mean(r[m] for r in results), 1) for m in metric_names}
+    summary: dict[str, Any] = {
+        m: round(100 * statistics.mean(r[m] for r in results), 1) for m in metric_names
+    }
     summary["mrr"] = round(statistics.mean(r["mrr"] for r in results), 3)
     per_repo: dict[str, dict[str, Any]] = {}
     for repo in sorted({r["repo"] for r in results}):
         rs = [r for r in results if r["repo"] == repo]
-        per_repo[repo] = {"n": len(rs), **{m: round(100 * statistics.mean(r[m] for r in rs), 1) for m in metric_names}}
+        per_repo[repo] = {
+            "n": len(rs),
+            **{m: round(100 * statistics.mean(r[m] for r in rs), 1) for m in metric_names},
+        }
         per_repo[repo]["mrr"] = round(statistics.mean(r["mrr"] for r in rs), 3)
     summary["macro"] = {
-        m: round(statistics.mean(v[m] for v in per_repo.values()), 3 if m == "mrr" else 1) for m in metric_names
+        m: round(statistics.mean(v[m] for v in per_repo.values()), 3 if m == "mrr" else 1)
+        for m in metric_names
     }
     summary["n"] = len(results)
     summary["wall_s"] = round(wall, 1)
     summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    args.out.write_text(json.dumps({"summary": summary, "per_repo": per_repo, "instances": results}, indent=1))
+    args.out.write_text(
+        json.dumps({"summary": summary, "per_repo": per_repo, "instances": results}, indent=1)
+    )
     if tmp is not None:
         tmp.cleanup()
     print(json.dumps(summary))

@@ -80,7 +80,7 @@ def find_indexed_root(start: Path, home: Path) -> Path | None:
 
 def list_indexes(home: Path) -> list[dict[str, Any]]:
     """Every index under ``home`` with the root it serves."""
-    out = []
+    out: list[dict[str, Any]] = []
     base = home / "indexes"
     if not base.is_dir():
         return out

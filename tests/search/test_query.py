@@ -64,7 +64,8 @@ def test_issue_text_yields_paths_identifiers_and_error_lines() -> None:
 def test_stopwords_are_not_search_terms() -> None:
     plan = analyze("where are the redirects followed")
     assert "the" not in plan.terms and "where" not in plan.terms
-    assert "redirects" in plan.terms and "followed" in plan.terms
+    # Terms arrive stemmed, as the index stores them; a stop word's stem does not drop a real word.
+    assert "redirect" in plan.terms and "follow" in plan.terms
 
 
 def test_document_frequencies_drop_unknown_terms_and_cap_expression() -> None:

@@ -108,6 +108,7 @@ def aggregate_files(
 
 
 _CHANGELOG_NAMES = ("changelog", "changes", "history", "news", "releasenotes", "release-notes", "whatsnew")
+_NOT_TESTS = frozenset({"latest", "contest", "attest", "protest"})
 _PROSE_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc"})
 _DATA_LANGUAGES = frozenset({"json", "yaml", "toml", "xml", "ini", "csv"})
 
@@ -122,8 +123,7 @@ def is_test_path(path: str) -> bool:
     stem = name.rsplit(".", 1)[0]
     return (
         stem.startswith("test_")
-        or stem.endswith(("_test", "_tests", "_spec", ".test", ".spec", "test"))
-        and stem not in {"latest", "contest", "attest"}
+        or (stem.endswith(("_test", "_tests", "_spec", ".test", ".spec", "test")) and stem not in _NOT_TESTS)
         or name == "conftest.py"
     )
 

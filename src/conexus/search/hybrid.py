@@ -161,7 +161,9 @@ class HybridSearcher:
             scores = {cid: s for cid, s in scores.items() if cid in rows and rows[cid].kind.lower() in kinds}
         scores = {cid: s for cid, s in scores.items() if cid in rows}
         priors = {
-            cid: file_prior(rows[cid].path, rows[cid].language, wants_tests=plan.wants_tests, wants_docs=plan.wants_docs)
+            cid: file_prior(
+                rows[cid].path, rows[cid].language, wants_tests=plan.wants_tests, wants_docs=plan.wants_docs
+            )
             for cid in scores
         }
         scores = apply_boosts(scores, priors)

@@ -40,13 +40,8 @@ STOPWORDS: frozenset[str] = frozenset(
     ).split()
 )
 
-# Stop words as they look after stemming, which is how query tokens arrive.
-_STOP = STOPWORDS | frozenset(stem(w) for w in STOPWORDS)
-
 _TEST_WORDS = frozenset({"test", "pytest", "unittest", "spec", "fixtur"})
-_DOC_WORDS = frozenset(
-    {"doc", "docs", "document", "readm", "guid", "tutori", "changelog", "docstr"}
-)
+_DOC_WORDS = frozenset({"doc", "docs", "document", "readm", "guid", "tutori", "changelog", "docstr"})
 
 _PATH = re.compile(
     r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.(?:py|pyi|js|jsx|ts|tsx|go|rs|java|c|h|cc|cpp|hpp|"
@@ -59,6 +54,7 @@ _FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 _TRACE_FRAME = re.compile(r'File "([^"]+)", line (\d+)(?:, in ([\w<>]+))?')
 _ERROR_LINE = re.compile(r"^\s*([A-Z][\w.]*(?:Error|Exception|Warning|Exit|Interrupt))\b:?\s*(.*)$", re.M)
 _CALL = re.compile(r"\b([A-Za-z_][\w]*)\s*\(")
+_WORDISH = re.compile(r"\w+", re.UNICODE)
 _IDENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\b")
 
 
@@ -167,10 +163,13 @@ def analyze(query: str) -> QueryPlan:
             identifiers[w] += 1
 
     terms: dict[str, float] = {}
-    for tok in iter_code_tokens(text):
-        if tok in _STOP or len(tok) < 2:
+    for m in _WORDISH.finditer(text):
+        word = m.group(0)
+        if word.lower() in STOPWORDS:  # checked before stemming: "followed" is no "following"
             continue
-        terms[tok] = terms.get(tok, 0.0) + 1.0
+        for tok in iter_code_tokens(word):
+            if len(tok) >= 2:
+                terms[tok] = terms.get(tok, 0.0) + 1.0
     # Query-side tf saturates: a word repeated 20 times in a pasted log is not 20x as important.
     terms = {t: 1.0 + math.log(w) for t, w in terms.items()}
     for ident, count in identifiers.items():
@@ -180,7 +179,7 @@ def analyze(query: str) -> QueryPlan:
         terms[low] = terms.get(low, 1.0) + 1.0 + math.log(count)
         for part in split_identifier(ident):
             part = stem(part)
-            if part in terms and part not in _STOP:
+            if part in terms:
                 terms[part] += 0.25
     for p in paths:
         base = p.rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -193,8 +192,7 @@ def analyze(query: str) -> QueryPlan:
     wants_tests = bool(lowered & _TEST_WORDS)
     wants_docs = bool(lowered & _DOC_WORDS)
     ordered_idents = tuple(i for i, _ in identifiers.most_common(64))
-    seen: set[str] = set()
-    uniq_paths = tuple(p for p in paths if not (p in seen or seen.add(p)))[:32]
+    uniq_paths = tuple(dict.fromkeys(paths))[:32]
     return QueryPlan(
         text=text,
         terms=terms,

@@ -37,7 +37,7 @@ from conexus.models import content_hash
 from conexus.paths import confine
 from conexus.search.read import decode_text, looks_binary, read_bytes, split_lines
 from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
-from conexus.tokens import MAX_TOKEN_LEN
+from conexus.tokens import MAX_TOKEN_LEN, index_form
 
 logger = logging.getLogger(__name__)
 
@@ -855,8 +855,7 @@ def _line_kind(line: str, name: str, col: int) -> str:
 
 def fts_token(word: str) -> str:
     """The FTS5 token the index holds for a whole identifier (as :func:`conexus.tokens.iter_code_tokens`)."""
-    cut = word[:MAX_TOKEN_LEN]
-    return cut.lower().strip("_") or cut.lower()
+    return index_form(word[:MAX_TOKEN_LEN])
 
 
 def _accept(line: str, m: re.Match[str], members: set[str]) -> bool:

@@ -43,7 +43,8 @@ class UsearchIndex:
         self.dim = dim
         self._lock = threading.RLock()
         self._index = Index(ndim=dim, metric="cos", dtype="f16", connectivity=16, expansion_add=128)
-        self._index.expansion_search = 96
+        # usearch defines a setter after the getter; its stubs only show the getter.
+        self._index.expansion_search = 96  # type: ignore[misc]
         if path is not None and path.exists():
             try:
                 self._index.load(str(path))
@@ -78,7 +79,7 @@ class UsearchIndex:
                 return []
             k = min(k, n)
             # HNSW recall falls when ef < k; widen the beam for deep candidate lists.
-            self._index.expansion_search = max(96, k)
+            self._index.expansion_search = max(96, k)  # type: ignore[misc]
             matches = self._index.search(np.asarray(query, dtype=np.float32), k)
             keys = matches.keys
             dists = matches.distances
