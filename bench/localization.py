@@ -181,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     results: list[dict[str, Any]] = []
-    for repo, items in sorted(by_repo.items()):
+    partial = args.out.with_name(args.out.name + ".partial.jsonl")
+    partial.write_text("")
+    # Smallest repositories first: an interrupted run still covers many repositories.
+    for repo, items in sorted(by_repo.items(), key=lambda kv: (len(kv[1]), kv[0])):
         git_dir = git_dirs[repo]
         items.sort(key=lambda r: commit_time(git_dir, r["base_commit"]))
         tree = work / "trees" / repo.replace("/", "__")
@@ -232,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                 "embedded": report.embedded,
             }
             results.append(rec)
+            with partial.open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
             print(
                 f"[{len(results)}/{len(rows)}] {r['instance_id']}: acc@1={metrics['acc@1']:.0f} "
                 f"acc@5={metrics['acc@5']:.0f} ranks={metrics['gold_ranks']} index={rec['index_s']}s "

@@ -54,7 +54,9 @@ class Settings:
     embedder: str = "bundled"  # bundled | fake | st:NAME | onnx:PATH | openai:MODEL
     embed_threads: int = 0  # 0 = all cores
     embed_batch_size: int = 32
-    embed_max_tokens: int = 256
+    # 128 tokens: ~2x the throughput of 256 on 2 cores with equal retrieval quality on our checks
+    # (the chunk's path, symbol, signature and docstring come first; BM25 covers the rest).
+    embed_max_tokens: int = 128
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
     # search

@@ -8,8 +8,10 @@ mask and L2-normalised, as sentence-transformers does; rows come back in input
 order. Queries take the same path.
 
 Threads: one session with ``intra_op_num_threads`` = ``embed_threads`` or the
-cores this process may use, sequential execution (the graph is a chain: there
-is nothing for inter-op parallelism to overlap).
+cores this process may use (2 threads: 1.95x one), sequential execution (the
+graph is a chain; parallel mode measured at half the throughput), no spinning.
+Batch size barely matters (8 to 64 within 10%); bucketing gains 5-17% at 256
+tokens on code of mixed length and nothing at 128, where most chunks are cut.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def _session(model: Path | bytes, threads: int) -> Any:
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3  # errors only: ORT's warnings go to stderr and mean nothing to a user
+    # Idle pool threads sleep instead of spinning: same throughput here (measured), and the
+    # indexer's chunking thread gets the cores between batches.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = str(model) if isinstance(model, Path) else model
     return ort.InferenceSession(source, so, providers=["CPUExecutionProvider"])
 
