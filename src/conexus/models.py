@@ -21,6 +21,25 @@ def content_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def decode_text(data: bytes) -> tuple[str, bool]:
+    """Decode file bytes the one way Conexus reads source: UTF-8 without BOM, newlines normalised.
+
+    Invalid UTF-8 is decoded with replacement characters (such files stay searchable).
+    Returns ``(text, had_invalid_utf8)``; the text's :func:`content_hash` is the file hash.
+    """
+    try:
+        text = data.decode("utf-8")
+        invalid = False
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        invalid = True
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text, invalid
+
+
 class SkipReason(StrEnum):
     """Why the walker or the indexer left a file out. Shown in the index status."""
 

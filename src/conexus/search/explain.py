@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conexus.errors import PathError, QueryError
-from conexus.models import Hit, content_hash
+from conexus.models import Hit, content_hash, decode_text
 from conexus.search.hybrid import HybridSearcher, SearchRequest
-from conexus.search.read import MAX_READ_BYTES, decode_text, looks_binary, read_bytes, split_lines
+from conexus.search.read import MAX_READ_BYTES, looks_binary, read_bytes, split_lines
 from conexus.search.related import (
     Definition,
     Reference,

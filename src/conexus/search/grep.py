@@ -24,8 +24,9 @@ import regex
 
 from conexus.config import DEFAULT_MAX_FILE_BYTES
 from conexus.errors import PathError, QueryError
+from conexus.models import decode_text
 from conexus.paths import Confiner
-from conexus.search.read import clip_line, decode_text, looks_binary, read_bytes
+from conexus.search.read import clip_line, looks_binary, read_bytes
 
 MAX_PATTERN_CHARS = 10_000
 MAX_CONTEXT_LINES = 50

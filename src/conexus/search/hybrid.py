@@ -16,7 +16,7 @@ import numpy as np
 from conexus.config import Settings
 from conexus.embedding import Embedder
 from conexus.errors import QueryError
-from conexus.models import Freshness, Hit, SearchResult, content_hash
+from conexus.models import Freshness, Hit, SearchResult, content_hash, decode_text
 from conexus.search.fusion import RankedList, apply_boosts, diversify, file_prior, rank, rrf
 from conexus.search.query import QueryPlan, analyze
 from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
@@ -122,11 +122,7 @@ def freshness_of(root: str, row: ChunkRow, cache: dict[str, Freshness]) -> Fresh
         else:
             try:
                 with open(absolute, "rb") as fh:
-                    data = fh.read()
-                text = data.decode("utf-8", errors="replace")
-                if text.startswith("\ufeff"):
-                    text = text[1:]
-                text = text.replace("\r\n", "\n").replace("\r", "\n")
+                    text, _invalid = decode_text(fh.read())
                 same = content_hash(text) == row.file_hash
             except OSError:
                 same = False

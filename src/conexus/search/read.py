@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conexus.errors import PathError, QueryError
-from conexus.models import content_hash
+from conexus.models import content_hash, decode_text
 from conexus.paths import confine
 from conexus.store.sqlite import SqliteStore
 
@@ -55,21 +55,6 @@ def read_bytes(path: str | Path, max_bytes: int) -> tuple[bytes, os.stat_result]
 def looks_binary(head: bytes) -> bool:
     """True when the first bytes of a file contain a NUL (git's and ripgrep's heuristic)."""
     return b"\x00" in head[:BINARY_SNIFF_BYTES]
-
-
-def decode_text(data: bytes) -> tuple[str, bool]:
-    """Decode file bytes as the indexer does. Returns ``(text, had_invalid_utf8)``."""
-    try:
-        text = data.decode("utf-8")
-        invalid = False
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        invalid = True
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text, invalid
 
 
 def split_lines(text: str) -> list[str]:

@@ -33,9 +33,9 @@ from typing import Any
 
 from conexus.errors import PathError, QueryError
 from conexus.gitinfo import Commit, co_changed, is_git_repo, recent_commits
-from conexus.models import content_hash
+from conexus.models import content_hash, decode_text
 from conexus.paths import confine
-from conexus.search.read import decode_text, looks_binary, read_bytes, split_lines
+from conexus.search.read import looks_binary, read_bytes, split_lines
 from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
 from conexus.tokens import MAX_TOKEN_LEN, index_form
 

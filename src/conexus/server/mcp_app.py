@@ -54,9 +54,10 @@ from conexus.errors import (
     StoreError,
 )
 from conexus.indexing.indexer import walk_options
+from conexus.models import decode_text
 from conexus.paths import confine
 from conexus.search.hybrid import MAX_TOP_K, SearchRequest, WorkContext
-from conexus.search.read import MAX_READ_BYTES, decode_text, looks_binary
+from conexus.search.read import MAX_READ_BYTES, looks_binary
 from conexus.server.connectors import KINDS as CONNECTOR_KINDS
 from conexus.server.connectors import Connector, mask_secrets, validate_options
 from conexus.server.service import ConexusService, IndexJob, ServedRoot
