@@ -38,11 +38,7 @@ T = TypeVar("T")
 
 # The folder holding the `conexus` package under test, so subprocesses import the same code.
 PACKAGE_PARENT = str(Path(conexus.__file__).resolve().parent.parent)
-# `python -m conexus serve` once the CLI registers the command; the module itself until then
-# (test_the_conexus_cli_offers_the_serve_command fails in that case, so the gap cannot go unnoticed).
-SERVE = (
-    ["-m", "conexus", "serve"] if "serve" in conexus.cli.main.commands else ["-m", "conexus.server.serve_cli"]
-)
+SERVE = ["-m", "conexus", "serve"]
 START_TIMEOUT_S = 60.0  # importing the MCP SDK alone takes seconds on a loaded CI machine
 TRANSPORTS = ("stdio", "http")
 URL_LINE = re.compile(r"(http://\S+/mcp)")
