@@ -3,30 +3,47 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conexus.config import load_settings
 from conexus.engine import Engine
 from conexus.search.fusion import aggregate_files
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = json.loads((GOLDEN / "golden_repo.json").read_text())
+# Short queries on real code: Conexus's own source tree, as it is in this checkout.
+SRC_CASES = json.loads((GOLDEN / "conexus_src.json").read_text())
+SRC = Path(__file__).resolve().parent.parent / "src"
 
 
-@pytest.fixture(scope="module")
-def bundled_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    import shutil
-
-    from conexus.config import load_settings
-
-    base = tmp_path_factory.mktemp("golden")
-    root = base / "golden_repo"
-    shutil.copytree(Path(__file__).parent / "fixtures" / "golden_repo", root)
+def _bundled_index(tmp_path_factory: pytest.TempPathFactory, source: Path, name: str) -> Engine:
+    base = tmp_path_factory.mktemp(name)
+    root = base / name
+    shutil.copytree(source, root, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     settings = load_settings(root, overrides={"home": base / "home", "embedder": "bundled"})
     engine = Engine(root, settings)
     engine.index()
     return engine
+
+
+@pytest.fixture(scope="module")
+def bundled_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = _bundled_index(
+        tmp_path_factory, Path(__file__).parent / "fixtures" / "golden_repo", "golden_repo"
+    )
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def src_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = _bundled_index(tmp_path_factory, SRC, "src")
+    yield engine
+    engine.close()
 
 
 def ranked_files(engine: Engine, query: str) -> list[str]:
@@ -47,3 +64,10 @@ def test_first_hit_is_the_expected_file_for_identifier_queries(bundled_engine: E
     hits = bundled_engine.search("parse_header_links").hits
     assert hits[0].symbol == "parse_header_links"
     assert hits[0].kind == "function"
+
+
+@pytest.mark.parametrize("case", SRC_CASES, ids=[c["query"][:40] for c in SRC_CASES])
+def test_short_query_on_real_code_ranks_expected_file(case: dict[str, object], src_engine: Engine) -> None:
+    files = ranked_files(src_engine, str(case["query"]))
+    within = int(case["within"])  # type: ignore[call-overload]
+    assert case["expect"] in files[:within], f"{case['expect']} not in top {within}: {files[:5]}"
