@@ -1,4 +1,13 @@
-from conexus.search.fusion import RankedList, aggregate_files, apply_boosts, diversify, rank, rrf
+from conexus.search.fusion import (
+    RankedList,
+    aggregate_files,
+    apply_boosts,
+    diversify,
+    file_prior,
+    is_test_path,
+    rank,
+    rrf,
+)
 
 
 def test_rrf_rewards_ids_found_by_several_retrievers() -> None:
@@ -33,3 +42,32 @@ def test_file_aggregation_rewards_several_matching_chunks() -> None:
     files = {1: "single.py", 2: "many.py", 3: "many.py"}
     ranked = aggregate_files([1, 2, 3], scores, files.__getitem__)
     assert ranked[0][0] == "many.py"
+
+
+def test_priors_damp_tests_prose_and_changelogs_unless_asked_for() -> None:
+    code = file_prior("pkg/session.py", "python", wants_tests=False, wants_docs=False)
+    assert code == 1.0
+    assert file_prior("tests/test_session.py", "python", wants_tests=False, wants_docs=False) < code
+    assert file_prior("tests/test_session.py", "python", wants_tests=True, wants_docs=False) == code
+    assert file_prior("docs/guide.md", "markdown", wants_tests=False, wants_docs=False) < code
+    assert file_prior("docs/guide.md", "markdown", wants_tests=False, wants_docs=True) == code
+    assert file_prior("CHANGELOG.md", "markdown", wants_tests=False, wants_docs=False) < file_prior(
+        "docs/guide.md", "markdown", wants_tests=False, wants_docs=False
+    )
+
+
+def test_long_queries_damp_non_code_harder() -> None:
+    for path, lang in [("tests/test_x.py", "python"), ("HISTORY.rst", "rst"), ("pylintrc", "text")]:
+        short = file_prior(path, lang, wants_tests=False, wants_docs=False)
+        long = file_prior(path, lang, wants_tests=False, wants_docs=False, long_query=True)
+        assert long < short
+    assert (
+        file_prior("examples/plot.py", "python", wants_tests=False, wants_docs=False, long_query=True) < 1.0
+    )
+
+
+def test_test_paths_follow_common_conventions() -> None:
+    for p in ["tests/a.py", "pkg/test_a.py", "a_test.go", "web/a.test.ts", "spec/a_spec.rb", "conftest.py"]:
+        assert is_test_path(p), p
+    for p in ["pkg/latest.py", "pkg/contest.py", "src/attestation.py", "pkg/session.py"]:
+        assert not is_test_path(p), p

@@ -110,7 +110,13 @@ def aggregate_files(
 _CHANGELOG_NAMES = ("changelog", "changes", "history", "news", "releasenotes", "release-notes", "whatsnew")
 _NOT_TESTS = frozenset({"latest", "contest", "attest", "protest"})
 _PROSE_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc"})
-_DATA_LANGUAGES = frozenset({"json", "yaml", "toml", "xml", "ini", "csv"})
+_CODE_LANGUAGES = frozenset(
+    {
+        "python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp", "csharp", "ruby",
+        "php", "kotlin", "swift", "scala", "bash",
+    }
+)  # fmt: skip
+_AUXILIARY_DIRS = frozenset({"examples", "example", "docs", "doc", "benchmarks", "benchmark", "asv_bench"})
 
 
 def is_test_path(path: str) -> bool:
@@ -135,19 +141,36 @@ def is_changelog_path(path: str) -> bool:
     return name.startswith(_CHANGELOG_NAMES) or "/whatsnew/" in p or "/changelog" in p or "/releases/" in p
 
 
-def file_prior(path: str, language: str, *, wants_tests: bool, wants_docs: bool) -> float:
+def is_auxiliary_path(path: str) -> bool:
+    """True for examples, documentation sources and benchmarks: code that illustrates, not code that runs."""
+    parts = path.lower().split("/")[:-1]
+    return any(d in _AUXILIARY_DIRS for d in parts)
+
+
+def file_prior(
+    path: str, language: str, *, wants_tests: bool, wants_docs: bool, long_query: bool = False
+) -> float:
     """A multiplicative prior on a chunk's fused score from what kind of file holds it.
 
-    Code is what an assistant asks for; prose, changelogs and tests match many
-    queries by vocabulary alone, so they are damped unless the query asks for them.
+    Code is what an assistant asks for; prose, changelogs, data files and tests
+    match many queries by vocabulary alone, so they are damped unless the query
+    asks for them. Long queries (pasted issues) are damped harder: an issue text
+    shares words with every changelog entry and test about the same feature,
+    and names test files or docs explicitly when those are what it is about.
     """
     factor = 1.0
     if is_changelog_path(path):
-        factor *= 0.5 if not wants_docs else 0.8
-    if language in _PROSE_LANGUAGES and not wants_docs:
-        factor *= 0.75
-    elif language in _DATA_LANGUAGES:
-        factor *= 0.9
-    if not wants_tests and is_test_path(path):
-        factor *= 0.8
+        factor *= 0.8 if wants_docs else (0.3 if long_query else 0.5)
+    if language in _PROSE_LANGUAGES:
+        if not wants_docs:
+            factor *= 0.6 if long_query else 0.75
+    elif language not in _CODE_LANGUAGES:
+        factor *= 0.6 if long_query else 0.9
+    if is_test_path(path):
+        if long_query:
+            factor *= 0.85 if wants_tests else 0.6
+        elif not wants_tests:
+            factor *= 0.8
+    elif long_query and not wants_docs and is_auxiliary_path(path):
+        factor *= 0.7
     return factor

@@ -17,7 +17,7 @@ from conexus.config import Settings
 from conexus.embedding import Embedder
 from conexus.errors import QueryError
 from conexus.models import Freshness, Hit, SearchResult, content_hash, decode_text
-from conexus.search.fusion import RankedList, apply_boosts, diversify, file_prior, rank, rrf
+from conexus.search.fusion import RankedList, apply_boosts, diversify, file_prior, is_test_path, rank, rrf
 from conexus.search.query import QueryPlan, analyze
 from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
 
@@ -156,9 +156,19 @@ class HybridSearcher:
             kinds = {k.lower() for k in req.kinds}
             scores = {cid: s for cid, s in scores.items() if cid in rows and rows[cid].kind.lower() in kinds}
         scores = {cid: s for cid, s in scores.items() if cid in rows}
+        # In a long issue text, test and doc words are everywhere (tracebacks, "pytest", "the docs
+        # say"); only a test or documentation file the issue names makes it about tests or docs.
+        wants_tests, wants_docs = plan.wants_tests, plan.wants_docs
+        if plan.is_long:
+            wants_tests = any(is_test_path(p) for p in plan.paths)
+            wants_docs = any(p.lower().endswith((".md", ".rst", ".txt")) for p in plan.paths)
         priors = {
             cid: file_prior(
-                rows[cid].path, rows[cid].language, wants_tests=plan.wants_tests, wants_docs=plan.wants_docs
+                rows[cid].path,
+                rows[cid].language,
+                wants_tests=wants_tests,
+                wants_docs=wants_docs,
+                long_query=plan.is_long,
             )
             for cid in scores
         }
