@@ -75,3 +75,15 @@ def test_document_frequencies_drop_unknown_terms_and_cap_expression() -> None:
     terms = expr.split(" OR ")
     assert len(terms) <= 48
     assert all(int(t.strip('"')[4:]) < 100 for t in terms)
+
+
+def test_very_common_terms_are_dropped_while_rarer_ones_remain() -> None:
+    plan = analyze("def __init__(self, timeout)")
+    df = {"def": 900, "__init__": 400, "self": 950, "timeout": 12}
+    assert plan.fts_expression(df, n_docs=1000) == '"timeout"'
+
+
+def test_a_query_of_only_common_terms_keeps_its_two_rarest() -> None:
+    plan = analyze("def self return")
+    df = {"def": 900, "self": 950, "return": 800}
+    assert set(plan.fts_expression(df, n_docs=1000).split(" OR ")) == {'"return"', '"def"'}

@@ -21,6 +21,7 @@ from conexus.tokens import index_form, iter_code_tokens, split_identifier, stem
 
 MAX_QUERY_CHARS = 200_000
 MAX_FTS_TERMS = 48
+COMMON_TERM_SHARE = 0.2
 
 # English function words and issue-template noise; never sent to BM25 alone.
 STOPWORDS: frozenset[str] = frozenset(
@@ -89,23 +90,31 @@ class QueryPlan:
     def fts_expression(self, doc_freq: dict[str, int] | None = None, n_docs: int = 0) -> str:
         """An FTS5 MATCH expression: the best terms, each quoted, OR-ed. Empty when nothing is searchable.
 
-        With document frequencies, terms are ranked by weight x idf and capped at
-        ``MAX_FTS_TERMS``; terms in more than half the chunks are dropped for long queries.
+        With document frequencies, terms absent from the index are dropped, the
+        rest ranked by weight x idf and capped at ``MAX_FTS_TERMS``. Terms found in
+        more than ``COMMON_TERM_SHARE`` of the chunks (``self``, ``def``, ``return``)
+        are dropped while rarer terms remain: they barely change a BM25 ranking but
+        make FTS5 score most of the index (the cause of slow lexical tails at scale).
         """
         if not self.terms:
             return ""
         scored: list[tuple[float, str]] = []
+        common: list[tuple[int, str]] = []
         for term, weight in self.terms.items():
             if doc_freq is not None:
                 df = doc_freq.get(term, 0)
                 if df == 0:
                     continue
-                if self.is_long and n_docs > 50 and df > n_docs * 0.5:
+                if n_docs >= 1000 and df > n_docs * COMMON_TERM_SHARE:
+                    common.append((df, term))
                     continue
                 idf = math.log(1 + (n_docs - df + 0.5) / (df + 0.5)) if n_docs else 1.0
                 scored.append((weight * idf, term))
             else:
                 scored.append((weight, term))
+        if not scored and common:
+            # Nothing but common words: the two rarest of them still find something.
+            scored = [(1.0 / df, term) for df, term in sorted(common)[:2]]
         scored.sort(key=lambda x: (-x[0], x[1]))
         chosen = [t for _, t in scored[:MAX_FTS_TERMS]]
         return " OR ".join(f'"{t}"' for t in chosen)
