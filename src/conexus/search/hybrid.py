@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +19,7 @@ from conexus.errors import QueryError
 from conexus.models import Freshness, Hit, SearchResult, content_hash, decode_text
 from conexus.search.fusion import RankedList, apply_boosts, diversify, file_prior, is_test_path, rank, rrf
 from conexus.search.query import QueryPlan, analyze
-from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
+from conexus.store.sqlite import ChunkMeta, ChunkRow, FileRow, SqliteStore
 
 MAX_TOP_K = 100
 EXACT_VECTOR_LIMIT = 50_000  # below this many filtered chunks, vector search is exact (no ANN recall loss)
@@ -144,18 +144,19 @@ class HybridSearcher:
         req.validate()
         t0 = time.perf_counter()
         plan = analyze(req.query)
-        files = self.store.files()
+        files, n_chunks = self.store.snapshot()
         allowed = filter_files(list(files.values()), req.paths, req.languages)
         want = req.offset + req.top_k
         n_cand = max(self.settings.candidates, want * 3)
 
-        lists = self._retrieve(plan, allowed, n_cand, files)
+        lists = self._retrieve(plan, allowed, n_cand, files, n_chunks)
         scores, signals = rrf(lists, k=self.settings.rrf_k)
-        rows = self.store.get_chunks(list(scores))
+        # Ranking needs only where each candidate lives; full rows (with text) only for the page.
+        meta = self.store.chunk_meta(list(scores))
         if req.kinds:
             kinds = {k.lower() for k in req.kinds}
-            scores = {cid: s for cid, s in scores.items() if cid in rows and rows[cid].kind.lower() in kinds}
-        scores = {cid: s for cid, s in scores.items() if cid in rows}
+            scores = {cid: s for cid, s in scores.items() if cid in meta and meta[cid].kind.lower() in kinds}
+        scores = {cid: s for cid, s in scores.items() if cid in meta}
         # In a long issue text, test and doc words are everywhere (tracebacks, "pytest", "the docs
         # say"); only a test or documentation file the issue names makes it about tests or docs.
         wants_tests, wants_docs = plan.wants_tests, plan.wants_docs
@@ -164,8 +165,8 @@ class HybridSearcher:
             wants_docs = any(p.lower().endswith((".md", ".rst", ".txt")) for p in plan.paths)
         priors = {
             cid: file_prior(
-                rows[cid].path,
-                rows[cid].language,
+                meta[cid].path,
+                meta[cid].language,
                 wants_tests=wants_tests,
                 wants_docs=wants_docs,
                 long_query=plan.is_long,
@@ -173,15 +174,18 @@ class HybridSearcher:
             for cid in scores
         }
         scores = apply_boosts(scores, priors)
-        scores = apply_boosts(scores, self._context_factors(req.work_context, rows))
-        ranked = diversify(rank(scores), lambda cid: rows[cid].path, self.settings.max_hits_per_file)
+        scores = apply_boosts(scores, self._context_factors(req.work_context, meta))
+        ranked = diversify(rank(scores), lambda cid: meta[cid].path, self.settings.max_hits_per_file)
         page = ranked[req.offset : req.offset + req.top_k]
+        rows = self.store.get_chunks(page)
 
         fresh_cache: dict[str, Freshness] = {}
         hits: list[Hit] = []
         budget = req.max_chars
         for cid in page:
-            row = rows[cid]
+            row = rows.get(cid)
+            if row is None:  # deleted by a concurrent index run since ranking
+                continue
             snippet = make_snippet(row.text, req.snippet_lines)
             if budget is not None:
                 snippet = snippet[: max(0, budget)]
@@ -213,10 +217,14 @@ class HybridSearcher:
 
     # -- retrievers ----------------------------------------------------------------------------
     def _retrieve(
-        self, plan: QueryPlan, allowed: list[int] | None, n_cand: int, files: dict[str, FileRow]
+        self,
+        plan: QueryPlan,
+        allowed: list[int] | None,
+        n_cand: int,
+        files: dict[str, FileRow],
+        n_chunks: int,
     ) -> list[RankedList]:
         lists: list[RankedList] = []
-        _, n_chunks = self.store.counts()
         if n_chunks == 0 or (allowed is not None and not allowed):
             return lists
         s = self.settings
@@ -289,7 +297,7 @@ class HybridSearcher:
         return out
 
     @staticmethod
-    def _context_factors(ctx: WorkContext, rows: dict[int, ChunkRow]) -> dict[int, float]:
+    def _context_factors(ctx: WorkContext, rows: Mapping[int, ChunkMeta]) -> dict[int, float]:
         if not ctx.active_file and not ctx.open_files:
             return {}
         active = (ctx.active_file or "").lstrip("./")

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -165,6 +165,14 @@ class ChunkRow:
         )
 
 
+class ChunkMeta(NamedTuple):
+    """Where a chunk lives: all that ranking needs."""
+
+    path: str
+    language: str
+    kind: str
+
+
 @dataclass(frozen=True, slots=True)
 class FileUpdate:
     """Everything needed to replace one file's rows."""
@@ -209,6 +217,7 @@ class SqliteStore:
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
+        self._snapshot: tuple[int, dict[str, FileRow], int] | None = None
         self._conns_lock = threading.Lock()
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -354,6 +363,26 @@ class SqliteStore:
         return decode_vectors([rows.get(i, zero) for i in chunk_ids], self.dim)
 
     # -- files -----------------------------------------------------------------------------------
+    def generation(self) -> int:
+        """A number that changes with every committed write (search-side caches key on it)."""
+        row = self._reader().execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def snapshot(self) -> tuple[dict[str, FileRow], int]:
+        """Every file row and the chunk count, cached until the next write.
+
+        Searches need both on every query; reading 100K rows each time was a measurable
+        share of query latency at scale.
+        """
+        gen = self.generation()
+        cached = self._snapshot
+        if cached is not None and cached[0] == gen:
+            return cached[1], cached[2]
+        files = self.files()
+        _, n_chunks = self.counts()
+        self._snapshot = (gen, files, n_chunks)
+        return files, n_chunks
+
     def files(self) -> dict[str, FileRow]:
         rows = self._reader().execute(
             "SELECT id, path, hash, size, mtime_ns, language, n_lines, n_chunks FROM files"
@@ -618,6 +647,17 @@ class SqliteStore:
             (json.dumps(list(file_ids)),),
         )
         return [int(r[0]) for r in rows if r[0] is not None]
+
+    def chunk_meta(self, ids: Sequence[int]) -> dict[int, ChunkMeta]:
+        """Path, language and kind of each chunk (no text): cheap enough for every candidate."""
+        if not ids:
+            return {}
+        rows = self._reader().execute(
+            "SELECT c.id, f.path, f.language, c.kind FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE c.id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+        return {int(r[0]): ChunkMeta(r[1], r[2], r[3]) for r in rows}
 
     def get_chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not ids:

@@ -38,6 +38,10 @@ class UsearchIndex:
     """HNSW over cosine similarity with float16 storage; thread-safe for one writer and many readers."""
 
     def __init__(self, dim: int, path: Path | None = None) -> None:
+        # onnxruntime 1.32 segfaults while being imported (in libstdc++'s codecvt) when
+        # usearch 2.26 was imported first; the other order is fine. Every process that may
+        # embed (they all do) must therefore load onnxruntime before usearch.
+        import onnxruntime  # noqa: F401
         from usearch.index import Index
 
         self.dim = dim
