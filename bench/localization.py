@@ -127,18 +127,63 @@ def score(ranked_files: list[str], ranked_fns: list[str], row: dict[str, Any]) -
     return out
 
 
+METRICS = [f"acc@{k}" for k in KS] + ["recall@10", "mrr", "ndcg@10", "fn_acc@5", "fn_acc@10"]
+
+
+def summarize(results: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Mean metrics over instances, per repository, and the macro mean over repositories."""
+
+    def mean(rs: list[dict[str, Any]], m: str) -> float:
+        value = statistics.mean(r[m] for r in rs)
+        return round(value, 3) if m == "mrr" else round(100 * value, 1)
+
+    summary: dict[str, Any] = {m: mean(results, m) for m in METRICS}
+    per_repo: dict[str, dict[str, Any]] = {}
+    for repo in sorted({r["repo"] for r in results}):
+        rs = [r for r in results if r["repo"] == repo]
+        per_repo[repo] = {"n": len(rs), **{m: mean(rs, m) for m in METRICS}}
+    summary["macro"] = {
+        m: round(statistics.mean(v[m] for v in per_repo.values()), 3 if m == "mrr" else 1) for m in METRICS
+    }
+    summary["n"] = len(results)
+    return summary, per_repo
+
+
+def print_partial(path: Path) -> int:
+    """Summarise a ``*.partial.jsonl`` written by a run that is still going or was stopped."""
+    results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not results:
+        print(json.dumps({"n": 0}))
+        return 0
+    summary, per_repo = summarize(results)
+    header = ["n", "acc@1", "acc@3", "acc@5", "acc@10", "mrr", "fn@10"]
+    print(f"{'repository':28} " + " ".join(f"{h:>6}" for h in header))
+    for repo, v in per_repo.items():
+        print(
+            f"{repo:28} {v['n']:>6} {v['acc@1']:>6} {v['acc@3']:>6} {v['acc@5']:>6} {v['acc@10']:>6} "
+            f"{v['mrr']:>6} {v['fn_acc@10']:>6}"
+        )
+    print(json.dumps(summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--instances", type=Path, required=True)
-    ap.add_argument("--mirrors", type=Path, required=True)
+    ap.add_argument("--instances", type=Path)
+    ap.add_argument("--mirrors", type=Path)
+    ap.add_argument("--summarize", type=Path, help="summarise a *.partial.jsonl of a running or stopped run")
     ap.add_argument("--ids", nargs="*", default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--repos", nargs="*", default=None, help="only these owner/name repositories")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--home", type=Path, default=None, help="data home (default: <work>/home)")
     ap.add_argument("--hits", type=int, default=100, help="chunk hits aggregated into the file ranking")
     args = ap.parse_args(argv)
+    if args.summarize is not None:
+        return print_partial(args.summarize)
+    if args.instances is None or args.mirrors is None or args.out is None:
+        ap.error("--instances, --mirrors and --out are required (or --summarize FILE)")
 
     rows = [json.loads(line) for line in args.instances.read_text().splitlines() if line.strip()]
     if args.ids:
@@ -247,23 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.close()
 
     wall = time.perf_counter() - t_start
-    metric_names = [f"acc@{k}" for k in KS] + ["recall@10", "mrr", "ndcg@10", "fn_acc@5", "fn_acc@10"]
-    summary: dict[str, Any] = {
-        m: round(100 * statistics.mean(r[m] for r in results), 1) for m in metric_names
-    }
-    summary["mrr"] = round(statistics.mean(r["mrr"] for r in results), 3)
-    per_repo: dict[str, dict[str, Any]] = {}
-    for repo in sorted({r["repo"] for r in results}):
-        rs = [r for r in results if r["repo"] == repo]
-        per_repo[repo] = {
-            "n": len(rs),
-            **{m: round(100 * statistics.mean(r[m] for r in rs), 1) for m in metric_names},
-        }
-        per_repo[repo]["mrr"] = round(statistics.mean(r["mrr"] for r in rs), 3)
-    summary["macro"] = {
-        m: round(statistics.mean(v[m] for v in per_repo.values()), 3 if m == "mrr" else 1)
-        for m in metric_names
-    }
+    summary, per_repo = summarize(results)
     summary["n"] = len(results)
     summary["wall_s"] = round(wall, 1)
     summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
