@@ -272,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 "repo": repo,
                 **metrics,
                 "top_files": ranked_files[:10],
+                "top_functions": ranked_fns[:10],
                 "sync_s": round(t1 - t0, 2),
                 "index_s": round(t2 - t1, 2),
                 "query_ms": round((t3 - t2) * 1000, 1),
