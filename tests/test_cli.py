@@ -154,3 +154,59 @@ def test_a_killed_index_run_leaves_a_usable_index_and_the_next_run_completes_it(
     assert status["vectors"] == status["chunks"]
     r = run(["search", "function_number_1499", "--root", str(repo), "--json"], home)
     assert json.loads(r.stdout)["hits"][0]["path"] == "pkg29/mod_1499.py"
+
+
+def _cache_rows(home: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{home / 'embedding-cache.sqlite3'}?mode=ro", uri=True, timeout=5)
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            return sum(int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in tables)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_killed_update_leaves_the_last_complete_index_and_the_next_run_applies_it(
+    tmp_path: Path, home: Path
+) -> None:
+    repo = tmp_path / "big"
+    for i in range(1500):
+        write(repo, f"pkg{i % 30}/mod_{i}.py", f"def function_number_{i}(x):\n    return x + {i}\n")
+    assert run(["index", str(repo), "--quiet"], home).returncode == 0
+    for i in range(1500):
+        write(repo, f"pkg{i % 30}/mod_{i}.py", f"def renamed_function_{i}(y):\n    return y * {i}\n")
+    before = _cache_rows(home)
+    env = {**os.environ, "CONEXUS_HOME": str(home), "CONEXUS_EMBEDDER": "fake"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conexus", "index", str(repo), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    # The update is one transaction, invisible until it commits; the embedding cache commits as
+    # it goes, so its growth shows how far the run got: past 700 new vectors, a batch-by-batch
+    # writer (64 files a batch) would have committed several batches already.
+    while time.monotonic() < deadline and proc.poll() is None and _cache_rows(home) < before + 700:
+        time.sleep(0.005)  # polling the observable state, not waiting for time to pass
+    if proc.poll() is not None:
+        pytest.fail("the update finished before it could be killed; make the repository larger")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    r = run(["search", "function_number_7", "--root", str(repo), "--json", "--lines", "5"], home)
+    assert r.returncode == 0, r.stderr
+    hits = json.loads(r.stdout)["hits"]
+    assert hits[0]["path"] == "pkg7/mod_7.py" and "function_number_7" in hits[0]["snippet"]
+    assert hits[0]["freshness"]["state"] == "modified"  # the old index, honest about the disk
+    r = run(["search", "renamed_function", "--root", str(repo), "--json", "-k", "100", "--lines", "5"], home)
+    assert not [h for h in json.loads(r.stdout)["hits"] if "renamed_function" in h["snippet"]]
+
+    r = run(["index", str(repo), "--json"], home)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"]["files"] == 1500
+    r = run(["search", "renamed_function_7", "--root", str(repo), "--json", "--lines", "5"], home)
+    hits = json.loads(r.stdout)["hits"]
+    assert hits[0]["path"] == "pkg7/mod_7.py" and "renamed_function_7" in hits[0]["snippet"]

@@ -157,20 +157,27 @@ class Indexer:
             progress.files_total = len(todo)
             notify(progress)
 
-            read_skips = self._process(todo, existing, report, progress, notify, stop)
-            skips.extend(read_skips)
-            # Files that were indexed before but are now skipped or gone leave the index.
-            skipped_paths = {s.path for s in read_skips}
-            deletes = sorted(set(gone) | {p for p in skipped_paths if p in existing})
-            if deletes and not report.stopped:
-                self.store.apply([], deletes)
-                report.files_deleted = len(deletes)
+            # An update of a complete index is one transaction: searches keep seeing the last
+            # complete state until it commits, and a killed or stopped run leaves it untouched
+            # (the embedding cache keeps the work). A first build commits batch by batch, so
+            # its partial results are searchable (flagged "indexing") and survive a kill.
+            with self.store.atomic(enabled=bool(existing)) as abandon:
+                read_skips = self._process(todo, existing, report, progress, notify, stop)
+                skips.extend(read_skips)
+                # Files that were indexed before but are now skipped or gone leave the index.
+                skipped_paths = {s.path for s in read_skips}
+                deletes = sorted(set(gone) | {p for p in skipped_paths if p in existing})
+                if deletes and not report.stopped:
+                    self.store.apply([], deletes)
+                    report.files_deleted = len(deletes)
 
-            progress.phase = "saving"
-            notify(progress)
+                progress.phase = "saving"
+                notify(progress)
+                if paths is None and not report.stopped:
+                    self.store.set_skips([(s.path, s.reason.value, s.detail) for s in skips])
+                if report.stopped:
+                    abandon()
             t_save = time.perf_counter()
-            if paths is None and not report.stopped:
-                self.store.set_skips([(s.path, s.reason.value, s.detail) for s in skips])
             self.store.save_vectors()
             report.timings["save_s"] = round(time.perf_counter() - t_save, 3)
             report.skipped = dict(Counter(s.reason.value for s in skips))

@@ -20,7 +20,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +218,7 @@ class SqliteStore:
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
         self._snapshot: tuple[int, dict[str, FileRow], int] | None = None
+        self._atomic_depth = 0
         self._conns_lock = threading.Lock()
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -256,6 +257,10 @@ class SqliteStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._write_lock:
             conn = self._writer
+            if self._atomic_depth:
+                # Inside atomic(): the enclosing transaction commits or rolls back everything.
+                yield conn
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -264,6 +269,42 @@ class SqliteStore:
                 raise
             else:
                 conn.execute("COMMIT")
+
+    @contextmanager
+    def atomic(self, enabled: bool = True) -> Iterator[Callable[[], None]]:
+        """Make every write inside the block one transaction (when ``enabled``).
+
+        Readers (other connections) keep seeing the last committed state until the
+        block ends, so an update of a complete index is all-or-nothing: a killed or
+        stopped run leaves the previous index exactly as it was. Yields a function
+        that abandons the block's writes (rollback) instead of committing them.
+        Holds the write lock for the whole block.
+        """
+        if not enabled:
+            yield lambda: None
+            return
+        abandon = False
+
+        def _abandon() -> None:
+            nonlocal abandon
+            abandon = True
+
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            self._atomic_depth += 1
+            try:
+                yield _abandon
+            except BaseException:
+                self._atomic_depth -= 1
+                self._writer.execute("ROLLBACK")
+                self._reconcile(self.vectors, force=True)
+                raise
+            self._atomic_depth -= 1
+            if abandon:
+                self._writer.execute("ROLLBACK")
+                self._reconcile(self.vectors, force=True)
+            else:
+                self._writer.execute("COMMIT")
 
     def close(self) -> None:
         with self._conns_lock:
@@ -324,10 +365,11 @@ class SqliteStore:
         self._reconcile(index)
         return index
 
-    def _reconcile(self, index: UsearchIndex) -> None:
-        """Make the HNSW keys equal the vectors table (repairs a save missed by a killed process)."""
+    def _reconcile(self, index: UsearchIndex, force: bool = False) -> None:
+        """Make the HNSW keys equal the vectors table (repairs a save missed by a killed process,
+        and the in-memory index after a rolled-back run)."""
         meta = self.meta()
-        if meta.get("vector_generation") == meta.get("generation") and self.vec_path.exists():
+        if not force and meta.get("vector_generation") == meta.get("generation") and self.vec_path.exists():
             return
         db_keys = {int(r[0]) for r in self._reader().execute("SELECT chunk_id FROM vectors")}
         have = index.keys()
