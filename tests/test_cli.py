@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -105,15 +106,34 @@ def test_query_from_stdin_with_punctuation(golden_repo: Path, home: Path) -> Non
     assert json.loads(r.stdout)["hits"]
 
 
-def _count_files(db: Path) -> int:
+def _count_rows(db: Path, table: str) -> int:
+    """Rows of ``table`` as another process sees them (0 while the file or table does not exist)."""
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
-            return int(conn.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
         finally:
             conn.close()
     except sqlite3.Error:
         return 0
+
+
+def _index_until_killed(repo: Path, home: Path, reached: Callable[[], bool]) -> None:
+    """Run `conexus index` in a subprocess and SIGKILL it as soon as ``reached()`` holds."""
+    env = {**os.environ, "CONEXUS_HOME": str(home), "CONEXUS_EMBEDDER": "fake"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conexus", "index", str(repo), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not reached():
+        time.sleep(0.005)  # polling the observable state, not waiting for time to pass
+    if proc.poll() is not None:
+        pytest.fail("indexing finished before it could be killed; make the repository larger")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def test_a_killed_index_run_leaves_a_usable_index_and_the_next_run_completes_it(
@@ -126,22 +146,9 @@ def test_a_killed_index_run_leaves_a_usable_index_and_the_next_run_completes_it(
             f"pkg{i % 30}/mod_{i}.py",
             f'def function_number_{i}(x):\n    """Doc {i}."""\n    return x + {i}\n',
         )
-    env = {**os.environ, "CONEXUS_HOME": str(home), "CONEXUS_EMBEDDER": "fake"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "conexus", "index", str(repo), "--quiet"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     db = index_dir_for(repo.resolve(), home) / "index.sqlite3"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None and _count_files(db) == 0:
-        time.sleep(0.005)  # polling the observable state, not waiting for time to pass
-    if proc.poll() is not None:
-        pytest.fail("indexing finished before it could be killed; make the repository larger")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    partial = _count_files(db)
+    _index_until_killed(repo, home, lambda: _count_rows(db, "files") > 0)
+    partial = _count_rows(db, "files")
     assert 0 < partial < 1500
 
     r = run(["search", "function_number_7", "--root", str(repo), "--json"], home)
@@ -156,18 +163,6 @@ def test_a_killed_index_run_leaves_a_usable_index_and_the_next_run_completes_it(
     assert json.loads(r.stdout)["hits"][0]["path"] == "pkg29/mod_1499.py"
 
 
-def _cache_rows(home: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{home / 'embedding-cache.sqlite3'}?mode=ro", uri=True, timeout=5)
-        try:
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            return sum(int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in tables)
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def test_a_killed_update_leaves_the_last_complete_index_and_the_next_run_applies_it(
     tmp_path: Path, home: Path
 ) -> None:
@@ -177,24 +172,12 @@ def test_a_killed_update_leaves_the_last_complete_index_and_the_next_run_applies
     assert run(["index", str(repo), "--quiet"], home).returncode == 0
     for i in range(1500):
         write(repo, f"pkg{i % 30}/mod_{i}.py", f"def renamed_function_{i}(y):\n    return y * {i}\n")
-    before = _cache_rows(home)
-    env = {**os.environ, "CONEXUS_HOME": str(home), "CONEXUS_EMBEDDER": "fake"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "conexus", "index", str(repo), "--quiet"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
+    cache = home / "embedding-cache.sqlite3"
+    before = _count_rows(cache, "vectors")
     # The update is one transaction, invisible until it commits; the embedding cache commits as
     # it goes, so its growth shows how far the run got: past 700 new vectors, a batch-by-batch
     # writer (64 files a batch) would have committed several batches already.
-    while time.monotonic() < deadline and proc.poll() is None and _cache_rows(home) < before + 700:
-        time.sleep(0.005)  # polling the observable state, not waiting for time to pass
-    if proc.poll() is not None:
-        pytest.fail("the update finished before it could be killed; make the repository larger")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _index_until_killed(repo, home, lambda: _count_rows(cache, "vectors") >= before + 700)
 
     r = run(["search", "function_number_7", "--root", str(repo), "--json", "--lines", "5"], home)
     assert r.returncode == 0, r.stderr
