@@ -53,7 +53,8 @@ class Settings:
     # embedding
     embedder: str = "bundled"  # bundled | fake | st:NAME | onnx:PATH | openai:MODEL
     embed_threads: int = 0  # 0 = all cores
-    embed_batch_size: int = 32
+    # 8: as fast as 32 on 2 cores (measured) and ONNX Runtime's working memory stays ~230 MB lower.
+    embed_batch_size: int = 8
     # 128 tokens: ~2x the throughput of 256 on 2 cores with equal retrieval quality on our checks
     # (the chunk's path, symbol, signature and docstring come first; BM25 covers the rest).
     embed_max_tokens: int = 128
