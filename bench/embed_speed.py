@@ -20,6 +20,7 @@ import ast
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import sysconfig
@@ -154,8 +155,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--texts", type=int, default=500, help="code chunks to embed (default 500)")
     ap.add_argument("--lines", type=int, default=30, help="lines per chunk (default 30)")
     ap.add_argument("--mixed", action="store_true", help="chunk lengths drawn from 2 to 2 x --lines")
-    ap.add_argument("--max-tokens", type=int, default=256, help="truncation length (default 256)")
-    ap.add_argument("--batch", type=int, default=32, help="texts per model call (default 32)")
+    defaults = Settings()
+    ap.add_argument(
+        "--max-tokens",
+        type=int,
+        default=defaults.embed_max_tokens,
+        help=f"truncation length (default {defaults.embed_max_tokens}, the project default)",
+    )
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=defaults.embed_batch_size,
+        help=f"texts per model call (default {defaults.embed_batch_size}, the project default)",
+    )
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores)")
     ap.add_argument("--embedder", default="bundled", help="embedder spec (default bundled)")
     ap.add_argument("--no-bucketing", action="store_true", help="batch in input order instead of by length")
@@ -227,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quality:
         result["quality"] = {k: round(v, 3) for k, v in retrieval_quality(embedder, args.quality).items()}
     result["loadavg_at_end"] = round(os.getloadavg()[0], 2)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
     print(f"embedder        {result['embedder']}  (threads {result['threads']}, batch {args.batch})")
     shape = f"2-{2 * args.lines}" if args.mixed else str(args.lines)
@@ -237,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"throughput      {result['chunks_per_s']} chunks/s (passes {result['chunks_per_s_passes']})")
     print(f"cpu efficiency  {result['chunks_per_cpu_s']} chunks per CPU-second")
     print(f"query latency   p50 {result['query_ms_p50']} ms, p95 {result['query_ms_p95']} ms")
+    print(f"peak RSS        {result['peak_rss_mb']} MB")
     if args.quality:
         qd = result["quality"]
         print(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,7 +61,7 @@ class SearchRequest:
 
 
 def filter_files(
-    files: Sequence[FileRow], globs: Sequence[str], languages: Sequence[str]
+    files: Iterable[FileRow], globs: Sequence[str], languages: Sequence[str]
 ) -> list[int] | None:
     """File ids allowed by path globs and languages, or None when there is no filter.
 
@@ -145,7 +145,7 @@ class HybridSearcher:
         t0 = time.perf_counter()
         plan = analyze(req.query)
         files, n_chunks = self.store.snapshot()
-        allowed = filter_files(list(files.values()), req.paths, req.languages)
+        allowed = filter_files(files.values(), req.paths, req.languages)
         want = req.offset + req.top_k
         n_cand = max(self.settings.candidates, want * 3)
 
