@@ -127,6 +127,39 @@ def score(ranked_files: list[str], ranked_fns: list[str], row: dict[str, Any]) -
     return out
 
 
+def rank_from_hits(hits: list[list[Any]]) -> tuple[list[str], list[str]]:
+    """Files and functions ranked from chunk hits ``[path, start, end, key, score, signals]``, best first."""
+    scores = {i: float(h[4]) for i, h in enumerate(hits)}
+    ranked_files = [p for p, _ in aggregate_files(range(len(hits)), scores, lambda i: hits[i][0])]
+    ranked_fns = list(dict.fromkeys(h[3] for h in hits))
+    return ranked_files, ranked_fns
+
+
+def rescore(path: Path, instances: Path) -> int:
+    """Score a finished or partial run again from its saved hits, with the current ranking code."""
+    rows = {r["instance_id"]: r for r in map(json.loads, instances.read_text().splitlines()) if r}
+    results = []
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if "hits" not in rec:
+            continue
+        files, fns = rank_from_hits(rec["hits"])
+        results.append(
+            {
+                "instance_id": rec["instance_id"],
+                "repo": rec["repo"],
+                **score(files, fns, rows[rec["instance_id"]]),
+            }
+        )
+    summary, per_repo = summarize(results) if results else ({"n": 0}, {})
+    for repo, v in per_repo.items():
+        print(f"{repo:28} " + " ".join(f"{m}={v[m]}" for m in ("n", "acc@1", "acc@5", "acc@10", "fn_acc@10")))
+    print(json.dumps(summary))
+    return 0
+
+
 METRICS = [f"acc@{k}" for k in KS] + ["recall@10", "mrr", "ndcg@10", "fn_acc@5", "fn_acc@10"]
 
 
@@ -172,16 +205,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instances", type=Path)
     ap.add_argument("--mirrors", type=Path)
     ap.add_argument("--summarize", type=Path, help="summarise a *.partial.jsonl of a running or stopped run")
+    ap.add_argument(
+        "--rescore", type=Path, help="rank again from the hits saved in a *.partial.jsonl (needs --instances)"
+    )
     ap.add_argument("--ids", nargs="*", default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--repos", nargs="*", default=None, help="only these owner/name repositories")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--home", type=Path, default=None, help="data home (default: <work>/home)")
-    ap.add_argument("--hits", type=int, default=100, help="chunk hits aggregated into the file ranking")
+    ap.add_argument("--hits", type=int, default=200, help="chunk hits aggregated into the file ranking")
     args = ap.parse_args(argv)
     if args.summarize is not None:
         return print_partial(args.summarize)
+    if args.rescore is not None:
+        if args.instances is None:
+            ap.error("--rescore needs --instances")
+        return rescore(args.rescore, args.instances)
     if args.instances is None or args.mirrors is None or args.out is None:
         ap.error("--instances, --mirrors and --out are required (or --summarize FILE)")
 
@@ -253,19 +293,19 @@ def main(argv: list[str] | None = None) -> int:
             t1 = time.perf_counter()
             report = engine.index()
             t2 = time.perf_counter()
-            result = engine.search(r["problem_statement"], top_k=args.hits, snippet_lines=0)
+            hits = []
+            for offset in range(0, args.hits, 100):  # the search tool's page size is at most 100
+                page = engine.search(
+                    r["problem_statement"], top_k=min(100, args.hits - offset), offset=offset, snippet_lines=0
+                )
+                hits.extend(page.hits)
             t3 = time.perf_counter()
-            hits = list(result.hits)
-            scores = {h.chunk_id: h.score for h in hits}
-            files_of = {h.chunk_id: h.path for h in hits}
-            ranked_files = [
-                p for p, _ in aggregate_files([h.chunk_id for h in hits], scores, files_of.__getitem__)
-            ]
-            ranked_fns: list[str] = []
-            for h in hits:
-                key = chunk_key(h.path, h.symbol, h.parent, h.kind)
-                if key not in ranked_fns:
-                    ranked_fns.append(key)
+            dumped = [
+                [h.path, h.start_line, h.end_line, chunk_key(h.path, h.symbol, h.parent, h.kind),
+                 round(h.score, 6), h.signals]
+                for h in hits
+            ]  # fmt: skip
+            ranked_files, ranked_fns = rank_from_hits(dumped)
             metrics = score(ranked_files, ranked_fns, r)
             rec = {
                 "instance_id": r["instance_id"],
@@ -273,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                 **metrics,
                 "top_files": ranked_files[:10],
                 "top_functions": ranked_fns[:10],
+                # Every hit (path, start, end, key, score, signals): --rescore ranks from these again.
+                "hits": dumped,
                 "sync_s": round(t1 - t0, 2),
                 "index_s": round(t2 - t1, 2),
                 "query_ms": round((t3 - t2) * 1000, 1),

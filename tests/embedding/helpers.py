@@ -36,3 +36,18 @@ class CountingEmbedder:
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
         self.calls.append([text])
         return self.inner.embed_query(text)
+
+
+class PrefixKeyedEmbedder(CountingEmbedder):
+    """A counting embedder whose model "sees" only the first ``width`` characters, and says so."""
+
+    def __init__(self, inner: Embedder, width: int = 20) -> None:
+        super().__init__(inner)
+        self.width = width
+
+    def input_keys(self, texts: Sequence[str]) -> list[str]:
+        return ["in:" + t[: self.width] for t in texts]
+
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.calls.append(list(texts))
+        return self.inner.embed_documents([t[: self.width] for t in texts])

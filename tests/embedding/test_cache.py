@@ -17,7 +17,7 @@ from conexus.embedding import EmbeddingCache, FakeEmbedder, embed_with_cache
 from conexus.embedding.cache import decode_vector, encode_vector
 from conexus.errors import StoreError
 from conexus.models import content_hash
-from tests.embedding.helpers import CountingEmbedder
+from tests.embedding.helpers import CountingEmbedder, PrefixKeyedEmbedder
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=32)
 
@@ -177,3 +177,30 @@ def test_a_closed_cache_raises_and_embedding_goes_on_without_it(tmp_path: Path) 
         cache.get_many("m", ["k"])
     out = embed_with_cache(FakeEmbedder(), cache, _keyed(["still embedded"]))
     assert out.shape == (1, 256)
+
+
+def test_an_edit_past_what_the_model_sees_reuses_the_vector_and_is_then_found_by_content(
+    tmp_path: Path,
+) -> None:
+    head = "def handler(request):"  # 21 characters: the model sees the first 20
+    model = PrefixKeyedEmbedder(FakeEmbedder(), width=20)
+    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache:
+        first = embed_with_cache(model, cache, _keyed([head + "\n    return 1"]))
+        assert model.embedded == 1
+        edited = embed_with_cache(model, cache, _keyed([head + "\n    return 2"]))
+        assert model.embedded == 1  # same model input: no model call
+        np.testing.assert_allclose(edited, first, atol=2e-3)
+        # The reused vector is now stored under the edited text's content key as well.
+        assert cache.get_many(model.id, [content_hash(head + "\n    return 2")])
+        changed = embed_with_cache(model, cache, _keyed(["class Other:\n    pass"]))
+        assert model.embedded == 2
+    assert not np.allclose(changed, first, atol=1e-3)
+
+
+def test_texts_with_one_model_input_are_embedded_once_even_without_a_cache() -> None:
+    model = PrefixKeyedEmbedder(FakeEmbedder(), width=8)
+    texts = ["abcdefgh-1", "abcdefgh-2", "zzzzzzzz", "abcdefgh-3"]
+    out = embed_with_cache(model, None, _keyed(texts))
+    assert model.embedded == 2
+    np.testing.assert_allclose(out[0], out[3], atol=1e-6)
+    assert out.shape == (4, model.dim)

@@ -230,3 +230,30 @@ def test_an_onnx_folder_with_a_broken_model_is_an_embedding_error(tmp_path: Path
     (d / "tokenizer.json").write_bytes(mf.BUNDLED_TOKENIZER.read_bytes())
     with pytest.raises(EmbeddingError, match="cannot load the ONNX model"):
         create_embedder(Settings(home=tmp_path, embedder=f"onnx:{d}"))
+
+
+_AWKWARD = [
+    "x",
+    "def f(x):\n    return x + 1\n" * 400,  # long: tokenised from a prefix
+    "a" * 10_000,  # no whitespace at all: no cut possible
+    " " * 3000 + "def indented(): pass",  # whitespace only up to the cut point
+    "\t\t\t" + "Ünïcödé façade naïve " * 300,  # accents are stripped per character
+    "中文字符和代码 " * 500 + "tail",  # CJK characters become single tokens
+    "ab\u0301c " * 2000,  # a combining mark inside words
+    "word\n" * 10 + "x" * 2100 + " end",  # a very long token near the cut point
+    "short text with a long tail " + "y " * 5000,
+]
+
+
+@pytest.mark.parametrize("text", _AWKWARD)
+def test_tokenising_from_a_prefix_gives_the_ids_of_the_whole_text(bundled: OnnxEmbedder, text: str) -> None:
+    assert bundled._prefix_cut
+    whole = [e.ids for e in bundled._tok.encode_batch([text])]
+    assert bundled._encode([text]) == whole
+
+
+def test_input_keys_are_equal_exactly_when_the_truncated_model_input_is(bundled: OnnxEmbedder) -> None:
+    body = "def handler(request):\n    " + "value = compute(value)\n    " * 200
+    keys = bundled.input_keys([body + "return 1", body + "return 2", "def handler(request):\n    return 1"])
+    assert keys[0] == keys[1]  # the edit lies past the 128th token
+    assert keys[0] != keys[2]

@@ -41,6 +41,19 @@ class Embedder(Protocol):
         ...
 
 
+@runtime_checkable
+class InputKeyed(Protocol):
+    """An embedder that can say what its model will actually see for each text.
+
+    ``input_keys`` returns, per text, a key of the model's input after
+    tokenisation and truncation. Two texts with one key get one vector, so the
+    embedding cache can serve an edited chunk whose change lies past the
+    truncation point (most edits inside long functions) without running the model.
+    """
+
+    def input_keys(self, texts: Sequence[str]) -> list[str]: ...
+
+
 def l2_normalize(vectors: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     """Rows scaled to unit length (all-zero rows stay zero), as float32."""
     v = np.asarray(vectors, dtype=np.float32)

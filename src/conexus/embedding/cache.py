@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from conexus.embedding.base import Embedder, empty, l2_normalize
-from conexus.errors import StoreError
+from conexus.embedding.base import Embedder, InputKeyed, empty, l2_normalize
+from conexus.errors import EmbeddingError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -232,9 +232,11 @@ def embed_with_cache(
 ) -> npt.NDArray[np.float32]:
     """Embed ``[(content_hash, text)]``, asking the model only for keys the cache lacks.
 
-    Equal keys are embedded once. New vectors are written to the cache slice by
-    slice, so an interrupted run keeps what it computed. ``on_progress(n)``
-    receives the running count of texts the model embedded in this call.
+    Keys the cache lacks are looked up again by the model's truncated input when
+    the embedder is :class:`InputKeyed`. Equal inputs are embedded once. New
+    vectors are written to the cache slice by slice, so an interrupted run keeps
+    what it computed. ``on_progress(n)`` receives the running count of texts the
+    model embedded in this call.
 
     Returns:
         ``(len(keyed_texts), embedder.dim)`` float32, L2-normalised, in input order.
@@ -249,35 +251,72 @@ def embed_with_cache(
     for key, text in keyed_texts:
         first_text.setdefault(key, text)
     keys = list(first_text)
-
+    alias = {k: k for k in keys}  # content key -> the key its vector is found or computed under
     found: dict[str, npt.NDArray[np.float32]] = {}
-    if cache is not None:
+
+    def lookup(wanted: list[str]) -> dict[str, npt.NDArray[np.float32]]:
+        nonlocal cache
+        if cache is None or not wanted:
+            return {}
         try:
-            found = cache.get_many(embedder.id, keys)
+            got = cache.get_many(embedder.id, wanted)
         except StoreError as exc:
             logger.warning("%s; embedding without the cache", exc)
             cache = None
-    found = {k: v for k, v in found.items() if v.shape == (embedder.dim,)}
-    missing = [k for k in keys if k not in found]
+            return {}
+        return {k: v for k, v in got.items() if v.shape == (embedder.dim,)}
 
+    def store(items: dict[str, npt.NDArray[np.float32]]) -> None:
+        nonlocal cache
+        if cache is None or not items:
+            return
+        try:
+            cache.put_many(embedder.id, items)
+        except StoreError as exc:
+            logger.warning("%s; going on without the cache", exc)
+            cache = None
+
+    found = lookup(keys)
+    missing = [k for k in keys if k not in found]
+    # Second chance, keyed by what the model sees: an edit past the truncation point
+    # leaves the model's input, and so the vector, unchanged. Vectors found this way
+    # are stored under their content key too, so the next run hits at the first lookup.
+    if missing and isinstance(embedder, InputKeyed):
+        try:
+            model_keys = embedder.input_keys([first_text[k] for k in missing])
+        except EmbeddingError as exc:
+            logger.warning("%s; keying the cache by content only", exc)
+        else:
+            by_input = lookup(list(dict.fromkeys(model_keys)))
+            aliased: dict[str, npt.NDArray[np.float32]] = {}
+            for ck, mk in zip(missing, model_keys, strict=True):
+                alias[ck] = mk
+                if mk in by_input:
+                    found[mk] = aliased[ck] = by_input[mk]
+            store(aliased)
+            missing = [ck for ck in missing if alias[ck] not in found]
+
+    # Equal model inputs are embedded once.
+    to_embed = list(dict.fromkeys(alias[ck] for ck in missing))
+    text_of = {alias[ck]: first_text[ck] for ck in reversed(missing)}
+    also_under: dict[str, list[str]] = {}  # model key -> content keys to store its new vector under
+    for ck in missing:
+        if alias[ck] != ck:
+            also_under.setdefault(alias[ck], []).append(ck)
     done = 0
-    for start in range(0, len(missing), _EMBED_SLICE):
-        part = missing[start : start + _EMBED_SLICE]
-        vectors = embedder.embed_documents([first_text[k] for k in part])
+    for start in range(0, len(to_embed), _EMBED_SLICE):
+        part = to_embed[start : start + _EMBED_SLICE]
+        vectors = embedder.embed_documents([text_of[k] for k in part])
         fresh = {k: vectors[i] for i, k in enumerate(part)}
         found.update(fresh)
-        if cache is not None:
-            try:
-                cache.put_many(embedder.id, fresh)
-            except StoreError as exc:
-                logger.warning("%s; going on without the cache", exc)
-                cache = None
+        extra = {ck: fresh[mk] for mk in part for ck in also_under.get(mk, ())}
+        store({**fresh, **extra})
         done += len(part)
         if on_progress is not None:
             on_progress(done)
 
     out = np.empty((len(keyed_texts), embedder.dim), dtype=np.float32)
     for row, (key, _text) in enumerate(keyed_texts):
-        out[row] = found[key]
+        out[row] = found[alias[key]]
     # Cached rows come back from float16: renormalise so every row is unit length to float32 precision.
     return l2_normalize(out)

@@ -16,6 +16,8 @@ tokens on code of mixed length and nothing at 128, where most chunks are cut.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import time
@@ -75,6 +77,33 @@ def _tokenizer(path: Path, max_tokens: int) -> Any:
     return tok
 
 
+# A text longer than this many characters per allowed token is first tokenised from a prefix
+# cut at whitespace; only if the prefix falls short of the limit is the whole text tokenised.
+_PREFIX_CHARS_PER_TOKEN = 16
+
+
+def _splits_at_whitespace(tok: Any) -> bool:
+    """True when the tokenizer never joins characters across whitespace (BERT-style pre-tokenisation).
+
+    Then the tokens of a prefix cut at whitespace are the first tokens of the whole text.
+    """
+    try:
+        spec = json.loads(tok.to_str())
+    except (ValueError, TypeError):
+        return False
+    pre = spec.get("pre_tokenizer") or {}
+    norm = spec.get("normalizer") or {"type": "BertNormalizer"}
+    return pre.get("type") == "BertPreTokenizer" and norm.get("type") == "BertNormalizer"
+
+
+def _cut_at_whitespace(text: str, limit: int) -> str | None:
+    """``text`` up to the last whitespace before ``limit`` characters, or None when it needs no cut."""
+    if len(text) <= limit:
+        return None
+    at = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit), text.rfind("\t", 0, limit))
+    return text[:at] if at > 0 else None
+
+
 class OnnxEmbedder:
     """A sentence encoder (last_hidden_state + mean pooling, or a pooled output) on onnxruntime."""
 
@@ -106,6 +135,7 @@ class OnnxEmbedder:
             self._tok = _tokenizer(tokenizer, max_tokens)
         except Exception as exc:  # tokenizers raises plain Exception subclasses
             raise EmbeddingError(f"cannot load the tokenizer {tokenizer}: {exc}") from exc
+        self._prefix_cut = _splits_at_whitespace(self._tok)
         try:
             self._sess = _session(model, self.threads)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
@@ -147,6 +177,41 @@ class OnnxEmbedder:
             tok.no_truncation()
         return [len(e.ids) for e in tok.encode_batch(list(texts))]
 
+    def input_keys(self, texts: Sequence[str]) -> list[str]:
+        """Per text, a key of the token ids the model sees (after truncation to ``max_tokens``).
+
+        Raises:
+            EmbeddingError: tokenisation failed.
+        """
+        return [
+            "ids:" + hashlib.blake2b(np.asarray(ids, dtype=np.int32).tobytes(), digest_size=16).hexdigest()
+            for ids in self._encode(texts)
+        ]
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, truncated to ``max_tokens``.
+
+        Long texts are tokenised from a prefix cut at whitespace when that is
+        provably the same (BERT pre-tokenisation never joins across whitespace,
+        and the prefix already fills the limit): a 400-line chunk costs what its
+        first lines cost.
+        """
+        strs = [t if isinstance(t, str) else str(t) for t in texts]
+        try:
+            if not self._prefix_cut:
+                return [e.ids for e in self._tok.encode_batch(strs)]
+            limit = self.max_tokens * _PREFIX_CHARS_PER_TOKEN
+            cuts = [_cut_at_whitespace(t, limit) for t in strs]
+            first = self._tok.encode_batch([c if c is not None else t for c, t in zip(cuts, strs, strict=True)])
+            ids = [e.ids for e in first]
+            short = [i for i, c in enumerate(cuts) if c is not None and len(ids[i]) < self.max_tokens]
+            if short:
+                for i, e in zip(short, self._tok.encode_batch([strs[i] for i in short]), strict=True):
+                    ids[i] = e.ids
+            return ids
+        except Exception as exc:  # tokenizers raises plain Exception subclasses
+            raise EmbeddingError(f"tokenisation failed: {exc}") from exc
+
     def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         if len(texts) == 0:
             return empty(self._dim)
@@ -157,11 +222,7 @@ class OnnxEmbedder:
         return vector
 
     def _run_texts(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        try:
-            encodings = self._tok.encode_batch([t if isinstance(t, str) else str(t) for t in texts])
-        except Exception as exc:
-            raise EmbeddingError(f"tokenisation failed: {exc}") from exc
-        ids_list = [e.ids for e in encodings]
+        ids_list = self._encode(texts)
         lengths = np.fromiter((len(i) for i in ids_list), dtype=np.int64, count=len(ids_list))
         order = np.argsort(lengths, kind="stable") if self.bucketing else np.arange(len(ids_list))
         out: npt.NDArray[np.float32] | None = None
