@@ -1,9 +1,19 @@
 """Index a tree and time searches: ``python -m bench.index_search PATH [--queries FILE] [--home DIR]``.
 
-Prints files, chunks, index wall time, chunks/s, warm query latency p50/p95
-over a fixed query list (query embedding included), peak RSS and index size,
-then one JSON line with the same figures. Uses a fresh temporary data home
-(so an empty embedding cache: a cold run) unless --home is given.
+Three index runs of PATH with the default settings, in one process:
+
+* **cold**: a fresh temporary data home (empty embedding cache; with --home,
+  whatever that home's cache holds), the model loaded beforehand;
+* **warm**: the index deleted and built again from scratch in the same home, so
+  every chunk's vector comes from the embedding cache (what another branch,
+  worktree or commit of an indexed repository costs);
+* **no-op**: the unchanged tree indexed again.
+
+For cold and warm it prints files/s, chunks/s and lines/s and the split of the
+wall time between walking, reading + chunking (a producer thread that overlaps
+embedding), embedding and writing (SQLite + FTS5 + HNSW); then warm query
+latency p50/p95 over a fixed query list (query embedding included), peak RSS
+after indexing and after querying, and index size; then one JSON line.
 """
 
 from __future__ import annotations
@@ -71,11 +81,28 @@ def main(argv: list[str] | None = None) -> int:
         overrides["embedder"] = args.embedder
     root = args.path.resolve()
     settings = load_settings(root, overrides=overrides)
+    runs: dict[str, dict[str, object]] = {}
     with Engine(root, settings) as engine:
-        t0 = time.perf_counter()
-        report = engine.index()
-        index_s = time.perf_counter() - t0
-        rss_index = peak_rss_mb()
+        engine.embedder.embed_query("load the model before timing")
+        for name in ("cold", "warm"):
+            if name == "warm":
+                engine.clear()
+            t0 = time.perf_counter()
+            report = engine.index()
+            wall = time.perf_counter() - t0
+            runs[name] = {
+                "wall_s": round(wall, 2),
+                "files": report.files_changed,
+                "chunks": report.chunks_written,
+                "lines": report.lines_indexed,
+                "files_per_s": round(report.files_changed / wall, 1),
+                "chunks_per_s": round(report.chunks_written / wall, 1),
+                "lines_per_s": round(report.lines_indexed / wall),
+                "embedded": report.embedded,
+                "cache_hits": report.cache_hits,
+                "timings": report.timings,
+                "peak_rss_mb": round(peak_rss_mb(), 1),
+            }
         st = engine.status(check_stale=False)
         t1 = time.perf_counter()
         engine.index()
@@ -90,33 +117,29 @@ def main(argv: list[str] | None = None) -> int:
         lat.sort()
     p50 = statistics.median(lat)
     p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
-    chunks = int(st.get("chunks", 0))
     out = {
         "path": str(root),
         "machine": f"{platform.machine()} cores={os.cpu_count()}",
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "files": st.get("files"),
-        "chunks": chunks,
-        "index_s": round(index_s, 2),
-        "chunks_per_s": round(chunks / index_s, 1) if index_s else None,
-        "embedded": report.embedded,
-        "cache_hits": report.cache_hits,
-        "timings": report.timings,
+        "chunks": int(st.get("chunks", 0)),
+        "cold": runs["cold"],
+        "warm": runs["warm"],
         "noop_reindex_s": round(reindex_s, 3),
         "query_p50_ms": round(p50, 2),
         "query_p95_ms": round(p95, 2),
         "queries": len(lat),
-        "peak_rss_mb_after_index": round(rss_index, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "index_mb": round(int(st.get("index_bytes", 0)) / 1e6, 2),
         "skipped": st.get("skipped"),
     }
-    print(f"files            {out['files']}")
-    print(f"chunks           {chunks}")
-    print(
-        f"index wall time  {out['index_s']} s  ({out['chunks_per_s']} chunks/s; embedded {report.embedded}, "
-        f"cache hits {report.cache_hits})"
-    )
-    print(f"phase timings    {report.timings}")
+    print(f"files / chunks   {out['files']} / {out['chunks']}")
+    for name, r in runs.items():
+        print(
+            f"{name:5} index  {r['wall_s']} s: {r['files_per_s']} files/s, {r['chunks_per_s']} chunks/s, "
+            f"{r['lines_per_s']} lines/s (embedded {r['embedded']}, cache hits {r['cache_hits']}); "
+            f"split {r['timings']}; peak RSS {r['peak_rss_mb']} MB"
+        )
     print(f"no-op re-index   {out['noop_reindex_s']} s")
     print(
         f"query latency    p50 {out['query_p50_ms']} ms, p95 {out['query_p95_ms']} ms over {len(lat)} queries"

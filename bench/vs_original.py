@@ -28,6 +28,16 @@ of an MCP ``CallToolResult``; the SDK client rejects those. Such a call counts
 as an error of the original; its figures are then taken from the same
 connection's raw JSON-RPC channel (the SDK's dispatcher, schema check skipped)
 and labelled so, rather than reporting nothing.
+
+The original's file walker aborts the whole index on the first entry it cannot
+read as a regular file: a symlink to a directory (``read ...: is a directory``),
+a broken symlink, an unreadable file; a FIFO blocks it for ever. Real
+repositories have such entries (psf/requests: ``tests/certs/*/ca`` are symlinks
+to a directory), so the copy both servers index leaves out every symlink, every
+special file and every unreadable entry, and the command prints each one it left
+out and why. ``--copy-as-is`` keeps them (the original then fails on such trees).
+The load average before and after is printed too: the figures mean little on a
+busy machine.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ import json
 import os
 import platform
 import shutil
+import stat
 import statistics
 import subprocess
 import sys
@@ -79,6 +90,92 @@ DEFAULT_QUERIES = [
     "test",
     "return None",
 ]
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """An entry of the tree left out of the copy both servers index, and why."""
+
+    path: str  # relative to the tree, with "/"
+    kind: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "kind": self.kind, "reason": self.reason}
+
+
+# Each reason names what the original 0.1.0-alpha does with such an entry (reproduced with the binary).
+ABORTS = "the original reads it as a file and aborts the whole index"
+WHY_LINK_DIR = f"{ABORTS} ('read ...: is a directory')"
+WHY_LINK_BROKEN = f"{ABORTS} ('open ...: no such file or directory')"
+WHY_LINK_FILE = (
+    "left out so both index only regular files: the original follows it and indexes the target "
+    "a second time (or a file outside the tree)"
+)
+WHY_SPECIAL = "not a regular file: the original opens it as one (a FIFO blocks its index for ever)"
+WHY_UNREADABLE = f"{ABORTS} ('open ...: permission denied')"
+WHY_UNREADABLE_DIR = "unreadable directory (left out with its contents): no server can walk it"
+
+
+def unfit_entries(root: Path) -> list[LeftOut]:
+    """Entries under ``root`` (``.git`` aside) the original cannot index, sorted by path.
+
+    Symlinks are never followed: every symlink is reported, with its target in ``kind``.
+    Nothing is read or changed.
+    """
+    out: list[LeftOut] = []
+
+    def visit(folder: Path, rel: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return  # the caller reports this folder as unreadable
+        for entry in entries:
+            if entry.name == ".git":
+                continue
+            path = f"{rel}{entry.name}"
+            if entry.is_symlink():
+                target = os.readlink(entry.path)
+                try:
+                    st: os.stat_result | None = os.stat(entry.path)
+                except (OSError, ValueError):
+                    st = None
+                if st is None:
+                    out.append(LeftOut(path, f"broken symlink -> {target}", WHY_LINK_BROKEN))
+                elif stat.S_ISDIR(st.st_mode):
+                    out.append(LeftOut(path, f"symlink to a directory -> {target}", WHY_LINK_DIR))
+                else:
+                    out.append(LeftOut(path, f"symlink -> {target}", WHY_LINK_FILE))
+                continue
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if stat.S_ISDIR(mode):
+                if not os.access(entry.path, os.R_OK | os.X_OK):
+                    out.append(LeftOut(path + "/", "unreadable directory", WHY_UNREADABLE_DIR))
+                else:
+                    visit(Path(entry.path), path + "/")
+            elif not stat.S_ISREG(mode):
+                kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+                out.append(LeftOut(path, kind, WHY_SPECIAL))
+            elif not os.access(entry.path, os.R_OK):
+                out.append(LeftOut(path, "unreadable file", WHY_UNREADABLE))
+
+    visit(root, "")
+    return out
+
+
+def copy_tree(root: Path, dest: Path, leave_out: list[LeftOut]) -> None:
+    """Copy ``root`` to ``dest`` without ``.git`` and without the ``leave_out`` entries.
+
+    Symlinks that are not left out are copied as symlinks.
+    """
+    skip = {item.path.rstrip("/") for item in leave_out}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        rel = Path(folder).relative_to(root).as_posix()
+        prefix = "" if rel == "." else rel + "/"
+        return {n for n in names if n == ".git" or prefix + n in skip}
+
+    shutil.copytree(root, dest, ignore=ignore, symlinks=True)
 
 
 @dataclass
@@ -302,6 +399,7 @@ def summary(run: ServerRun, total: int) -> dict[str, Any]:
         "errors": run.errors,
         "calls": total,
         "indexed_chunks": indexed_chunks(run),
+        "indexed_files": indexed_files(run),
         "mean_hits": round(statistics.mean(run.hits), 1) if run.hits else None,
         "sdk_conformant": run.sdk_conformant,
         "raw_jsonrpc_fallback": run.raw_fallback,
@@ -311,11 +409,44 @@ def summary(run: ServerRun, total: int) -> dict[str, Any]:
 
 def indexed_chunks(run: ServerRun) -> int | None:
     """Chunks the server says it indexed (ours: ``chunks``; the original: ``chunks_created``)."""
+    return _status_count(run, "chunks", "chunks_created")
+
+
+def indexed_files(run: ServerRun) -> int | None:
+    """Files the server says it indexed (ours: ``files``; the original: ``files_processed``)."""
+    return _status_count(run, "files", "files_processed")
+
+
+def original_phase(run: ServerRun) -> tuple[str | None, str | None]:
+    """The original's final index ``(phase, last_error)``, ``(None, None)`` when unknown."""
+    st = run.index_status.get("index_status") if isinstance(run.index_status, dict) else None
+    if not isinstance(st, dict):
+        return None, None
+    return st.get("phase"), st.get("last_error")
+
+
+def _status_count(run: ServerRun, ours: str, theirs: str) -> int | None:
     st = run.index_status
     if not isinstance(st, dict):
         return None
-    value = st.get("chunks", st.get("index_status", {}).get("chunks_created"))
+    inner = st.get("index_status")
+    value = st.get(ours, inner.get(theirs) if isinstance(inner, dict) else None)
     return int(value) if isinstance(value, int) else None
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages, or None where the platform has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def memory_gib() -> float | None:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def ratio(ours: float | None, theirs: float | None) -> float | None:
@@ -333,6 +464,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="times each query runs for the latency figures")
     ap.add_argument("--index-timeout", type=float, default=1800.0, help="seconds to wait for each index")
     ap.add_argument("--no-isolation", action="store_true", help="do not run the servers under unshare -rn")
+    ap.add_argument(
+        "--copy-as-is",
+        action="store_true",
+        help="keep symlinks, special and unreadable files in the copy (the original aborts on them)",
+    )
     args = ap.parse_args(argv)
 
     root = args.path.expanduser()
@@ -345,11 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     if not queries:
         ap.error("no queries")
     total = len(queries) * args.repeat
+    load_before = load_average()
+    left_out = [] if args.copy_as_is else unfit_entries(root)
 
     with tempfile.TemporaryDirectory(prefix="conexus-vs-original-") as tmp_name:
         tmp = Path(tmp_name)
         tree = tmp / "tree"
-        shutil.copytree(root, tree, ignore=shutil.ignore_patterns(".git"), symlinks=True)
+        copy_tree(root, tree, left_out)
         prefix = [] if args.no_isolation else isolation_prefix()
         theirs = ServerRun("original")
         try:
@@ -378,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
                         theirs,
                         params_for(prefix, [str(binary)], env, tree),
                         errlog,
-                        original_indexer(0.1, args.index_timeout),
+                        original_indexer(0.02, args.index_timeout),
                         "context.search",
                         queries,
                         args.repeat,
@@ -400,13 +538,21 @@ def main(argv: list[str] | None = None) -> int:
         anyio.run(both)
         stderr_tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-5:]
 
+    load_after = load_average()
     a, b = summary(ours, total), summary(theirs, total)
+    phase, last_error = original_phase(theirs)
     out = {
         "path": str(root.resolve()),
-        "machine": f"{platform.machine()} cores={os.cpu_count()}",
+        "machine": f"{platform.machine()} cores={os.cpu_count()} mem_gib={memory_gib()}",
+        "load_average_before": load_before,
+        "load_average_after": load_after,
         "queries": len(queries),
         "repeat": args.repeat,
         "network_isolated": bool(prefix),
+        "copy_as_is": args.copy_as_is,
+        "left_out": [item.to_dict() for item in left_out],
+        "original_index_phase": phase,
+        "original_index_error": last_error,
         "conexus": a,
         "original": b,
         "original_package": NPM_PACKAGE,
@@ -425,6 +571,24 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"tree             {out['path']} (copied without .git; network isolated: {out['network_isolated']})"
     )
+    if args.copy_as_is:
+        print("left out        nothing but .git (--copy-as-is)")
+    else:
+        print(f"left out         {len(left_out)} entries of the copy both servers index", end="")
+        print(":" if left_out else " (none found)")
+        for item in left_out[:30]:
+            print(f"    {item.path}  [{item.kind}]  {item.reason}")
+        if len(left_out) > 30:
+            print(f"    ... and {len(left_out) - 30} more (all in the JSON line)")
+    print(
+        f"machine          {out['machine']}; load average (1/5/15 min) before {load_before}, "
+        f"after {load_after}"
+    )
+    if binary is not None and phase != "completed":
+        print(
+            f"WARNING          the original's index ended in phase {phase!r} ({last_error}); "
+            "its query figures are those of an incomplete index"
+        )
     print(f"{'':17}{'conexus':>14}{'original':>14}{'original/conexus':>18}")
     print(
         f"{'index wall time':17}{fmt(a['index_s'], ' s'):>14}{fmt(b['index_s'], ' s'):>14}"
@@ -444,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{'raw JSON-RPC only':17}{a['answered_raw_jsonrpc_only']:>10}/{total:<3}"
             f"{b['answered_raw_jsonrpc_only']:>10}/{total:<3}"
         )
+    print(f"{'indexed files':17}{fmt(a['indexed_files'], ''):>14}{fmt(b['indexed_files'], ''):>14}")
     print(f"{'indexed chunks':17}{fmt(a['indexed_chunks'], ''):>14}{fmt(b['indexed_chunks'], ''):>14}")
     print(f"{'mean hits':17}{fmt(a['mean_hits'], ''):>14}{fmt(b['mean_hits'], ''):>14}")
     for run in (theirs, ours):

@@ -10,6 +10,7 @@ the index unchanged. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -76,31 +77,36 @@ def split_identifier(word: str) -> list[str]:
     return merged
 
 
-def iter_code_tokens(text: str) -> Iterator[str]:
-    """Yield index tokens for ``text``: whole identifiers plus their parts, lower-cased."""
-    for m in _WORD.finditer(text):
-        word = m.group(0)
-        if len(word) > MAX_TOKEN_LEN:
-            word = word[:MAX_TOKEN_LEN]
-        lower = word.lower().strip("_") or word.lower()
-        if lower.isdigit():
-            if len(lower) <= 8:
-                yield lower
-            continue
-        parts = split_identifier(word)
-        if len(parts) > 1:
-            # A compound identifier: kept whole (exact matches) and as stemmed parts.
-            yield lower
-            for p in parts:
-                if len(p) > 1:
-                    yield stem(p)
-        else:
-            yield stem(lower)
+@functools.lru_cache(maxsize=1 << 18)
+def _word_forms(word: str) -> str:
+    """The index tokens of one ``_WORD`` match, space-joined ("" for none). Memoised: code repeats words."""
+    if len(word) > MAX_TOKEN_LEN:
+        word = word[:MAX_TOKEN_LEN]
+    lower = word.lower().strip("_") or word.lower()
+    if lower.isdigit():
+        return lower if len(lower) <= 8 else ""
+    parts = split_identifier(word)
+    if len(parts) > 1:
+        # A compound identifier: kept whole (exact matches) and as stemmed parts.
+        return " ".join([lower, *(stem(p) for p in parts if len(p) > 1)])
+    return stem(lower)
+
+
+def _unicode_words(text: str) -> Iterator[str]:
     if not text.isascii():
         for m in _UNICODE_WORD.finditer(text):
             w = m.group(0)
             if not w.isascii():
                 yield w.lower()[:MAX_TOKEN_LEN]
+
+
+def iter_code_tokens(text: str) -> Iterator[str]:
+    """Yield index tokens for ``text``: whole identifiers plus their parts, lower-cased."""
+    for word in _WORD.findall(text):
+        forms = _word_forms(word)
+        if forms:
+            yield from forms.split(" ")
+    yield from _unicode_words(text)
 
 
 def code_tokens(text: str) -> list[str]:
@@ -110,7 +116,16 @@ def code_tokens(text: str) -> list[str]:
 
 def token_string(parts: Iterable[str]) -> str:
     """Join tokens of several texts into the space-separated string stored in FTS5."""
-    return " ".join(tok for text in parts if text for tok in iter_code_tokens(text))
+    out: list[str] = []
+    for text in parts:
+        if not text:
+            continue
+        for word in _WORD.findall(text):
+            forms = _word_forms(word)
+            if forms:
+                out.append(forms)
+        out.extend(_unicode_words(text))
+    return " ".join(out)
 
 
 def path_tokens(path: str) -> str:

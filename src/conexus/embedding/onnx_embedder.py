@@ -202,7 +202,7 @@ class OnnxEmbedder:
                 return [e.ids for e in self._tok.encode_batch(strs)]
             limit = self.max_tokens * _PREFIX_CHARS_PER_TOKEN
             cuts = [_cut_at_whitespace(t, limit) for t in strs]
-            first = self._tok.encode_batch([c if c is not None else t for c, t in zip(cuts, strs, strict=True)])
+            first = self._tok.encode_batch([t if c is None else c for c, t in zip(cuts, strs, strict=True)])
             ids = [e.ids for e in first]
             short = [i for i, c in enumerate(cuts) if c is not None and len(ids[i]) < self.max_tokens]
             if short:

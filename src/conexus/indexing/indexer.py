@@ -69,6 +69,7 @@ class IndexReport:
     files_unchanged: int = 0
     files_deleted: int = 0
     chunks_written: int = 0
+    lines_indexed: int = 0  # lines of the files read and chunked in this run
     embedded: int = 0
     cache_hits: int = 0
     invalid_utf8: int = 0
@@ -117,6 +118,7 @@ class Indexer:
         self.embedder = embedder
         self.cache = cache
         self.settings = settings
+        self._chunk_seconds = 0.0
 
     # -- public ------------------------------------------------------------------------------
     def run(
@@ -283,7 +285,9 @@ class Indexer:
             for sf in todo:
                 if stop():
                     break
+                t = time.perf_counter()
                 res = self._prepare(sf, existing)
+                self._chunk_seconds += time.perf_counter() - t
                 if isinstance(res, str):
                     batch.append((sf, res))
                 else:
@@ -318,6 +322,7 @@ class Indexer:
         worker.start()
         t_embed = 0.0
         t_write = 0.0
+        self._chunk_seconds = 0.0  # read + chunk time of the producer thread (overlaps embedding)
         try:
             while True:
                 batch = q.get()
@@ -359,6 +364,8 @@ class Indexer:
                 offset = 0
                 for p in updates:
                     n = len(p.chunks)
+                    n_lines = p.text.count("\n") + 1 if p.text else 0
+                    report.lines_indexed += n_lines
                     file_updates.append(
                         FileUpdate(
                             path=p.file.path,
@@ -366,7 +373,7 @@ class Indexer:
                             size=p.file.size,
                             mtime_ns=p.file.mtime_ns,
                             language=p.language,
-                            n_lines=p.text.count("\n") + 1 if p.text else 0,
+                            n_lines=n_lines,
                             invalid_utf8=p.invalid_utf8,
                             chunks=p.chunks,
                             vectors=vectors[offset : offset + n],
@@ -391,6 +398,7 @@ class Indexer:
             raise failed[0]
         if stop():
             report.stopped = True
+        report.timings["read_chunk_s"] = round(self._chunk_seconds, 3)
         report.timings["embed_s"] = round(t_embed, 3)
         report.timings["write_s"] = round(t_write, 3)
         return skips
