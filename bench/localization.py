@@ -36,13 +36,16 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from conexus.config import load_settings
 from conexus.engine import Engine
+from conexus.models import Hit
 from conexus.search.fusion import aggregate_files
+from conexus.search.localize import Location, localize, location_of, rank_locations
 
 KS = (1, 3, 5, 10)
 
@@ -100,12 +103,6 @@ def sync_tree(src: Path, dst: Path) -> tuple[int, int]:
     return written, deleted
 
 
-def chunk_key(path: str, symbol: str | None, parent: str | None, kind: str) -> str:
-    if kind == "module" or not symbol:
-        return f"{path}::imports"
-    return f"{path}::{parent}.{symbol}" if parent else f"{path}::{symbol}"
-
-
 def score(ranked_files: list[str], ranked_fns: list[str], row: dict[str, Any]) -> dict[str, Any]:
     """Metrics of one instance. The only function that reads the gold data."""
     gold = list(row["gold_files"])
@@ -127,12 +124,27 @@ def score(ranked_files: list[str], ranked_fns: list[str], row: dict[str, Any]) -
     return out
 
 
-def rank_from_hits(hits: list[list[Any]]) -> tuple[list[str], list[str]]:
-    """Files and functions ranked from chunk hits ``[path, start, end, key, score, signals]``, best first."""
+def dump_hits(hits: Sequence[Hit]) -> list[list[Any]]:
+    """Hits as ``[path, start, end, key, score, signals]`` rows (what --rescore reads)."""
+    return [
+        [h.path, h.start_line, h.end_line, location_of(h).key, round(h.score, 6), h.signals] for h in hits
+    ]
+
+
+def _locations(rows: list[list[Any]]) -> list[Location]:
+    out = []
+    for path, start, end, key, sc, _signals in rows:
+        symbol = key.split("::", 1)[1]
+        out.append(Location(path, "" if symbol == "imports" else symbol, start, end, float(sc)))
+    return out
+
+
+def rank_from_hits(hits: list[list[Any]], focus_hits: list[list[Any]]) -> tuple[list[str], list[str]]:
+    """Files and functions ranked from the two stages' dumped hits, best first."""
     scores = {i: float(h[4]) for i, h in enumerate(hits)}
-    ranked_files = [p for p, _ in aggregate_files(range(len(hits)), scores, lambda i: hits[i][0])]
-    ranked_fns = list(dict.fromkeys(h[3] for h in hits))
-    return ranked_files, ranked_fns
+    files = aggregate_files(range(len(hits)), scores, lambda i: hits[i][0])
+    locations = rank_locations(files, _locations(focus_hits), _locations(hits))
+    return [p for p, _ in files], [loc.key for loc in locations]
 
 
 def rescore(path: Path, instances: Path) -> int:
@@ -145,7 +157,7 @@ def rescore(path: Path, instances: Path) -> int:
         rec = json.loads(line)
         if "hits" not in rec:
             continue
-        files, fns = rank_from_hits(rec["hits"])
+        files, fns = rank_from_hits(rec["hits"], rec.get("focus_hits", []))
         results.append(
             {
                 "instance_id": rec["instance_id"],
@@ -293,19 +305,10 @@ def main(argv: list[str] | None = None) -> int:
             t1 = time.perf_counter()
             report = engine.index()
             t2 = time.perf_counter()
-            hits = []
-            for offset in range(0, args.hits, 100):  # the search tool's page size is at most 100
-                page = engine.search(
-                    r["problem_statement"], top_k=min(100, args.hits - offset), offset=offset, snippet_lines=0
-                )
-                hits.extend(page.hits)
+            _loc, first, second = localize(engine.search, r["problem_statement"], file_hits=args.hits)
             t3 = time.perf_counter()
-            dumped = [
-                [h.path, h.start_line, h.end_line, chunk_key(h.path, h.symbol, h.parent, h.kind),
-                 round(h.score, 6), h.signals]
-                for h in hits
-            ]  # fmt: skip
-            ranked_files, ranked_fns = rank_from_hits(dumped)
+            dumped, focus_dumped = dump_hits(first), dump_hits(second)
+            ranked_files, ranked_fns = rank_from_hits(dumped, focus_dumped)
             metrics = score(ranked_files, ranked_fns, r)
             rec = {
                 "instance_id": r["instance_id"],
@@ -313,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
                 **metrics,
                 "top_files": ranked_files[:10],
                 "top_functions": ranked_fns[:10],
-                # Every hit (path, start, end, key, score, signals): --rescore ranks from these again.
+                # Every hit of both stages (path, start, end, key, score, signals): --rescore ranks again.
                 "hits": dumped,
+                "focus_hits": focus_dumped,
                 "sync_s": round(t1 - t0, 2),
                 "index_s": round(t2 - t1, 2),
                 "query_ms": round((t3 - t2) * 1000, 1),
