@@ -34,6 +34,7 @@ from conexus.models import SearchResult
 from conexus.search.explain import Explanation, explain
 from conexus.search.grep import GrepResult, grep
 from conexus.search.hybrid import HybridSearcher, SearchRequest, freshness_of
+from conexus.search.localize import FOCUS_FILES, Localization, localize
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, related_info
 from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
@@ -275,6 +276,18 @@ class Engine:
         state = "indexing" if self._index_lock.locked() else "ready"
         searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings)
         return searcher.search(req, index_state=state)
+
+    def localize(self, issue: str, *, focus_files: int = FOCUS_FILES) -> Localization:
+        """Rank the files, then the functions, that an issue text (a bug report) is about.
+
+        Two hybrid searches: the whole index for the files, then the best
+        ``focus_files`` files for the functions (see :mod:`conexus.search.localize`).
+
+        Raises:
+            IndexNotFoundError, IndexIncompatibleError, QueryError.
+        """
+        result, _first, _second = localize(self.search, issue, focus_files=focus_files)
+        return result
 
     def status(self, *, check_stale: bool = True) -> dict[str, Any]:
         """Everything known about this root's index: counts, skips, last run, identity, staleness."""

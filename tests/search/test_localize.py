@@ -1,0 +1,88 @@
+"""Two-stage localization: the pure location ranking, and both stages on a real index."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conexus.engine import Engine
+from conexus.search.localize import Location, exact_path_glob, localize, rank_locations
+
+
+def loc(path: str, symbol: str, score: float, start: int = 1) -> Location:
+    return Location(path, symbol, start, start + 5, score)
+
+
+def test_a_weaker_chunk_in_a_much_better_file_outranks_a_stronger_one_in_a_weak_file() -> None:
+    files = [("a.py", 10.0), ("b.py", 1.0)]
+    focused = [loc("b.py", "strong", 1.0), loc("a.py", "weaker", 0.8)]
+    ranked = rank_locations(files, focused, [])
+    assert [x.symbol for x in ranked] == ["weaker", "strong"]
+
+
+def test_without_file_weight_the_chunk_scores_alone_decide() -> None:
+    files = [("a.py", 10.0), ("b.py", 1.0)]
+    focused = [loc("b.py", "strong", 1.0), loc("a.py", "weaker", 0.8)]
+    ranked = rank_locations(files, focused, [], file_weight=0.0)
+    assert [x.symbol for x in ranked] == ["strong", "weaker"]
+
+
+def test_split_parts_of_one_symbol_appear_once_and_fallbacks_follow() -> None:
+    files = [("a.py", 1.0)]
+    focused = [loc("a.py", "big", 0.9, 1), loc("a.py", "big", 0.5, 100), loc("a.py", "", 0.4)]
+    fallback = [loc("a.py", "big", 9.0), loc("z.py", "elsewhere", 5.0)]
+    ranked = rank_locations(files, focused, fallback)
+    assert [x.key for x in ranked] == ["a.py::big", "a.py::imports", "z.py::elsewhere"]
+    assert ranked[0].start_line == 1  # the best part stands for the symbol
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a.py", "b.py", "c.py"]), st.sampled_from(["f", "g", "C.m", ""]), st.floats(0, 1)
+        ),
+        max_size=30,
+    )
+)
+def test_every_symbol_is_ranked_exactly_once(items: list[tuple[str, str, float]]) -> None:
+    focused = [loc(p, s, sc) for p, s, sc in items]
+    files = [("a.py", 3.0), ("b.py", 2.0), ("c.py", 1.0)]
+    ranked = rank_locations(files, focused, focused[::-1])
+    keys = [x.key for x in ranked]
+    assert len(keys) == len(set(keys)) == len({x.key for x in focused})
+
+
+def test_exact_path_globs_escape_glob_characters() -> None:
+    assert exact_path_glob("pkg/[id]/page*.ts") == "/pkg/\\[id\\]/page\\*.ts"
+
+
+ISSUE = (
+    "Retry gives up one attempt too early.\n\n"
+    "With Retry(total=3) a 503 response is retried only twice: the check of the remaining "
+    "attempts looks off by one. Expected three retries of a retryable status, as the docs "
+    "of the retry policy say. The backoff between attempts is fine."
+)
+
+
+def test_an_issue_finds_its_file_first_and_its_function_near_the_top(
+    golden_repo: Path, make_engine: Callable[..., Engine]
+) -> None:
+    engine = make_engine(golden_repo, embedder="bundled")
+    engine.index()
+    result, first, second = localize(engine.search, ISSUE)
+    assert result.files[0][0] == "httpkit/retry.py"
+    keys = [x.key for x in result.locations[:3]]
+    assert "httpkit/retry.py::Retry.should_retry" in keys, keys
+    assert {h.path for h in second} <= {p for p, _ in result.files[:5]}  # stage two stays in the focus
+    assert len(first) >= len({h.path for h in first})
+
+
+def test_the_engine_facade_localizes_too(golden_repo: Path, make_engine: Callable[..., Engine]) -> None:
+    engine = make_engine(golden_repo, embedder="bundled")
+    engine.index()
+    result = engine.localize(ISSUE, focus_files=2)
+    assert result.files[0][0] == "httpkit/retry.py"
+    assert result.locations[0].path in {p for p, _ in result.files[:2]}
