@@ -106,6 +106,62 @@ def test_query_from_stdin_with_punctuation(golden_repo: Path, home: Path) -> Non
     assert json.loads(r.stdout)["hits"]
 
 
+RETRY_ISSUE = """\
+Retry(total=3) retries one time too few
+
+With Retry(total=3) a request answered with 503 is retried only twice, not three times:
+should_retry returns False on the third attempt and the session gives up.
+"""
+
+
+def test_localize_json_ranks_files_then_cited_functions_with_freshness(golden_repo: Path, home: Path) -> None:
+    assert run(["index", str(golden_repo), "--quiet"], home).returncode == 0
+    issue = write(golden_repo.parent, "issue.md", RETRY_ISSUE)
+    r = run(["localize", str(issue), "--json", "--files", "3", "--locations", "4"], home, cwd=golden_repo)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["root"] == str(golden_repo.resolve())
+    assert [f["rank"] for f in data["files"]] == [1, 2, 3] and data["files"][0]["path"] == "httpkit/retry.py"
+    assert len(data["locations"]) == 4 and data["locations"][0]["path"] == "httpkit/retry.py"
+    should_retry = next(loc for loc in data["locations"] if loc["symbol"] == "Retry.should_retry")
+    assert should_retry["citation"] == "httpkit/retry.py:19-21" and should_retry["freshness"] == "fresh"
+    # An edit after indexing makes the cited line ranges suspect, and the output says so.
+    retry = golden_repo / "httpkit/retry.py"
+    retry.write_text("# moved down a line\n" + retry.read_text())
+    r = run(["localize", str(issue), "--json", "--root", str(golden_repo)], home)
+    assert json.loads(r.stdout)["files"][0]["freshness"] == "modified"
+    r = run(["localize", str(issue), "--root", str(golden_repo)], home)
+    assert r.returncode == 0 and "1. httpkit/retry.py" in r.stdout
+    assert "httpkit/retry.py:19-21  Retry.should_retry" in r.stdout
+    assert "[modified since indexing]" in r.stdout
+
+
+def test_localize_reads_the_issue_from_stdin_and_refuses_an_empty_one(golden_repo: Path, home: Path) -> None:
+    assert run(["index", str(golden_repo), "--quiet"], home).returncode == 0
+    env = {**os.environ, "CONEXUS_HOME": str(home), "CONEXUS_EMBEDDER": "fake"}
+
+    def localize_stdin(text: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "conexus", "localize", "-", "--root", str(golden_repo), "--json"],
+            input=text,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    r = localize_stdin(RETRY_ISSUE + 'Traceback: File "httpkit/sessions.py", line 80 -> {"a": [1]} ``` &&')
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["files"][0]["path"] == "httpkit/retry.py"
+    r = localize_stdin(" \n\t\n")
+    assert r.returncode == 2 and "issue text is empty" in r.stderr and r.stdout == ""
+    r = run(["localize", str(golden_repo / "no-such-issue.md"), "--root", str(golden_repo)], home)
+    assert r.returncode == 3 and "does not exist" in r.stderr
+    issue = write(golden_repo.parent, "issue.md", RETRY_ISSUE)
+    r = run(["localize", str(issue)], home, cwd=golden_repo.parent)
+    assert r.returncode == 4 and "conexus index" in r.stderr
+
+
 def _count_rows(db: Path, table: str) -> int:
     """Rows of ``table`` as another process sees them (0 while the file or table does not exist)."""
     try:

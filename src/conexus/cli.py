@@ -1,4 +1,4 @@
-"""The ``conexus`` command line: index, search, status, clear.
+"""The ``conexus`` command line: index, search, localize, status, clear.
 
 Every command maps Conexus errors to a one-line message on stderr and a
 distinct exit code (see ``conexus --help``). Progress goes to stderr; results
@@ -22,7 +22,7 @@ import click
 from conexus import __version__
 from conexus.config import Settings, load_settings
 from conexus.engine import Engine, find_indexed_root, list_indexes, resolve_root
-from conexus.errors import ConexusError, IndexNotFoundError
+from conexus.errors import ConexusError, IndexNotFoundError, PathError, QueryError
 from conexus.indexing.indexer import IndexProgress
 from conexus.search.hybrid import SearchRequest, WorkContext
 from conexus.search.query import analyze
@@ -270,6 +270,71 @@ def search(
         f"{len(result.hits)} hits of {result.total_candidates} candidates in {result.took_ms:.1f} ms",
         err=True,
     )
+
+
+def _read_issue(source: str) -> str:
+    """The issue text from a file, or from stdin for ``-``; QueryError when it is blank."""
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError as exc:
+            raise PathError(f"issue file {source} does not exist") from exc
+        except OSError as exc:
+            raise PathError(f"cannot read issue file {source}: {exc.strerror or exc}") from exc
+    if not text.strip():
+        raise QueryError("the issue text is empty: give a file with the bug report, or - for stdin")
+    return text
+
+
+def localization_dict(engine: Engine, issue: str, *, max_files: int, max_locations: int) -> dict[str, Any]:
+    """``Engine.localize`` as JSON: ranked files, then cited locations, each with its file's freshness.
+
+    Raises:
+        IndexNotFoundError, IndexIncompatibleError, QueryError.
+    """
+    data = engine.localize(issue).to_dict(engine.freshness, max_files=max_files, max_locations=max_locations)
+    return {"root": str(engine.root), **data}
+
+
+@main.command()
+@click.argument("issue_source", metavar="ISSUE_FILE_OR_-")
+@click.option("-f", "--files", "max_files", default=5, show_default=True, type=click.IntRange(1, 20))
+@click.option("-n", "--locations", "max_locations", default=10, show_default=True, type=click.IntRange(1, 50))
+@click.option(
+    "--root", "root_opt", type=click.Path(), help="Indexed root (default: nearest indexed ancestor)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the localization as JSON.")
+@click.pass_context
+@handle_errors
+def localize(
+    ctx: click.Context,
+    issue_source: str,
+    max_files: int,
+    max_locations: int,
+    root_opt: str | None,
+    as_json: bool,
+) -> None:
+    """Rank the files, then the functions, a bug report is about. Reads the issue from a file or - (stdin)."""
+    issue = _read_issue(issue_source)
+    root = _root_for_query(root_opt, ctx)
+    with Engine(root, _settings(root, ctx)) as engine:
+        data = localization_dict(engine, issue, max_files=max_files, max_locations=max_locations)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+
+    def mark(freshness: str) -> str:
+        return "" if freshness == "fresh" else f"  [{freshness} since indexing]"
+
+    click.echo("files:")
+    for f in data["files"]:
+        click.echo(f"  {f['rank']}. {f['path']}{mark(f['freshness'])}")
+    click.echo("functions:")
+    for loc in data["locations"]:
+        symbol = loc["symbol"] or "(module level)"
+        click.echo(f"  {loc['rank']:>2}. {loc['citation']}  {symbol}{mark(loc['freshness'])}")
 
 
 @main.command()

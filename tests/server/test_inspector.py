@@ -108,11 +108,12 @@ def test_the_inspector_lists_every_tool_without_schema_portability_errors(
     names = {t["name"] for t in data["tools"]}
     assert {
         "context_search",
+        "context_localize",
         "context_read",
         "context_index_control",
         "context_connector_management",
     } <= names
-    assert len(names) == 7
+    assert len(names) == 8
     search = next(t for t in data["tools"] if t["name"] == "context_search")
     assert search["inputSchema"]["properties"]["query"]["maxLength"] == 100_000
     assert search["outputSchema"]["type"] == "object"

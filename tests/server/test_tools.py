@@ -69,10 +69,11 @@ async def search(client: Client, **arguments: Any) -> dict[str, Any]:
 # -- listing -----------------------------------------------------------------------------------------
 
 
-async def test_the_server_lists_seven_tools_with_schemas_for_the_model(client: Client) -> None:
+async def test_the_server_lists_eight_tools_with_schemas_for_the_model(client: Client) -> None:
     tools = (await client.list_tools()).tools
     assert {t.name for t in tools} == {
         "context_search",
+        "context_localize",
         "context_get_related_info",
         "context_explain",
         "context_grep",

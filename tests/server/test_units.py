@@ -19,6 +19,7 @@ from conexus.indexing.walker import WalkOptions
 from conexus.server.connectors import MASK, ConnectorRegistry, mask_secrets, validate_options
 from conexus.server.mcp_app import (
     TOOLS,
+    LocalizeArgs,
     SearchArgs,
     error_message,
     input_schema,
@@ -42,7 +43,7 @@ def _refs(node: object) -> list[str]:
 
 
 def test_every_tool_has_a_valid_name_described_arguments_and_an_object_output_schema() -> None:
-    assert len(TOOLS) == 7
+    assert len(TOOLS) == 8
     for spec in TOOLS:
         assert TOOL_NAME.match(spec.name), spec.name
         tool = spec.to_tool()
@@ -63,6 +64,19 @@ def test_search_arguments_bound_the_query_and_top_k() -> None:
     assert schema["properties"]["query"]["maxLength"] == 100_000
     assert schema["properties"]["top_k"]["maximum"] == 100
     assert schema["properties"]["work_context"]["properties"]["active_file"]["type"] == "string"
+
+
+def test_localize_arguments_bound_the_issue_and_the_answer_size() -> None:
+    schema = input_schema(LocalizeArgs)
+    assert schema["required"] == ["issue"]
+    assert schema["properties"]["issue"]["maxLength"] == 100_000
+    assert schema["properties"]["max_files"]["maximum"] == 20
+    assert schema["properties"]["max_locations"]["maximum"] == 50
+    with pytest.raises(ValidationError) as info:
+        LocalizeArgs.model_validate({"issue": "", "max_files": 0})
+    message = validation_message(info.value, "context_localize", LocalizeArgs)
+    assert "issue: String should have at least 1 character" in message
+    assert "max_files: Input should be greater than or equal to 1 (got 0)" in message
 
 
 def test_output_schemas_keep_nullable_fields_nullable() -> None:

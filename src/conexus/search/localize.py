@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from conexus.models import Hit, SearchResult
 from conexus.search.fusion import aggregate_files
@@ -51,6 +52,43 @@ class Localization:
 
     files: list[tuple[str, float]]
     locations: list[Location]
+
+    def to_dict(
+        self, freshness: Callable[[str], str], *, max_files: int, max_locations: int
+    ) -> dict[str, Any]:
+        """The JSON shape every adapter returns: ranked files, then cited locations.
+
+        ``freshness(path)`` is asked once per file (``fresh``, ``modified``,
+        ``deleted``, ``unindexed``): a location's line range is only trustworthy
+        while its file is unchanged since indexing.
+        """
+        fresh: dict[str, str] = {}
+
+        def state(path: str) -> str:
+            if path not in fresh:
+                fresh[path] = freshness(path)
+            return fresh[path]
+
+        return {
+            "files": [
+                {"path": path, "rank": rank, "score": round(score, 6), "freshness": state(path)}
+                for rank, (path, score) in enumerate(self.files[:max_files], start=1)
+            ],
+            "locations": [
+                {
+                    "path": loc.path,
+                    "symbol": loc.symbol,
+                    "start_line": loc.start_line,
+                    "end_line": loc.end_line,
+                    "citation": f"{loc.path}:{loc.start_line}-{loc.end_line}",
+                    "rank": rank,
+                    "score": round(loc.score, 6),
+                    "freshness": state(loc.path),
+                }
+                for rank, loc in enumerate(self.locations[:max_locations], start=1)
+            ],
+            "files_considered": len(self.files),
+        }
 
 
 def location_of(hit: Hit, score: float | None = None) -> Location:

@@ -27,6 +27,7 @@ import json
 import logging
 import mimetypes
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -43,6 +44,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from conexus import __version__
+from conexus.engine import Engine
 from conexus.errors import (
     ConexusError,
     ConfigError,
@@ -80,7 +82,9 @@ DEFAULT_MAX_WAIT_S = 300.0
 INSTRUCTIONS = """\
 Conexus gives you the code of the repositories it serves, with exact citations.
 Start with context_search (meaning + keywords + symbol names); every hit cites \
-path:start-end and says whether the file changed since indexing. Use context_read to \
+path:start-end and says whether the file changed since indexing. Given a bug report, issue \
+or failing test output to fix, use context_localize to get the files and functions most \
+likely to need changing. Use context_read to \
 read or verify cited lines, context_grep for exact strings or regexes, \
 context_get_related_info for imports/importers/references/tests/history of a file or \
 symbol, and context_explain for a checked evidence bundle about a symbol, file or question. \
@@ -160,6 +164,28 @@ class SearchArgs(_Args):
         description="Budget for all snippets together, in characters; snippets are trimmed to fit.",
     )
     snippet_lines: int = Field(default=30, ge=0, le=500, description="Lines of code per hit (0 for none).")
+    root: RootArg
+
+
+class LocalizeArgs(_Args):
+    issue: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description=(
+            "The whole issue text, pasted as is: the bug report or feature request with its title, "
+            "steps to reproduce, expected and actual behaviour, stack traces, failing test output "
+            "or error messages. More detail (names, messages, paths) localizes better."
+        ),
+    )
+    max_files: int = Field(
+        default=5, ge=1, le=20, description="How many files to return, most likely first (1-20)."
+    )
+    max_locations: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="How many functions/methods (or module-level blocks) to return, best first (1-50).",
+    )
     root: RootArg
 
 
@@ -305,6 +331,37 @@ class SearchOut(_Out):
     index_state: str = Field(description="ready | indexing (results may be incomplete) | empty")
     offset: int
     next_cursor: str | None
+
+
+class LocalizedFileOut(_Out):
+    path: str
+    rank: int = Field(description="1 for the most likely file")
+    score: float
+    freshness: str = Field(description="fresh | modified | deleted | unindexed")
+
+
+class LocationOut(_Out):
+    path: str
+    symbol: str = Field(description="Class.method, function, or '' for module-level code")
+    start_line: int
+    end_line: int
+    citation: str = Field(description="path:start-end")
+    rank: int = Field(description="1 for the most likely place to change")
+    score: float
+    freshness: str = Field(
+        description="fresh | modified | deleted | unindexed: anything but fresh means the lines may "
+        "have moved since indexing; re-read with context_read"
+    )
+
+
+class LocalizeOut(_Out):
+    root: str
+    issue_chars: int = Field(description="Length of the issue text that was localized")
+    files: list[LocalizedFileOut]
+    locations: list[LocationOut]
+    files_considered: int = Field(description="How many files matched the issue at all")
+    took_ms: float
+    index_state: str = Field(description="ready | indexing (results may be incomplete) | empty")
 
 
 class CitedOut(_Out):
@@ -563,6 +620,21 @@ TOOLS: tuple[ToolSpec, ...] = (
         read_only=True,
     ),
     ToolSpec(
+        "context_localize",
+        "Localize an issue",
+        "Find where to fix a bug report. Paste the whole issue, bug report, feature request or failing "
+        "test output (stack traces and error messages included) as `issue`; get back the files most "
+        "likely to need changing, best first, then the functions and methods inside them (symbol '' "
+        "is module-level code), each citing path:start-end with a freshness state. Use it at the "
+        "start of a fix to know where to look; use context_search for questions and for finding "
+        "something specific. The ranking is a retrieval guess, not a diagnosis: read the cited lines "
+        "with context_read, and check callers and tests with context_get_related_info, before "
+        "editing.",
+        LocalizeArgs,
+        LocalizeOut,
+        read_only=True,
+    ),
+    ToolSpec(
         "context_get_related_info",
         "Related code",
         "What is connected to a file or a symbol: where it is defined, what it imports, who imports it, "
@@ -687,6 +759,7 @@ class ConexusMCP:
         self.service = service
         self._handlers: dict[str, Handler] = {
             "context_search": self._search,
+            "context_localize": self._localize,
             "context_get_related_info": self._related,
             "context_explain": self._explain,
             "context_grep": self._grep,
@@ -832,6 +905,43 @@ class ConexusMCP:
             next_cursor=_b64({"o": next_offset, "k": key}) if more else None,
         )
         return data, render_search(data)
+
+    # -- context_localize ---------------------------------------------------------------------------
+    async def _localize(
+        self, ctx: ServerRequestContext[Any, Any], args: LocalizeArgs
+    ) -> tuple[dict[str, Any], str]:
+        if not args.issue.strip():
+            raise ToolError("issue is blank: paste the bug report, issue or failing test output to localize.")
+        root = self.service.root(args.root)
+        engine = root.engine
+        busy = root.busy
+        started = time.perf_counter()
+        try:
+            data = await _run(
+                lambda: localization_dict(
+                    engine, args.issue, max_files=args.max_files, max_locations=args.max_locations
+                )
+            )
+        except IndexNotFoundError:
+            if not busy:
+                raise
+            out: dict[str, Any] = {
+                "root": root.name,
+                "issue_chars": len(args.issue),
+                "files": [],
+                "locations": [],
+                "files_considered": 0,
+                "took_ms": 0.0,
+                "index_state": "indexing",
+            }
+            return out, f"No results yet: the index of {root.name} is being built; retry shortly."
+        data.update(
+            root=root.name,
+            issue_chars=len(args.issue),
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            index_state="indexing" if busy else _index_state(root),
+        )
+        return data, render_localize(data)
 
     # -- engine wrappers ----------------------------------------------------------------------------
     async def _related(
@@ -1187,6 +1297,16 @@ def _read_indexed_file(root: ServedRoot, rel: str) -> str:
     return text
 
 
+def localization_dict(engine: Engine, issue: str, *, max_files: int, max_locations: int) -> dict[str, Any]:
+    """``Engine.localize`` as JSON: ranked files, then cited locations, each with its file's freshness.
+
+    Raises:
+        IndexNotFoundError, IndexIncompatibleError, QueryError.
+    """
+    data = engine.localize(issue).to_dict(engine.freshness, max_files=max_files, max_locations=max_locations)
+    return data
+
+
 def _error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
 
@@ -1247,6 +1367,32 @@ def render_search(data: Mapping[str, Any]) -> str:
             lines.append(_indent(h["snippet"]))
     if data.get("next_cursor"):
         lines.append(f"\nMore results: call again with cursor={data['next_cursor']!r}.")
+    return "\n".join(lines)
+
+
+def render_localize(data: Mapping[str, Any]) -> str:
+    files, locations = data["files"], data["locations"]
+    state = data["index_state"]
+    head = (
+        f"Where the issue ({data['issue_chars']} characters) most likely needs changes in {data['root']} "
+        f"({data['files_considered']} matching files; index: {state}; {data['took_ms']:.0f} ms)"
+    )
+    if state == "indexing":
+        head += "\nThe index is still being built: results may be incomplete."
+    if not files:
+        return head + "\nNo indexed file matches the issue text."
+    lines = [head, "\nfiles:"]
+    for f in files:
+        note = "" if f["freshness"] == "fresh" else f"  [{f['freshness']} since indexing]"
+        lines.append(f"  {f['rank']}. {f['path']}  ({f['score']:.4f}){note}")
+    if locations:
+        lines.append("\nfunctions and methods:")
+    for loc in locations:
+        name = loc["symbol"] or "(module-level code)"
+        fresh = loc["freshness"]
+        note = "" if fresh == "fresh" else f"  [{fresh} since indexing: re-read with context_read]"
+        lines.append(f"  {loc['rank']}. {loc['citation']}  {name}  ({loc['score']:.3f}){note}")
+    lines.append("\nRead the cited lines with context_read before editing.")
     return "\n".join(lines)
 
 
