@@ -8,6 +8,7 @@ diversity.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ def is_auxiliary_path(path: str) -> bool:
     return any(d in _AUXILIARY_DIRS for d in parts)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def file_prior(
     path: str, language: str, *, wants_tests: bool, wants_docs: bool, long_query: bool = False
 ) -> float:

@@ -7,8 +7,10 @@ to the pure functions in :mod:`conexus.search.fusion`.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,6 +133,19 @@ def freshness_of(root: str, row: ChunkRow, cache: dict[str, Freshness]) -> Fresh
     return result
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _query_pool() -> ThreadPoolExecutor:
+    """Threads that embed queries beside the lexical retrieval (created on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="conexus-query-embed")
+        return _POOL
+
+
 class HybridSearcher:
     """Runs one :class:`SearchRequest` against a store."""
 
@@ -229,14 +244,20 @@ class HybridSearcher:
             return lists
         s = self.settings
 
+        # The query embedding runs on a pool thread while SQLite ranks BM25 candidates here:
+        # both release the GIL, so on two cores hybrid latency is about the slower of the two.
+        pending: Future[np.ndarray] | None = None
+        if s.vector_weight > 0 and plan.semantic_text.strip():
+            pending = _query_pool().submit(self.embedder.embed_query, plan.semantic_text)
+
         if s.bm25_weight > 0:
             df = self.store.doc_frequencies(list(plan.terms))
             expr = plan.fts_expression(df, n_chunks)
             lex = self.store.lexical(expr, n_cand, allowed)
             lists.append(RankedList("bm25", [cid for cid, _ in lex], s.bm25_weight))
 
-        if s.vector_weight > 0 and plan.semantic_text.strip():
-            qv = self.embedder.embed_query(plan.semantic_text)
+        if pending is not None:
+            qv = pending.result()
             lists.append(RankedList("vector", self._vector(qv, allowed, n_cand), s.vector_weight))
 
         if plan.identifiers:
