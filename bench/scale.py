@@ -19,6 +19,11 @@ For each N, builds an index of exactly N chunks of real code and measures it:
 * **Write.** Through the store's own write path, ``SqliteStore.apply([FileUpdate
   ...], [])`` in batches, then ``save_vectors()``, in a child process (peak RSS
   of the build = that child's ``ru_maxrss``, pool embedding included).
+* **Freshness.** The same serving process then runs the server's own update
+  path (``ServedRoot``: file watcher, debounce, incremental job) and times
+  edit → searchable: ``probe.py`` at the root gets a new uniquely named
+  function five times, and the clock runs from each write until a search for
+  that name returns it.
 * **Serve.** A fresh child process opens the index through ``Engine`` (built
   with the embedder that made the vectors) and runs the fixed queries
   ``--repeat`` times each in three modes: lexical only (``vector_weight=0``),
@@ -262,7 +267,55 @@ def serve(root: Path, home: Path, fast: bool, queries: list[str], repeat: int) -
             "empty_results": empty,
         }
     out["serve_peak_rss_mb"] = round(peak_rss_mb(), 1)
+    with Engine(root, base, embedder=embedder) as engine:
+        out["freshness"] = measure_freshness(engine, root)
     return out
+
+
+def measure_freshness(engine: Any, root: Path, rounds: int = 5) -> dict[str, Any]:
+    """Edit → searchable through the server's own path: file watcher, debounce, incremental job.
+
+    Serves the index as ``conexus serve`` does (a ``ServedRoot`` with its watcher and
+    index worker), writes ``probe.py`` at the root and then edits it ``rounds``
+    times; each time a function with a new unique name is added, and the clock
+    runs from the write until ``context_search`` semantics (``Engine.search``)
+    return a hit on that function. Polls every 5 ms.
+    """
+    from conexus.server.service import ServedRoot
+
+    served = ServedRoot("scale", engine)
+    served.start(index=False)
+    assert served.watcher is not None
+    served.watcher.ready.wait(30)
+    probe = root / "probe.py"
+    times: list[float] = []
+    try:
+        for i in range(rounds + 1):
+            name = f"conexus_probe_{i}_{os.getpid()}"
+            body = "".join(
+                f"def conexus_probe_{j}_{os.getpid()}():\n    return {j}\n\n\n" for j in range(i + 1)
+            )
+            t0 = time.perf_counter()
+            probe.write_text(body)
+            while time.perf_counter() - t0 < 30:
+                hits = engine.search(name, top_k=3, snippet_lines=2).hits
+                if any(h.symbol == name for h in hits):
+                    break
+                time.sleep(0.005)
+            else:
+                raise RuntimeError(f"{name} was not searchable 30 s after the write")
+            if i:  # the first write creates the file; the edits are what is measured
+                times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        served.close()
+        probe.unlink(missing_ok=True)
+    times.sort()
+    return {
+        "edits": len(times),
+        "p50_ms": round(statistics.median(times), 1),
+        "max_ms": round(times[-1], 1),
+        "watcher_debounce_ms": 200,
+    }
 
 
 def child(role: str, extra: list[str]) -> dict[str, Any]:
@@ -362,6 +415,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r[m]['p50_ms']:>10}/{r[m]['p95_ms']}/{r[m]['p99_ms']:<8}".rjust(28) for m in MODES
         )
         print(row)
+        fr = r.get("freshness")
+        if fr:
+            print(
+                f"{'':>9} edit -> searchable (watcher + incremental index): p50 {fr['p50_ms']} ms, "
+                f"max {fr['max_ms']} ms over {fr['edits']} edits"
+            )
         empties = {m: r[m]["empty_results"] for m in MODES if r[m]["empty_results"]}
         if empties:
             print(f"{'':>9} queries with no hits: {empties}")
