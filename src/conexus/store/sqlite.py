@@ -250,7 +250,9 @@ class SqliteStore:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA cache_size=-65536")
-        conn.execute("PRAGMA mmap_size=268435456")
+        # No memory map: every index page a query touched stayed in the process's RSS (file-backed,
+        # 422 MB serving 100K chunks); reads through the bounded page cache peak at 281 MB, no slower.
+        conn.execute("PRAGMA mmap_size=0")
         with self._conns_lock:
             self._all_conns.append(conn)
         return conn
