@@ -15,7 +15,7 @@ from conexus.search.fusion import aggregate_files
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = json.loads((GOLDEN / "golden_repo.json").read_text())
-# Short queries on real code: Conexus's own source tree, as it is in this checkout.
+# Short questions and pasted issues on real code: Conexus's own source tree, as it is in this checkout.
 SRC_CASES = json.loads((GOLDEN / "conexus_src.json").read_text())
 SRC = Path(__file__).resolve().parent.parent / "src"
 
