@@ -226,7 +226,7 @@ class SqliteStore:
         self._all_conns: list[sqlite3.Connection] = []
         self._snapshot: tuple[int, dict[str, FileRow], int] | None = None
         self._df_cache: dict[str, int] = {}
-        self._df_cache_chunks = 0
+        self._df_cache_generation = -1
         self._atomic_depth = 0
         self._conns_lock = threading.Lock()
         try:
@@ -645,16 +645,14 @@ class SqliteStore:
         FTS5 counts a term's documents by walking its whole posting list, which
         for ``self`` or ``def`` at 100K chunks costs milliseconds per query. The
         counts of common terms (at least ``_DF_CACHE_MIN`` chunks) are therefore
-        remembered until the index grows or shrinks by a tenth: they only choose
-        and weigh query terms, where a few percent off changes nothing. Rare
-        terms, whose counts a fresh edit can change from 0, are always counted.
+        remembered until the next write; rare terms are cheap to count.
         """
         if not terms:
             return {}
-        n_chunks = self.snapshot()[1]
-        if abs(n_chunks - self._df_cache_chunks) > 0.1 * max(self._df_cache_chunks, 1000):
+        gen = self.generation()
+        if gen != self._df_cache_generation:
             self._df_cache = {}
-            self._df_cache_chunks = n_chunks
+            self._df_cache_generation = gen
         cache = self._df_cache
         out = {t: cache[t] for t in terms if t in cache}
         todo = [t for t in terms if t not in cache]
