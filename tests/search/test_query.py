@@ -87,3 +87,16 @@ def test_a_query_of_only_common_terms_keeps_its_two_rarest() -> None:
     plan = analyze("def self return")
     df = {"def": 900, "self": 950, "return": 800}
     assert set(plan.fts_expression(df, n_docs=1000).split(" OR ")) == {'"return"', '"def"'}
+
+
+def test_a_very_large_index_keeps_the_rarest_terms_within_the_postings_budget() -> None:
+    from conexus.search import query as q
+
+    plan = analyze("read a file and decode utf-8")
+    df = {"read": 45_000, "file": 40_000, "decod": 20_000, "utf": 13_000}
+    small = plan.fts_expression(df, 240_000)
+    large = plan.fts_expression(df, 1_000_000)
+    assert set(small.replace('"', "").split(" OR ")) == {"read", "file", "decod", "utf"}
+    assert large == '"utf"'  # 13K fits; adding decod's 20K would not
+    only_common = analyze("file").fts_expression({"file": 110_000}, 1_000_000)
+    assert only_common == '"file"' and q.POSTINGS_BUDGET < 110_000  # the rarest term is always kept

@@ -22,6 +22,12 @@ from conexus.tokens import index_form, iter_code_tokens, split_identifier, stem
 MAX_QUERY_CHARS = 200_000
 MAX_FTS_TERMS = 48
 COMMON_TERM_SHARE = 0.2
+# In a very large index FTS5 must score every chunk that holds any query term (~1-2 µs each on
+# this hardware). Past LARGE_INDEX_CHUNKS, terms are kept rarest first while their summed
+# document frequencies stay within POSTINGS_BUDGET (the rarest term is always kept); the dropped,
+# commoner words still reach the vector side. Smaller indexes are never affected.
+LARGE_INDEX_CHUNKS = 250_000
+POSTINGS_BUDGET = 25_000
 
 # English function words and issue-template noise; never sent to BM25 alone.
 STOPWORDS: frozenset[str] = frozenset(
@@ -95,6 +101,7 @@ class QueryPlan:
         more than ``COMMON_TERM_SHARE`` of the chunks (``self``, ``def``, ``return``)
         are dropped while rarer terms remain: they barely change a BM25 ranking but
         make FTS5 score most of the index (the cause of slow lexical tails at scale).
+        Past ``LARGE_INDEX_CHUNKS`` chunks the kept terms must also fit ``POSTINGS_BUDGET``.
         """
         if not self.terms:
             return ""
@@ -117,7 +124,22 @@ class QueryPlan:
             scored = [(1.0 / df, term) for df, term in sorted(common)[:2]]
         scored.sort(key=lambda x: (-x[0], x[1]))
         chosen = [t for _, t in scored[:MAX_FTS_TERMS]]
+        if doc_freq is not None and n_docs > LARGE_INDEX_CHUNKS:
+            chosen = _within_budget(chosen, doc_freq)
         return " OR ".join(f'"{t}"' for t in chosen)
+
+
+def _within_budget(terms: list[str], doc_freq: dict[str, int]) -> list[str]:
+    """``terms`` (order kept) whose summed document frequencies, rarest first, fit ``POSTINGS_BUDGET``."""
+    keep: set[str] = set()
+    total = 0
+    for term in sorted(terms, key=lambda t: (doc_freq.get(t, 0), t)):
+        df = doc_freq.get(term, 0)
+        if keep and total + df > POSTINGS_BUDGET:
+            break
+        keep.add(term)
+        total += df
+    return [t for t in terms if t in keep]
 
 
 def _clean(text: str) -> str:
