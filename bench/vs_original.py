@@ -490,6 +490,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep symlinks, special and unreadable files in the copy (the original aborts on them)",
     )
+    ap.add_argument(
+        "--our-embedder",
+        default=None,
+        help="embedder for our server (default: the bundled model); 'fake' does no model work, "
+        "like the original's mock embedder, for an index-time comparison of the same work",
+    )
     args = ap.parse_args(argv)
 
     root = args.path.expanduser()
@@ -544,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
                         args.index_timeout,
                     )
                 env = {"CONEXUS_HOME": str(tmp / "conexus-home")}
+                if args.our_embedder:
+                    env["CONEXUS_EMBEDDER"] = args.our_embedder
                 argv_ours = [sys.executable, "-m", "conexus", "serve", "--no-index", "--no-watch", str(tree)]
                 await drive(
                     ours,
