@@ -147,8 +147,12 @@ def rank_from_hits(hits: list[list[Any]], focus_hits: list[list[Any]]) -> tuple[
     return [p for p, _ in files], [loc.key for loc in locations]
 
 
-def rescore(path: Path, instances: Path) -> int:
-    """Score a finished or partial run again from its saved hits, with the current ranking code."""
+def rescore(path: Path, instances: Path, *, first_stage_only: bool = False) -> int:
+    """Score a finished or partial run again from its saved hits, with the current ranking code.
+
+    ``first_stage_only`` ranks functions from the first (whole-index) search alone, in hit
+    order: the ablation of the second, focused stage.
+    """
     rows = {r["instance_id"]: r for r in map(json.loads, instances.read_text().splitlines()) if r}
     results = []
     for line in path.read_text().splitlines():
@@ -157,7 +161,7 @@ def rescore(path: Path, instances: Path) -> int:
         rec = json.loads(line)
         if "hits" not in rec:
             continue
-        files, fns = rank_from_hits(rec["hits"], rec.get("focus_hits", []))
+        files, fns = rank_from_hits(rec["hits"], [] if first_stage_only else rec.get("focus_hits", []))
         results.append(
             {
                 "instance_id": rec["instance_id"],
@@ -220,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rescore", type=Path, help="rank again from the hits saved in a *.partial.jsonl (needs --instances)"
     )
+    ap.add_argument(
+        "--first-stage-only",
+        action="store_true",
+        help="with --rescore: functions from the whole-index search alone (ablation of stage two)",
+    )
     ap.add_argument("--ids", nargs="*", default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--repos", nargs="*", default=None, help="only these owner/name repositories")
@@ -233,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore is not None:
         if args.instances is None:
             ap.error("--rescore needs --instances")
-        return rescore(args.rescore, args.instances)
+        return rescore(args.rescore, args.instances, first_stage_only=args.first_stage_only)
     if args.instances is None or args.mirrors is None or args.out is None:
         ap.error("--instances, --mirrors and --out are required (or --summarize FILE)")
 
