@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if home is None:
         tmp = tempfile.TemporaryDirectory(prefix="conexus-bench-")
         home = Path(tmp.name)
-    overrides: dict[str, object] = {"home": home}
+    # query_cache=0: each repeat of a query is searched again, not answered from the result cache.
+    overrides: dict[str, object] = {"home": home, "query_cache": 0}
     if args.embedder:
         overrides["embedder"] = args.embedder
     root = args.path.resolve()

@@ -239,7 +239,10 @@ def serve(root: Path, home: Path, fast: bool, queries: list[str], repeat: int) -
     from conexus.engine import Engine
 
     t0 = time.perf_counter()
-    base = load_settings(root, overrides={"home": home, "embedder": "fake" if fast else "bundled"})
+    # query_cache=0: every repeat is searched again (the result cache would answer repeats in ~0.1 ms).
+    base = load_settings(
+        root, overrides={"home": home, "embedder": "fake" if fast else "bundled", "query_cache": 0}
+    )
     embedder = create_embedder(base)
     out: dict[str, Any] = {"embedder_load_s": round(time.perf_counter() - t0, 2)}
     for mode, weights in MODES.items():

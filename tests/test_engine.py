@@ -255,3 +255,43 @@ def test_clear_removes_the_index(golden_repo: Path, make_engine: MakeEngine) -> 
     assert not engine.has_index()
     with pytest.raises(IndexNotFoundError):
         engine.search("x")
+
+
+def test_a_repeated_search_comes_from_the_result_cache_with_freshness_checked_again(
+    golden_repo: Path, make_engine: Callable[..., Engine]
+) -> None:
+    engine = make_engine(golden_repo)
+    engine.index()
+    first = engine.search("parse_header_links", top_k=5)
+    again = engine.search("parse_header_links", top_k=5)
+    assert [h.chunk_id for h in again.hits] == [h.chunk_id for h in first.hits]
+    top = first.hits[0]
+    assert top.freshness.state == "fresh"
+    # Edited on disk, not re-indexed: the cached answer must not claim the old lines are current.
+    target = golden_repo / top.path
+    target.write_text("# edited\n" + target.read_text())
+    stale = engine.search("parse_header_links", top_k=5)
+    assert [h.chunk_id for h in stale.hits] == [h.chunk_id for h in first.hits]
+    assert stale.hits[0].freshness.state == "modified"
+    # Re-indexed: a new index generation, so a new search, whose hit cites the new lines.
+    engine.index()
+    fresh = engine.search("parse_header_links", top_k=5)
+    assert fresh.hits[0].freshness.state == "fresh"
+    assert fresh.hits[0].start_line == top.start_line + 1
+
+
+def test_the_result_cache_can_be_turned_off_and_a_clear_forgets_it(
+    golden_repo: Path, make_engine: Callable[..., Engine]
+) -> None:
+    engine = make_engine(golden_repo, query_cache=0)
+    engine.index()
+    a = engine.search("retry backoff")
+    b = engine.search("retry backoff")
+    assert a is not b and [h.chunk_id for h in a.hits] == [h.chunk_id for h in b.hits]
+    cached = make_engine(golden_repo)
+    cached.index()
+    cached.search("retry backoff")
+    cached.clear()
+    (golden_repo / "httpkit" / "retry.py").unlink()
+    cached.index()
+    assert all(h.path != "httpkit/retry.py" for h in cached.search("retry backoff").hits)

@@ -66,6 +66,7 @@ class Settings:
     rrf_k: int = 60
     candidates: int = 200
     max_hits_per_file: int = 3
+    query_cache: int = 256  # recent search results kept per index (0: none); freshness is rechecked
 
     def index_options(self) -> dict[str, Any]:
         """The settings that decide what an index contains."""

@@ -13,6 +13,7 @@ rather than mix vectors of two models.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -20,6 +21,8 @@ import os
 import re
 import shutil
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +33,10 @@ from conexus.embedding import Embedder, EmbeddingCache, create_embedder
 from conexus.errors import IndexIncompatibleError, IndexNotFoundError, PathError
 from conexus.indexing.chunker import CHUNKER_VERSION
 from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
-from conexus.models import SearchResult
+from conexus.models import Freshness, SearchResult
 from conexus.search.explain import Explanation, explain
 from conexus.search.grep import GrepResult, grep
-from conexus.search.hybrid import HybridSearcher, SearchRequest, freshness_of
+from conexus.search.hybrid import HybridSearcher, SearchRequest, file_freshness, freshness_of
 from conexus.search.localize import FOCUS_FILES, Localization, localize
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, related_info
@@ -139,6 +142,10 @@ class Engine:
         self._cache: EmbeddingCache | None = None
         self._lock = threading.RLock()
         self._index_lock = threading.Lock()
+        # Recent results by (request, index generation, state): an assistant often repeats a query.
+        self._results: OrderedDict[tuple[SearchRequest, int, int, str], SearchResult] = OrderedDict()
+        self._results_lock = threading.Lock()
+        self._store_epoch = 0
         self.progress = IndexProgress()
 
     # -- lazy parts ------------------------------------------------------------------------------
@@ -164,6 +171,7 @@ class Engine:
                         f"no index for {self.root}; run `conexus index {self.root}` first"
                     )
                 self._store = SqliteStore(self.index_dir, self.embedder.dim)
+                self._store_epoch += 1  # a new store may count generations from the start again
             return self._store
 
     def _embedding_cache(self) -> EmbeddingCache:
@@ -274,8 +282,41 @@ class Engine:
         req = request if isinstance(request, SearchRequest) else SearchRequest(query=request, **options)
         store = self._checked_store()
         state = "indexing" if self._index_lock.locked() else "ready"
-        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings)
-        return searcher.search(req, index_state=state)
+        size = self.settings.query_cache
+        if size <= 0:
+            return HybridSearcher(str(self.root), store, self.embedder, self.settings).search(req, state)
+        t0 = time.perf_counter()
+        key = (req, self._store_epoch, store.generation(), state)
+        try:
+            hash(key)
+        except TypeError:  # a caller passed a list where a tuple belongs: search without the cache
+            return HybridSearcher(str(self.root), store, self.embedder, self.settings).search(req, state)
+        with self._results_lock:
+            cached = self._results.get(key)
+            if cached is not None:
+                self._results.move_to_end(key)
+        if cached is not None:
+            return self._refreshed(cached, store, t0)
+        result = HybridSearcher(str(self.root), store, self.embedder, self.settings).search(req, state)
+        with self._results_lock:
+            self._results[key] = result
+            while len(self._results) > size:
+                self._results.popitem(last=False)
+        return result
+
+    def _refreshed(self, cached: SearchResult, store: SqliteStore, t0: float) -> SearchResult:
+        """A cached result with every hit's freshness checked against the disk again."""
+        files, _ = store.snapshot()
+        seen: dict[str, Freshness] = {}
+        hits = []
+        for hit in cached.hits:
+            row = files.get(hit.path)
+            if row is None:  # cannot happen within one generation; keep what was known
+                hits.append(hit)
+                continue
+            fresh = file_freshness(str(self.root), row.path, row.hash, row.size, row.mtime_ns, seen)
+            hits.append(hit if fresh == hit.freshness else dataclasses.replace(hit, freshness=fresh))
+        return dataclasses.replace(cached, hits=tuple(hits), took_ms=(time.perf_counter() - t0) * 1000)
 
     def localize(self, issue: str, *, focus_files: int = FOCUS_FILES) -> Localization:
         """Rank the files, then the functions, that an issue text (a bug report) is about.

@@ -111,25 +111,32 @@ def make_snippet(text: str, max_lines: int) -> str:
 
 def freshness_of(root: str, row: ChunkRow, cache: dict[str, Freshness]) -> Freshness:
     """Compare the file on disk with what was indexed: fresh, modified or deleted."""
-    if row.path in cache:
-        return cache[row.path]
-    absolute = os.path.join(root, row.path)
+    return file_freshness(root, row.path, row.file_hash, row.file_size, row.file_mtime_ns, cache)
+
+
+def file_freshness(
+    root: str, path: str, file_hash: str, size: int, mtime_ns: int, cache: dict[str, Freshness]
+) -> Freshness:
+    """Freshness of one indexed file: size and mtime first, the content hash only when they differ."""
+    if path in cache:
+        return cache[path]
+    absolute = os.path.join(root, path)
     try:
         st = os.stat(absolute)
     except OSError:
-        result = Freshness(row.file_hash, "deleted")
+        result = Freshness(file_hash, "deleted")
     else:
-        if st.st_size == row.file_size and st.st_mtime_ns == row.file_mtime_ns:
-            result = Freshness(row.file_hash, "fresh")
+        if st.st_size == size and st.st_mtime_ns == mtime_ns:
+            result = Freshness(file_hash, "fresh")
         else:
             try:
                 with open(absolute, "rb") as fh:
                     text, _invalid = decode_text(fh.read())
-                same = content_hash(text) == row.file_hash
+                same = content_hash(text) == file_hash
             except OSError:
                 same = False
-            result = Freshness(row.file_hash, "fresh" if same else "modified")
-    cache[row.path] = result
+            result = Freshness(file_hash, "fresh" if same else "modified")
+    cache[path] = result
     return result
 
 
