@@ -36,11 +36,11 @@ from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
 from conexus.models import Freshness, SearchResult
 from conexus.search.explain import Explanation, explain
 from conexus.search.grep import GrepResult, grep
-from conexus.search.hybrid import HybridSearcher, SearchRequest, file_freshness, freshness_of
+from conexus.search.hybrid import HybridSearcher, SearchRequest, file_freshness
 from conexus.search.localize import FOCUS_FILES, Localization, localize
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, related_info
-from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
+from conexus.store.sqlite import FORMAT_VERSION, FileRow, SqliteStore
 from conexus.tokens import TOKENIZER_VERSION
 
 logger = logging.getLogger(__name__)
@@ -282,27 +282,37 @@ class Engine:
         req = request if isinstance(request, SearchRequest) else SearchRequest(query=request, **options)
         store = self._checked_store()
         state = "indexing" if self._index_lock.locked() else "ready"
+        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings)
         size = self.settings.query_cache
-        if size <= 0:
-            return HybridSearcher(str(self.root), store, self.embedder, self.settings).search(req, state)
-        t0 = time.perf_counter()
         key = (req, self._store_epoch, store.generation(), state)
         try:
             hash(key)
         except TypeError:  # a caller passed a list where a tuple belongs: search without the cache
-            return HybridSearcher(str(self.root), store, self.embedder, self.settings).search(req, state)
+            size = 0
+        if size <= 0:
+            return searcher.search(req, state)
+        t0 = time.perf_counter()
         with self._results_lock:
             cached = self._results.get(key)
             if cached is not None:
                 self._results.move_to_end(key)
         if cached is not None:
             return self._refreshed(cached, store, t0)
-        result = HybridSearcher(str(self.root), store, self.embedder, self.settings).search(req, state)
+        result = searcher.search(req, state)
         with self._results_lock:
             self._results[key] = result
             while len(self._results) > size:
                 self._results.popitem(last=False)
         return result
+
+    def _file_freshness(
+        self, files: dict[str, FileRow], path: str, seen: dict[str, Freshness]
+    ) -> Freshness | None:
+        """Freshness of an indexed file from its file row (no chunk text is read); None if not indexed."""
+        row = files.get(path)
+        if row is None or row.n_chunks == 0:
+            return None
+        return file_freshness(str(self.root), row.path, row.hash, row.size, row.mtime_ns, seen)
 
     def _refreshed(self, cached: SearchResult, store: SqliteStore, t0: float) -> SearchResult:
         """A cached result with every hit's freshness checked against the disk again."""
@@ -310,11 +320,7 @@ class Engine:
         seen: dict[str, Freshness] = {}
         hits = []
         for hit in cached.hits:
-            row = files.get(hit.path)
-            if row is None:  # cannot happen within one generation; keep what was known
-                hits.append(hit)
-                continue
-            fresh = file_freshness(str(self.root), row.path, row.hash, row.size, row.mtime_ns, seen)
+            fresh = self._file_freshness(files, hit.path, seen) or hit.freshness
             hits.append(hit if fresh == hit.freshness else dataclasses.replace(hit, freshness=fresh))
         return dataclasses.replace(cached, hits=tuple(hits), took_ms=(time.perf_counter() - t0) * 1000)
 
@@ -454,8 +460,5 @@ class Engine:
 
     def freshness(self, path: str) -> str:
         """``fresh``, ``modified``, ``deleted`` or ``unindexed`` for one root-relative path."""
-        store = self._open_store(create=False)
-        rows = store.chunks_of_file(path)
-        if not rows:
-            return "unindexed"
-        return freshness_of(str(self.root), rows[0], {}).state
+        fresh = self._file_freshness(self._open_store(create=False).snapshot()[0], path, {})
+        return "unindexed" if fresh is None else fresh.state
