@@ -23,10 +23,12 @@ are absent. Not run in CI.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import filecmp
 import importlib.util
 import json
 import math
+import multiprocessing
 import os
 import resource
 import shutil
@@ -37,12 +39,14 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from conexus.config import load_settings
 from conexus.engine import Engine
+from conexus.indexing.walker import DEFAULT_BINARY_EXTENSIONS, DEFAULT_DATA_EXTENSIONS
 from conexus.models import Hit
 from conexus.search.fusion import aggregate_files
 from conexus.search.localize import Location, localize, location_of, rank_locations
@@ -101,6 +105,89 @@ def sync_tree(src: Path, dst: Path) -> tuple[int, int]:
         if dirpath != str(dst) and not os.listdir(dirpath):
             os.rmdir(dirpath)
     return written, deleted
+
+
+_SKIP_MODES = frozenset({"120000", "160000"})  # symlinks and submodules: never written by sync_tree
+
+
+def apply_commit_diff(git_dir: Path, old: str, new: str, dst: Path) -> tuple[int, int] | None:
+    """Turn ``dst`` (the tree at ``old``, as :func:`sync_tree` left it) into the tree at ``new``.
+
+    Reads only what changed between the two commits (``git diff-tree``) instead of
+    writing and comparing the whole tree, which is what made syncing cost seconds per
+    instance on large repositories. The result is the tree ``materialize`` + ``sync_tree``
+    would leave: regular files only, blobs missing from the snapshot left out.
+    Returns (written, deleted), or None when git cannot answer (then sync the whole tree).
+    """
+    diff = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "diff-tree", "-r", "-z", "--no-renames", old, new],
+        capture_output=True,
+    )
+    if diff.returncode:
+        return None
+    fields = diff.stdout.split(b"\0")
+    changes: list[tuple[str, str, str]] = []  # (new mode, new sha, path)
+    i = 0
+    while i + 1 < len(fields) and fields[i]:
+        meta = fields[i].decode().lstrip(":").split()
+        changes.append((meta[1], meta[3], os.fsdecode(fields[i + 1])))
+        i += 2
+    wanted = [(sha, path) for mode, sha, path in changes if mode not in _SKIP_MODES and set(sha) != {"0"}]
+    blobs: dict[str, bytes | None] = {}
+    if wanted:
+        batch = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "cat-file", "--batch"],
+            input=b"".join(sha.encode() + b"\n" for sha, _ in wanted),
+            capture_output=True,
+        )
+        out, pos = batch.stdout, 0
+        for sha, _path in wanted:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) < 3 or header[1] == b"missing":
+                blobs[sha] = None  # not in the snapshot (files of 4 MiB or more): left out
+                continue
+            size = int(header[2])
+            blobs[sha] = out[pos : pos + size]
+            pos += size + 1
+    written = deleted = 0
+    for mode, sha, path in changes:
+        target = dst / path
+        data = blobs.get(sha) if mode not in _SKIP_MODES and set(sha) != {"0"} else None
+        if data is None:
+            if target.is_file() or target.is_symlink():
+                target.unlink()
+                deleted += 1
+                parent = target.parent
+                while parent != dst and parent.is_dir() and not any(parent.iterdir()):
+                    parent.rmdir()  # sync_tree leaves no empty folders either
+                    parent = parent.parent
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        target.write_bytes(data)
+        written += 1
+    return written, deleted
+
+
+def materialize_and_sync(
+    mat: ModuleType, git_dir: Path, commit: str, tree: Path, work: Path
+) -> tuple[int, int]:
+    """Write the whole tree at ``commit`` with ``materialize.py`` and sync ``tree`` to it."""
+    stage = Path(tempfile.mkdtemp(prefix="stage-", dir=work))
+    try:
+        with open(os.devnull, "w") as devnull:
+            old = sys.stdout
+            sys.stdout = devnull
+            try:
+                mat.materialize(git_dir, commit, stage)
+            finally:
+                sys.stdout = old
+        return sync_tree(stage, tree)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def score(ranked_files: list[str], ranked_fns: list[str], row: dict[str, Any]) -> dict[str, Any]:
@@ -198,6 +285,115 @@ def summarize(results: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, 
     return summary, per_repo
 
 
+@dataclass(frozen=True)
+class RunConfig:
+    """What every repository's run needs (picklable: workers get it)."""
+
+    instances: Path
+    work: Path
+    home: Path
+    hits: int
+    full_sync: bool
+    partial: Path
+    total: int
+    embed_threads: int  # 0 = the default (all cores)
+
+
+def _append_record(partial: Path, rec: dict[str, Any]) -> int:
+    """Append one instance's record to the shared partial file; returns how many it now holds."""
+    with partial.open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            fh.seek(0)
+            return sum(1 for _ in fh)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def estimated_cost(git_dir: Path, first_commit: str, n_instances: int) -> float:
+    """A rough size of one repository's run, to start the largest ones first.
+
+    Megabytes of text at its first commit (what the first index embeds) plus a share per
+    instance (the changed files each later commit re-indexes).
+    """
+    listing = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "-l", first_commit],
+        capture_output=True,
+        text=True,
+    ).stdout
+    skipped = DEFAULT_BINARY_EXTENSIONS | DEFAULT_DATA_EXTENSIONS
+    total = 0
+    for line in listing.splitlines():
+        meta, _, path = line.partition("\t")
+        size = meta.split()[3] if len(meta.split()) > 3 else "-"
+        if size.isdigit() and int(size) <= 1 << 20 and path.rsplit(".", 1)[-1].lower() not in skipped:
+            total += int(size)
+    return total / 1e6 + 0.1 * n_instances
+
+
+def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[dict[str, Any]]:
+    """Index and query every instance of one repository, in commit order, in one working tree."""
+    repo, items, git_dir, cfg = task
+    mat = load_materializer(cfg.instances)
+    items = sorted(items, key=lambda r: commit_time(git_dir, r["base_commit"]))
+    tree = cfg.work / "trees" / repo.replace("/", "__")
+    tree.mkdir(parents=True, exist_ok=True)
+    overrides: dict[str, Any] = {"home": cfg.home}
+    if cfg.embed_threads:
+        overrides["embed_threads"] = cfg.embed_threads
+    engine = Engine(tree, load_settings(tree, overrides=overrides))
+    results: list[dict[str, Any]] = []
+    previous: str | None = None
+    try:
+        for r in items:
+            t0 = time.perf_counter()
+            synced = None
+            if previous is not None and not cfg.full_sync:
+                synced = apply_commit_diff(git_dir, previous, r["base_commit"], tree)
+            if synced is None:
+                synced = materialize_and_sync(mat, git_dir, r["base_commit"], tree, cfg.work)
+            written, deleted = synced
+            previous = r["base_commit"]
+            t1 = time.perf_counter()
+            report = engine.index()
+            t2 = time.perf_counter()
+            _loc, first, second = localize(engine.search, r["problem_statement"], file_hits=cfg.hits)
+            t3 = time.perf_counter()
+            dumped, focus_dumped = dump_hits(first), dump_hits(second)
+            ranked_files, ranked_fns = rank_from_hits(dumped, focus_dumped)
+            metrics = score(ranked_files, ranked_fns, r)
+            rec = {
+                "instance_id": r["instance_id"],
+                "repo": repo,
+                **metrics,
+                "top_files": ranked_files[:10],
+                "top_functions": ranked_fns[:10],
+                # Every hit of both stages (path, start, end, key, score, signals): --rescore ranks again.
+                "hits": dumped,
+                "focus_hits": focus_dumped,
+                "sync_s": round(t1 - t0, 2),
+                "index_s": round(t2 - t1, 2),
+                "query_ms": round((t3 - t2) * 1000, 1),
+                "files_written": written,
+                "files_deleted": deleted,
+                "embedded": report.embedded,
+            }
+            results.append(rec)
+            done = _append_record(cfg.partial, rec)
+            print(
+                f"[{done}/{cfg.total}] {r['instance_id']}: acc@1={metrics['acc@1']:.0f} "
+                f"acc@5={metrics['acc@5']:.0f} ranks={metrics['gold_ranks']} index={rec['index_s']}s "
+                f"embedded={report.embedded} query={rec['query_ms']}ms",
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        engine.close()
+    return results
+
+
 def print_partial(path: Path) -> int:
     """Summarise a ``*.partial.jsonl`` written by a run that is still going or was stopped."""
     results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -235,6 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--home", type=Path, default=None, help="data home (default: <work>/home)")
+    ap.add_argument(
+        "--full-sync",
+        action="store_true",
+        help="write and compare the whole tree for every instance (default: apply the commit diff)",
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="repositories indexed side by side, each on its share of the cores (default: 2; 1 on one core)",
+    )
     ap.add_argument("--hits", type=int, default=200, help="chunk hits aggregated into the file ranking")
     args = ap.parse_args(argv)
     if args.summarize is not None:
@@ -286,72 +493,56 @@ def main(argv: list[str] | None = None) -> int:
         by_repo[r["repo"]].append(r)
 
     t_start = time.perf_counter()
-    results: list[dict[str, Any]] = []
     partial = args.out.with_name(args.out.name + ".partial.jsonl")
     partial.write_text("")
-    # Smallest repositories first: an interrupted run still covers many repositories.
-    for repo, items in sorted(by_repo.items(), key=lambda kv: (len(kv[1]), kv[0])):
-        git_dir = git_dirs[repo]
-        items.sort(key=lambda r: commit_time(git_dir, r["base_commit"]))
-        tree = work / "trees" / repo.replace("/", "__")
-        tree.mkdir(parents=True, exist_ok=True)
-        settings = load_settings(tree, overrides={"home": home})
-        engine = Engine(tree, settings)
-        for r in items:
-            t0 = time.perf_counter()
-            stage = Path(tempfile.mkdtemp(prefix="stage-", dir=work))
-            try:
-                with open(os.devnull, "w") as devnull:
-                    old = sys.stdout
-                    sys.stdout = devnull
-                    try:
-                        mat.materialize(git_dir, r["base_commit"], stage)
-                    finally:
-                        sys.stdout = old
-                written, deleted = sync_tree(stage, tree)
-            finally:
-                shutil.rmtree(stage, ignore_errors=True)
-            t1 = time.perf_counter()
-            report = engine.index()
-            t2 = time.perf_counter()
-            _loc, first, second = localize(engine.search, r["problem_statement"], file_hits=args.hits)
-            t3 = time.perf_counter()
-            dumped, focus_dumped = dump_hits(first), dump_hits(second)
-            ranked_files, ranked_fns = rank_from_hits(dumped, focus_dumped)
-            metrics = score(ranked_files, ranked_fns, r)
-            rec = {
-                "instance_id": r["instance_id"],
-                "repo": repo,
-                **metrics,
-                "top_files": ranked_files[:10],
-                "top_functions": ranked_fns[:10],
-                # Every hit of both stages (path, start, end, key, score, signals): --rescore ranks again.
-                "hits": dumped,
-                "focus_hits": focus_dumped,
-                "sync_s": round(t1 - t0, 2),
-                "index_s": round(t2 - t1, 2),
-                "query_ms": round((t3 - t2) * 1000, 1),
-                "files_written": written,
-                "files_deleted": deleted,
-                "embedded": report.embedded,
-            }
-            results.append(rec)
-            with partial.open("a") as fh:
-                fh.write(json.dumps(rec) + "\n")
-            print(
-                f"[{len(results)}/{len(rows)}] {r['instance_id']}: acc@1={metrics['acc@1']:.0f} "
-                f"acc@5={metrics['acc@5']:.0f} ranks={metrics['gold_ranks']} index={rec['index_s']}s "
-                f"embedded={report.embedded} query={rec['query_ms']}ms",
-                file=sys.stderr,
-                flush=True,
+    jobs = max(1, min(args.jobs, len(by_repo)))
+    cfg = RunConfig(
+        instances=args.instances,
+        work=work,
+        home=home,
+        hits=args.hits,
+        full_sync=args.full_sync,
+        partial=partial,
+        total=len(rows),
+        # Several workers share the cores: each embeds on its share (a speed setting, not a
+        # quality one: the vectors are the same).
+        embed_threads=max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0,
+    )
+    tasks = [(repo, items, git_dirs[repo], cfg) for repo, items in by_repo.items()]
+    results: list[dict[str, Any]] = []
+    if jobs == 1:
+        # Smallest repositories first: an interrupted run still covers many repositories.
+        for task in sorted(tasks, key=lambda t: (len(t[1]), t[0])):
+            results += run_repo(task)
+        peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    else:
+        # Largest first, each worker taking the next repository when it is done: the
+        # shortest total time for these few, very unequal, repositories.
+        ctx = multiprocessing.get_context("spawn")
+        cost = {
+            repo: estimated_cost(
+                git_dir,
+                min(items, key=lambda r: commit_time(git_dir, r["base_commit"]))["base_commit"],
+                len(items),
             )
-        engine.close()
+            for repo, items, git_dir, _cfg in tasks
+        }
+        with ctx.Pool(jobs) as pool:
+            for part in pool.imap_unordered(run_repo, sorted(tasks, key=lambda t: (-cost[t[0]], t[0]))):
+                results += part
+        peak_rss_kb = max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+    order = {r["instance_id"]: i for i, r in enumerate(rows)}
+    results.sort(key=lambda rec: order[rec["instance_id"]])
 
     wall = time.perf_counter() - t_start
     summary, per_repo = summarize(results)
     summary["n"] = len(results)
     summary["wall_s"] = round(wall, 1)
-    summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    summary["jobs"] = jobs
+    summary["peak_rss_mb"] = round(peak_rss_kb / 1024, 1)
     args.out.write_text(
         json.dumps({"summary": summary, "per_repo": per_repo, "instances": results}, indent=1)
     )

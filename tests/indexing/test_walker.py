@@ -276,6 +276,17 @@ def test_build_output_directories_are_excluded_beside_their_manifest(
     assert f"other/{output}/source.py" in found  # e.g. Go's go/build, cmd/dist packages
 
 
+@pytest.mark.parametrize("rel", ["docs/_static/logo.svg", "fonts/cmr10.afm", "locale/de/LC_MESSAGES/django.po"])
+def test_data_files_are_excluded_by_default_and_can_be_reincluded(tmp_path: Path, rel: str) -> None:
+    make(tmp_path, rel, 'msgid "Enter a valid value."\nmsgstr "Geben Sie einen gültigen Wert ein."\n')
+    make(tmp_path, "main.py")
+    assert indexed(tmp_path) == {"main.py"}
+    ext = rel.rsplit(".", 1)[1]
+    assert skipped(tmp_path)[rel].detail == f"default exclude: *.{ext} (data)"
+    make(tmp_path, ".conexusignore", f"!*.{ext}\n")
+    assert rel in indexed(tmp_path)
+
+
 def test_a_directory_with_pyvenv_cfg_is_a_virtualenv_whatever_its_name(tmp_path: Path) -> None:
     make(tmp_path, "env/pyvenv.cfg", "home = /usr/bin\n")
     make(tmp_path, "env/lib/site.py")
