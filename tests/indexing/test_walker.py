@@ -276,7 +276,9 @@ def test_build_output_directories_are_excluded_beside_their_manifest(
     assert f"other/{output}/source.py" in found  # e.g. Go's go/build, cmd/dist packages
 
 
-@pytest.mark.parametrize("rel", ["docs/_static/logo.svg", "fonts/cmr10.afm", "locale/de/LC_MESSAGES/django.po"])
+@pytest.mark.parametrize(
+    "rel", ["docs/_static/logo.svg", "fonts/cmr10.afm", "locale/de/LC_MESSAGES/django.po"]
+)
 def test_data_files_are_excluded_by_default_and_can_be_reincluded(tmp_path: Path, rel: str) -> None:
     make(tmp_path, rel, 'msgid "Enter a valid value."\nmsgstr "Geben Sie einen gültigen Wert ein."\n')
     make(tmp_path, "main.py")

@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conexus.engine import Engine
-from conexus.search.localize import Location, exact_path_glob, localize, rank_locations
+from conexus.search.localize import (
+    LENGTH_CAP_LINES,
+    Location,
+    exact_path_glob,
+    length_prior,
+    localize,
+    rank_locations,
+)
 
 
 def loc(path: str, symbol: str, score: float, start: int = 1) -> Location:
@@ -37,6 +44,37 @@ def test_split_parts_of_one_symbol_appear_once_and_fallbacks_follow() -> None:
     ranked = rank_locations(files, focused, fallback)
     assert [x.key for x in ranked] == ["a.py::big", "a.py::imports", "z.py::elsewhere"]
     assert ranked[0].start_line == 1  # the best part stands for the symbol
+
+
+def test_of_two_equally_matching_symbols_the_longer_one_ranks_first() -> None:
+    files = [("a.py", 1.0)]
+    focused = [
+        Location("a.py", "C.getter", 10, 12, 1.0),
+        Location("a.py", "C.logic", 20, 80, 1.0),
+    ]
+    ranked = rank_locations(files, focused, [])
+    assert [x.symbol for x in ranked] == ["C.logic", "C.getter"]
+    unweighted = rank_locations(files, focused, [], length_weight=0.0)
+    assert [x.symbol for x in unweighted] == ["C.getter", "C.logic"]
+
+
+def test_a_split_symbol_is_as_long_as_all_its_parts() -> None:
+    files = [("a.py", 1.0)]
+    # "big" is found as two 10-line parts 100 lines apart; "mid" is one 40-line chunk.
+    focused = [
+        Location("a.py", "mid", 300, 339, 1.0),
+        Location("a.py", "big", 1, 10, 1.0),
+        Location("a.py", "big", 100, 109, 0.5),
+    ]
+    assert [x.symbol for x in rank_locations(files, focused, [])] == ["big", "mid"]
+
+
+@given(st.integers(-5, 10_000), st.integers(-5, 10_000))
+def test_the_length_prior_grows_with_length_within_zero_and_one(a: int, b: int) -> None:
+    lo, hi = sorted((a, b))
+    assert 0.0 <= length_prior(lo) <= length_prior(hi) <= 1.0
+    assert length_prior(1) == 0.0
+    assert length_prior(LENGTH_CAP_LINES) == length_prior(10 * LENGTH_CAP_LINES) == 1.0
 
 
 @given(

@@ -17,6 +17,7 @@ The ranking functions here are pure; :func:`localize` drives a search callable.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,10 @@ from conexus.search.fusion import aggregate_files
 FILE_STAGE_HITS = 200
 #: Files the second stage searches inside.
 FOCUS_FILES = 5
+#: Weight of :func:`length_prior` in a location's score (chunk and file parts weigh up to 1 each).
+LENGTH_WEIGHT = 0.25
+#: Lines past which a longer symbol gets no further lift from :func:`length_prior`.
+LENGTH_CAP_LINES = 200
 
 
 @dataclass(frozen=True)
@@ -99,27 +104,52 @@ def location_of(hit: Hit, score: float | None = None) -> Location:
     return Location(hit.path, symbol, hit.start_line, hit.end_line, hit.score if score is None else score)
 
 
+def length_prior(lines: int, cap: int = LENGTH_CAP_LINES) -> float:
+    """How much a symbol's size alone says it is the one to change: log-scaled into [0, 1].
+
+    Fixes land in the functions that hold the logic: on the SWE-bench-derived set a
+    located symbol of over 40 lines is the gold one 4-5x as often as one of at
+    most 5 lines (accessors, one-line properties, class headers), at every rank.
+    Returns 0 for one line and 1 from ``cap`` lines on.
+    """
+    if cap <= 1:
+        return 0.0
+    return math.log(min(max(lines, 1), cap)) / math.log(cap)
+
+
 def rank_locations(
     files: Sequence[tuple[str, float]],
     focused: Sequence[Location],
     fallback: Sequence[Location],
     *,
     file_weight: float = 1.0,
+    length_weight: float = LENGTH_WEIGHT,
 ) -> list[Location]:
-    """Order locations by their own score plus a share of their file's score.
+    """Order locations by their own score plus a share of their file's score and of their size.
 
     ``focused`` are the second stage's locations (inside the focus files),
     ``fallback`` the first stage's (anywhere). Each score is normalised by the
     best of its list, so ``file_weight`` = 1 makes the best file as strong as the
-    best chunk. Fallback locations follow the focused ones. A symbol appears
-    once, at its best.
+    best chunk; ``length_weight`` scales :func:`length_prior` of the symbol's
+    span (all its chunks in either list together: a long function is split into
+    several). Fallback locations follow the focused ones. A symbol appears once,
+    at its best.
     """
     file_score = dict(files)
     top_file = max(file_score.values(), default=1.0) or 1.0
     top_chunk = max((loc.score for loc in focused), default=1.0) or 1.0
+    span: dict[str, tuple[int, int]] = {}
+    for loc in (*focused, *fallback):
+        start, end = span.get(loc.key, (loc.start_line, loc.end_line))
+        span[loc.key] = (min(start, loc.start_line), max(end, loc.end_line))
     best: dict[str, Location] = {}
     for loc in focused:
-        value = loc.score / top_chunk + file_weight * file_score.get(loc.path, 0.0) / top_file
+        start, end = span[loc.key]
+        value = (
+            loc.score / top_chunk
+            + file_weight * file_score.get(loc.path, 0.0) / top_file
+            + length_weight * length_prior(end - start + 1)
+        )
         current = best.get(loc.key)
         if current is None or value > current.score:
             best[loc.key] = Location(loc.path, loc.symbol, loc.start_line, loc.end_line, value)
