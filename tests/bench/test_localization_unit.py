@@ -1,0 +1,103 @@
+"""The localization benchmark's tree syncing and scoring, on a real git repository (no snapshots)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from bench.localization import apply_commit_diff, estimated_cost, score, sync_tree
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True)
+    return out.stdout.strip()
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def full_tree(repo: Path, sha: str, dest: Path) -> None:
+    """What ``materialize.py`` + ``sync_tree`` leave: the whole tree written, then synced."""
+    stage = dest.parent / f"stage-{sha[:8]}"
+    stage.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", sha], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(stage)], input=archive.stdout, check=True)
+    dest.mkdir(exist_ok=True)
+    sync_tree(stage, dest)
+
+
+def listing(root: Path) -> dict[str, bytes]:
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in files + [d for d in dirs if not os.listdir(os.path.join(dirpath, d))]:
+            path = Path(dirpath) / name
+            out[str(path.relative_to(root))] = path.read_bytes() if path.is_file() else b"<empty dir>"
+    return out
+
+
+def test_applying_commit_diffs_leaves_the_tree_a_full_write_leaves(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "pkg" / "sub").mkdir(parents=True)
+    (repo / "pkg" / "a.py").write_text("def a():\n    return 1\n")
+    (repo / "pkg" / "sub" / "gone.py").write_text("x = 1\n")
+    (repo / "thing").write_text("a file that becomes a folder\n")
+    (repo / "data.bin").write_bytes(bytes(range(256)))
+    first = commit(repo, "one")
+    (repo / "pkg" / "a.py").write_text("def a():\n    return 2\n")
+    (repo / "pkg" / "sub" / "gone.py").unlink()
+    (repo / "pkg" / "sub").rmdir()
+    (repo / "thing").unlink()
+    (repo / "thing").mkdir()
+    (repo / "thing" / "inside.py").write_text("y = 2\n")
+    (repo / "new.txt").write_text("added\n")
+    os.symlink("pkg/a.py", repo / "link.py")  # symlinks are never written by sync_tree
+    second = commit(repo, "two")
+    (repo / "link.py").unlink()
+    (repo / "pkg" / "a.py").rename(repo / "pkg" / "renamed.py")
+    third = commit(repo, "three")
+
+    expected = tmp_path / "expected"
+    got = tmp_path / "got"
+    full_tree(repo, first, got)
+    for old, new in ((first, second), (second, third)):
+        assert apply_commit_diff(repo / ".git", old, new, got) is not None
+        full_tree(repo, new, expected)
+        assert listing(got) == listing(expected)
+    assert "pkg/sub" not in listing(got)  # emptied folders go, as with the full sync
+    assert apply_commit_diff(repo / ".git", first, "0" * 40, got) is None  # git cannot answer: full sync
+
+
+def test_estimated_cost_grows_with_text_size_and_instances(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "big.py").write_text("x = 1\n" * 100_000)
+    (repo / "logo.svg").write_text("<svg/>" * 100_000)  # data: not indexed, not counted
+    sha = commit(repo, "one")
+    cost = estimated_cost(repo / ".git", sha, 10)
+    assert cost == pytest.approx(0.6 + 1.0)
+    assert estimated_cost(repo / ".git", sha, 20) > cost
+
+
+def test_function_accuracy_needs_every_expected_span_in_the_top_k() -> None:
+    row = {"gold_files": ["a.py"], "expected_spans": {"a.py": ["f", "C.g"]}}
+    fns = ["a.py::f", *[f"b.py::x{i}" for i in range(6)], "a.py::C.g"]
+    out = score(["a.py", "b.py"], fns, row)
+    assert out["acc@1"] == 1.0 and out["mrr"] == 1.0
+    assert out["fn_acc@5"] == 0.0  # C.g is 8th
+    assert out["fn_acc@10"] == 1.0
+    assert score(["a.py"], fns, {"gold_files": ["a.py"], "expected_spans": {}})["fn_acc@10"] == 0.0
