@@ -297,6 +297,8 @@ class RunConfig:
     partial: Path
     total: int
     embed_threads: int  # 0 = the default (all cores)
+    queries_only: bool = False  # query the indexes a finished run left in ``work``; no sync, no indexing
+    overrides: tuple[tuple[str, Any], ...] = ()  # --set KEY=VALUE: settings other than the defaults
 
 
 def _append_record(partial: Path, rec: dict[str, Any]) -> int:
@@ -310,6 +312,18 @@ def _append_record(partial: Path, rec: dict[str, Any]) -> int:
             return sum(1 for _ in fh)
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def parse_setting(kv: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--set``; the value read as JSON when it is JSON (numbers, booleans)."""
+    key, sep, raw = kv.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"bench.localization: --set wants KEY=VALUE, got {kv!r}")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
 
 
 def estimated_cost(git_dir: Path, first_commit: str, n_instances: int) -> float:
@@ -340,24 +354,27 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
     items = sorted(items, key=lambda r: commit_time(git_dir, r["base_commit"]))
     tree = cfg.work / "trees" / repo.replace("/", "__")
     tree.mkdir(parents=True, exist_ok=True)
-    overrides: dict[str, Any] = {"home": cfg.home}
+    overrides: dict[str, Any] = dict(cfg.overrides)
+    overrides["home"] = cfg.home
     if cfg.embed_threads:
         overrides["embed_threads"] = cfg.embed_threads
+    if cfg.queries_only:
+        overrides["query_cache"] = 0
     engine = Engine(tree, load_settings(tree, overrides=overrides))
     results: list[dict[str, Any]] = []
     previous: str | None = None
     try:
         for r in items:
             t0 = time.perf_counter()
-            synced = None
-            if previous is not None and not cfg.full_sync:
+            synced: tuple[int, int] | None = (0, 0) if cfg.queries_only else None
+            if synced is None and previous is not None and not cfg.full_sync:
                 synced = apply_commit_diff(git_dir, previous, r["base_commit"], tree)
             if synced is None:
                 synced = materialize_and_sync(mat, git_dir, r["base_commit"], tree, cfg.work)
             written, deleted = synced
             previous = r["base_commit"]
             t1 = time.perf_counter()
-            report = engine.index()
+            embedded = 0 if cfg.queries_only else engine.index().embedded
             t2 = time.perf_counter()
             _loc, first, second = localize(engine.search, r["problem_statement"], file_hits=cfg.hits)
             t3 = time.perf_counter()
@@ -378,14 +395,14 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
                 "query_ms": round((t3 - t2) * 1000, 1),
                 "files_written": written,
                 "files_deleted": deleted,
-                "embedded": report.embedded,
+                "embedded": embedded,
             }
             results.append(rec)
             done = _append_record(cfg.partial, rec)
             print(
                 f"[{done}/{cfg.total}] {r['instance_id']}: acc@1={metrics['acc@1']:.0f} "
                 f"acc@5={metrics['acc@5']:.0f} ranks={metrics['gold_ranks']} index={rec['index_s']}s "
-                f"embedded={report.embedded} query={rec['query_ms']}ms",
+                f"embedded={embedded} query={rec['query_ms']}ms",
                 file=sys.stderr,
                 flush=True,
             )
@@ -442,6 +459,19 @@ def main(argv: list[str] | None = None) -> int:
         default=min(2, os.cpu_count() or 1),
         help="repositories indexed side by side, each on its share of the cores (default: 2; 1 on one core)",
     )
+    ap.add_argument(
+        "--queries-only",
+        action="store_true",
+        help="development loop: query each instance against the index a finished run left in --work "
+        "(each repository at its last instance's commit); no sync, no indexing. Not the benchmark's figures",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="development loop: a non-default setting (e.g. vector_weight=1.5); the summary lists them",
+    )
     ap.add_argument("--hits", type=int, default=200, help="chunk hits aggregated into the file ranking")
     args = ap.parse_args(argv)
     if args.summarize is not None:
@@ -482,6 +512,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"n": 0, "skipped": True}))
         return 0
 
+    overrides = tuple(parse_setting(kv) for kv in args.set)
+    if args.queries_only and (args.work is None or not (args.work / "trees").is_dir()):
+        ap.error("--queries-only needs --work DIR of a finished run (with DIR/trees)")
     tmp = None
     work = args.work
     if work is None:
@@ -507,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         # Several workers share the cores: each embeds on its share (a speed setting, not a
         # quality one: the vectors are the same).
         embed_threads=max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0,
+        queries_only=args.queries_only,
+        overrides=overrides,
     )
     tasks = [(repo, items, git_dirs[repo], cfg) for repo, items in by_repo.items()]
     results: list[dict[str, Any]] = []
@@ -542,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["n"] = len(results)
     summary["wall_s"] = round(wall, 1)
     summary["jobs"] = jobs
+    if args.queries_only or overrides:
+        summary["development"] = {"queries_only": args.queries_only, "set": dict(overrides)}
     summary["peak_rss_mb"] = round(peak_rss_kb / 1024, 1)
     args.out.write_text(
         json.dumps({"summary": summary, "per_repo": per_repo, "instances": results}, indent=1)
