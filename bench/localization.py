@@ -348,10 +348,9 @@ def estimated_cost(git_dir: Path, first_commit: str, n_instances: int) -> float:
 
 
 def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[dict[str, Any]]:
-    """Index and query every instance of one repository, in commit order, in one working tree."""
+    """Index and query every instance of one repository (``items``, in commit order) in one working tree."""
     repo, items, git_dir, cfg = task
     mat = load_materializer(cfg.instances)
-    items = sorted(items, key=lambda r: commit_time(git_dir, r["base_commit"]))
     tree = cfg.work / "trees" / repo.replace("/", "__")
     tree.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, Any] = dict(cfg.overrides)
@@ -524,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     by_repo: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_repo[r["repo"]].append(r)
+    for repo, items in by_repo.items():  # commit order: each tree is the previous one plus a diff
+        items.sort(key=lambda r: commit_time(git_dirs[repo], r["base_commit"]))
 
     t_start = time.perf_counter()
     partial = args.out.with_name(args.out.name + ".partial.jsonl")
@@ -555,11 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         # shortest total time for these few, very unequal, repositories.
         ctx = multiprocessing.get_context("spawn")
         cost = {
-            repo: estimated_cost(
-                git_dir,
-                min(items, key=lambda r: commit_time(git_dir, r["base_commit"]))["base_commit"],
-                len(items),
-            )
+            repo: estimated_cost(git_dir, items[0]["base_commit"], len(items))
             for repo, items, git_dir, _cfg in tasks
         }
         with ctx.Pool(jobs) as pool:
