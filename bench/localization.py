@@ -49,7 +49,7 @@ from conexus.engine import Engine
 from conexus.indexing.walker import DEFAULT_BINARY_EXTENSIONS, DEFAULT_DATA_EXTENSIONS
 from conexus.models import Hit
 from conexus.search.fusion import aggregate_files
-from conexus.search.localize import Location, localize, location_of, rank_locations
+from conexus.search.localize import FILE_STAGE_HITS, Location, localize, location_of, rank_locations
 
 KS = (1, 3, 5, 10)
 
@@ -471,7 +471,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="development loop: a non-default setting (e.g. vector_weight=1.5); the summary lists them",
     )
-    ap.add_argument("--hits", type=int, default=200, help="chunk hits aggregated into the file ranking")
+    ap.add_argument(
+        "--hits",
+        type=int,
+        default=FILE_STAGE_HITS,
+        help=f"chunk hits ranked into files (default {FILE_STAGE_HITS}, as context_localize)",
+    )
     args = ap.parse_args(argv)
     if args.summarize is not None:
         return print_partial(args.summarize)
@@ -574,8 +579,12 @@ def main(argv: list[str] | None = None) -> int:
     summary["n"] = len(results)
     summary["wall_s"] = round(wall, 1)
     summary["jobs"] = jobs
-    if args.queries_only or overrides:
-        summary["development"] = {"queries_only": args.queries_only, "set": dict(overrides)}
+    if args.queries_only or overrides or args.hits != FILE_STAGE_HITS:
+        summary["development"] = {
+            "queries_only": args.queries_only,
+            "set": dict(overrides),
+            "hits": args.hits,
+        }
     summary["peak_rss_mb"] = round(peak_rss_kb / 1024, 1)
     args.out.write_text(
         json.dumps({"summary": summary, "per_repo": per_repo, "instances": results}, indent=1)
