@@ -126,22 +126,23 @@ def apply_commit_diff(git_dir: Path, old: str, new: str, dst: Path) -> tuple[int
     if diff.returncode:
         return None
     fields = diff.stdout.split(b"\0")
-    changes: list[tuple[str, str, str]] = []  # (new mode, new sha, path)
+    changes: list[tuple[str | None, str]] = []  # (blob to write, or None to remove; path)
     i = 0
     while i + 1 < len(fields) and fields[i]:
-        meta = fields[i].decode().lstrip(":").split()
-        changes.append((meta[1], meta[3], os.fsdecode(fields[i + 1])))
+        _old_mode, mode, _old_sha, sha, *_ = fields[i].decode().lstrip(":").split()
+        writable = mode not in _SKIP_MODES and set(sha) != {"0"}
+        changes.append((sha if writable else None, os.fsdecode(fields[i + 1])))
         i += 2
-    wanted = [(sha, path) for mode, sha, path in changes if mode not in _SKIP_MODES and set(sha) != {"0"}]
+    wanted = [sha for sha, _path in changes if sha is not None]
     blobs: dict[str, bytes | None] = {}
     if wanted:
         batch = subprocess.run(
             ["git", "--git-dir", str(git_dir), "cat-file", "--batch"],
-            input=b"".join(sha.encode() + b"\n" for sha, _ in wanted),
+            input=b"".join(sha.encode() + b"\n" for sha in wanted),
             capture_output=True,
         )
         out, pos = batch.stdout, 0
-        for sha, _path in wanted:
+        for sha in wanted:
             end = out.index(b"\n", pos)
             header = out[pos:end].split()
             pos = end + 1
@@ -152,9 +153,9 @@ def apply_commit_diff(git_dir: Path, old: str, new: str, dst: Path) -> tuple[int
             blobs[sha] = out[pos : pos + size]
             pos += size + 1
     written = deleted = 0
-    for mode, sha, path in changes:
+    for sha, path in changes:
         target = dst / path
-        data = blobs.get(sha) if mode not in _SKIP_MODES and set(sha) != {"0"} else None
+        data = blobs.get(sha) if sha is not None else None
         if data is None:
             if target.is_file() or target.is_symlink():
                 target.unlink()
@@ -295,21 +296,18 @@ class RunConfig:
     hits: int
     full_sync: bool
     partial: Path
-    total: int
     embed_threads: int  # 0 = the default (all cores)
     queries_only: bool = False  # query the indexes a finished run left in ``work``; no sync, no indexing
     overrides: tuple[tuple[str, Any], ...] = ()  # --set KEY=VALUE: settings other than the defaults
 
 
-def _append_record(partial: Path, rec: dict[str, Any]) -> int:
-    """Append one instance's record to the shared partial file; returns how many it now holds."""
-    with partial.open("a+") as fh:
+def _append_record(partial: Path, rec: dict[str, Any]) -> None:
+    """Append one instance's record to the partial file the workers share."""
+    with partial.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            fh.seek(0)
-            return sum(1 for _ in fh)
+            fh.flush()  # all of it written while the lock is held
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -341,7 +339,8 @@ def estimated_cost(git_dir: Path, first_commit: str, n_instances: int) -> float:
     total = 0
     for line in listing.splitlines():
         meta, _, path = line.partition("\t")
-        size = meta.split()[3] if len(meta.split()) > 3 else "-"
+        parts = meta.split()
+        size = parts[3] if len(parts) > 3 else "-"
         if size.isdigit() and int(size) <= 1 << 20 and path.rsplit(".", 1)[-1].lower() not in skipped:
             total += int(size)
     return total / 1e6 + 0.1 * n_instances
@@ -363,7 +362,7 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
     results: list[dict[str, Any]] = []
     previous: str | None = None
     try:
-        for r in items:
+        for n, r in enumerate(items, 1):
             t0 = time.perf_counter()
             synced: tuple[int, int] | None = (0, 0) if cfg.queries_only else None
             if synced is None and previous is not None and not cfg.full_sync:
@@ -397,9 +396,9 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
                 "embedded": embedded,
             }
             results.append(rec)
-            done = _append_record(cfg.partial, rec)
+            _append_record(cfg.partial, rec)
             print(
-                f"[{done}/{cfg.total}] {r['instance_id']}: acc@1={metrics['acc@1']:.0f} "
+                f"[{n}/{len(items)} of {repo}] {r['instance_id']}: acc@1={metrics['acc@1']:.0f} "
                 f"acc@5={metrics['acc@5']:.0f} ranks={metrics['gold_ranks']} index={rec['index_s']}s "
                 f"embedded={embedded} query={rec['query_ms']}ms",
                 file=sys.stderr,
@@ -542,7 +541,6 @@ def main(argv: list[str] | None = None) -> int:
         hits=args.hits,
         full_sync=args.full_sync,
         partial=partial,
-        total=len(rows),
         # Several workers share the cores: each embeds on its share (a speed setting, not a
         # quality one: the vectors are the same).
         embed_threads=max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0,
