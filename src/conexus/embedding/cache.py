@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from conexus.embedding.base import Embedder, InputKeyed, empty, l2_normalize
 from conexus.errors import EmbeddingError, StoreError
+from conexus.store.wal import use_wal
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class EmbeddingCache:
                 str(path), timeout=30.0, isolation_level=None, check_same_thread=False
             )
             self._conn.execute("PRAGMA busy_timeout = 30000")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(self._conn)
             self._conn.execute("PRAGMA synchronous = NORMAL")
             with self._write() as conn:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]

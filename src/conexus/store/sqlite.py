@@ -31,6 +31,7 @@ import numpy as np
 from conexus.errors import IndexIncompatibleError, StoreError
 from conexus.models import Chunk
 from conexus.store.vectors import F32, UsearchIndex, decode_vectors, encode_vector
+from conexus.store.wal import use_wal
 from conexus.tokens import TOKENIZER_VERSION, path_tokens, token_string
 
 #: Format of the files on disk. A store refuses files of a newer format.
@@ -245,7 +246,7 @@ class SqliteStore:
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.db_path, timeout=30.0, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
