@@ -48,8 +48,15 @@ from conexus.config import load_settings
 from conexus.engine import Engine
 from conexus.indexing.walker import DEFAULT_BINARY_EXTENSIONS, DEFAULT_DATA_EXTENSIONS
 from conexus.models import Hit
-from conexus.search.fusion import aggregate_files
-from conexus.search.localize import FILE_STAGE_HITS, Location, localize, location_of, rank_locations
+from conexus.search.localize import (
+    FILE_STAGE_HITS,
+    FileGraph,
+    Location,
+    localize,
+    location_of,
+    rank_files,
+    rank_locations,
+)
 
 KS = (1, 3, 5, 10)
 
@@ -227,19 +234,22 @@ def _locations(rows: list[list[Any]]) -> list[Location]:
     return out
 
 
-def rank_from_hits(hits: list[list[Any]], focus_hits: list[list[Any]]) -> tuple[list[str], list[str]]:
-    """Files and functions ranked from the two stages' dumped hits, best first."""
-    scores = {i: float(h[4]) for i, h in enumerate(hits)}
-    files = aggregate_files(range(len(hits)), scores, lambda i: hits[i][0])
+def rank_from_hits(
+    hits: list[list[Any]], focus_hits: list[list[Any]], graph: FileGraph | None = None
+) -> tuple[list[str], list[str]]:
+    """Files and functions ranked from the two stages' dumped hits (and the saved graph), best first."""
+    files = rank_files([(h[0], float(h[4])) for h in hits], graph)
     locations = rank_locations(files, _locations(focus_hits), _locations(hits))
     return [p for p, _ in files], [loc.key for loc in locations]
 
 
-def rescore(path: Path, instances: Path, *, first_stage_only: bool = False) -> int:
+def rescore(path: Path, instances: Path, *, first_stage_only: bool = False, no_graph: bool = False) -> int:
     """Score a finished or partial run again from its saved hits, with the current ranking code.
 
     ``first_stage_only`` ranks functions from the first (whole-index) search alone, in hit
-    order: the ablation of the second, focused stage.
+    order: the ablation of the second, focused stage. ``no_graph`` ranks files from the hits
+    alone, without the import graph a record saved (the ablation of import propagation and
+    centrality; records without a graph are always ranked so).
     """
     rows = {r["instance_id"]: r for r in map(json.loads, instances.read_text().splitlines()) if r}
     results = []
@@ -249,7 +259,9 @@ def rescore(path: Path, instances: Path, *, first_stage_only: bool = False) -> i
         rec = json.loads(line)
         if "hits" not in rec:
             continue
-        files, fns = rank_from_hits(rec["hits"], [] if first_stage_only else rec.get("focus_hits", []))
+        saved = None if no_graph else rec.get("graph")
+        graph = FileGraph.from_dict(saved) if saved is not None else None
+        files, fns = rank_from_hits(rec["hits"], [] if first_stage_only else rec.get("focus_hits", []), graph)
         results.append(
             {
                 "instance_id": rec["instance_id"],
@@ -374,10 +386,12 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
             t1 = time.perf_counter()
             embedded = 0 if cfg.queries_only else engine.index().embedded
             t2 = time.perf_counter()
-            _loc, first, second = localize(engine.search, r["problem_statement"], file_hits=cfg.hits)
+            _loc, first, second, graph = localize(
+                engine.search, r["problem_statement"], file_hits=cfg.hits, graph=engine.file_graph
+            )
             t3 = time.perf_counter()
             dumped, focus_dumped = dump_hits(first), dump_hits(second)
-            ranked_files, ranked_fns = rank_from_hits(dumped, focus_dumped)
+            ranked_files, ranked_fns = rank_from_hits(dumped, focus_dumped, graph)
             metrics = score(ranked_files, ranked_fns, r)
             rec = {
                 "instance_id": r["instance_id"],
@@ -388,6 +402,8 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
                 # Every hit of both stages (path, start, end, key, score, signals): --rescore ranks again.
                 "hits": dumped,
                 "focus_hits": focus_dumped,
+                # The import graph around the first stage's files, as file ranking read it.
+                "graph": graph.to_dict() if graph is not None else None,
                 "sync_s": round(t1 - t0, 2),
                 "index_s": round(t2 - t1, 2),
                 "query_ms": round((t3 - t2) * 1000, 1),
@@ -440,6 +456,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --rescore: functions from the whole-index search alone (ablation of stage two)",
     )
+    ap.add_argument(
+        "--no-graph",
+        action="store_true",
+        help="with --rescore: files from the hits alone, ignoring the saved import graph (ablation)",
+    )
     ap.add_argument("--ids", nargs="*", default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--repos", nargs="*", default=None, help="only these owner/name repositories")
@@ -482,7 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore is not None:
         if args.instances is None:
             ap.error("--rescore needs --instances")
-        return rescore(args.rescore, args.instances, first_stage_only=args.first_stage_only)
+        return rescore(
+            args.rescore, args.instances, first_stage_only=args.first_stage_only, no_graph=args.no_graph
+        )
     if args.instances is None or args.mirrors is None or args.out is None:
         ap.error("--instances, --mirrors and --out are required (or --summarize FILE)")
 

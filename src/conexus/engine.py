@@ -37,9 +37,9 @@ from conexus.models import Freshness, SearchResult
 from conexus.search.explain import Explanation, explain
 from conexus.search.grep import GrepResult, grep
 from conexus.search.hybrid import HybridSearcher, SearchRequest, file_freshness
-from conexus.search.localize import FOCUS_FILES, Localization, localize
+from conexus.search.localize import FOCUS_FILES, FileGraph, Localization, localize
 from conexus.search.read import ReadResult, read_range
-from conexus.search.related import RelatedInfo, related_info
+from conexus.search.related import RelatedInfo, file_graph, related_info
 from conexus.store.sqlite import FORMAT_VERSION, FileRow, SqliteStore
 from conexus.tokens import TOKENIZER_VERSION
 
@@ -333,8 +333,15 @@ class Engine:
         Raises:
             IndexNotFoundError, IndexIncompatibleError, QueryError.
         """
-        result, _first, _second = localize(self.search, issue, focus_files=focus_files)
+        result, _first, _second, _graph = localize(
+            self.search, issue, focus_files=focus_files, graph=self.file_graph
+        )
         return result
+
+    def file_graph(self, paths: Sequence[str]) -> FileGraph:
+        """The import graph around ``paths`` (what each imports, how many files import each),
+        from the files as they are on disk; built once per index generation."""
+        return file_graph(self.root, self._checked_store(), paths)
 
     def status(self, *, check_stale: bool = True) -> dict[str, Any]:
         """Everything known about this root's index: counts, skips, last run, identity, staleness."""

@@ -4,7 +4,10 @@ Two stages, as a developer reads a report:
 
 1. **Files.** One hybrid search over the whole index with the report as the
    query; chunk hits are aggregated into a file ranking
-   (:func:`~conexus.search.fusion.aggregate_files`).
+   (:func:`~conexus.search.fusion.aggregate_files`), which the import graph
+   then adjusts (:func:`rank_files`): a matching test or module passes a share
+   of its score to the repository files it imports, and files many others
+   import get a small centrality lift.
 2. **Functions.** A second hybrid search restricted to the best few files
    ranks every chunk inside them against the same report (BM25 statistics stay
    those of the whole index). A function deep inside the top file is rarely in
@@ -18,12 +21,12 @@ The ranking functions here are pure; :func:`localize` drives a search callable.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from conexus.models import Hit, SearchResult
-from conexus.search.fusion import aggregate_files
+from conexus.search.fusion import aggregate_files, is_test_path
 
 #: Hits the first stage aggregates into the file ranking (two pages of the search tool).
 FILE_STAGE_HITS = 200
@@ -33,6 +36,43 @@ FOCUS_FILES = 5
 LENGTH_WEIGHT = 0.25
 #: Lines past which a longer symbol gets no further lift from :func:`length_prior`.
 LENGTH_CAP_LINES = 200
+#: Share of a matching test file's score passed to each repository file it imports.
+TEST_IMPORT_SHARE = 0.4
+#: Share of a matching non-test file's score passed to each repository file it imports.
+CODE_IMPORT_SHARE = 0.2
+#: Files importing more repository files than this pass nothing (aggregators, ``conftest.py``).
+MAX_IMPORT_FANOUT = 50
+#: Weight of :func:`centrality` in a file's score (a multiplier of 1 to 1 + this).
+CENTRALITY_WEIGHT = 0.2
+#: Importers past which a file gets no further lift from :func:`centrality`.
+CENTRALITY_CAP = 20
+_ENTRY_FILE_STEMS = frozenset({"__init__", "index", "mod"})
+
+
+@dataclass(frozen=True)
+class FileGraph:
+    """The part of a repository's import graph that file ranking reads.
+
+    ``imports`` maps a file to the repository files it imports (resolved, not
+    as written); ``in_degree`` counts the files that import a file. Both cover
+    at least the files being ranked and their targets; a file missing from
+    ``in_degree`` counts as imported by none (an empty mapping turns the
+    centrality lift off, as for a tree too large to read whole).
+    """
+
+    imports: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    in_degree: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (benchmark records keep it, so a saved run ranks again exactly)."""
+        return {"imports": {p: list(t) for p, t in self.imports.items()}, "in_degree": dict(self.in_degree)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FileGraph:
+        return cls(
+            {str(p): tuple(t) for p, t in data.get("imports", {}).items()},
+            {str(p): int(n) for p, n in data.get("in_degree", {}).items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -162,6 +202,76 @@ def rank_locations(
     return ranked
 
 
+def centrality(in_degree: int, cap: int = CENTRALITY_CAP) -> float:
+    """How central a file is from how many files import it: log-scaled into [0, 1], 1 from ``cap`` on.
+
+    Bug fixes land in the modules the rest of the code is built on more often
+    than their share of matching chunks says (a query set, a compiler, a
+    field base class); the lift is small and saturates early, so it orders
+    near-ties rather than overriding the text match.
+    """
+    if cap <= 0:
+        return 0.0
+    return math.log1p(min(max(in_degree, 0), cap)) / math.log1p(cap)
+
+
+def _import_targets(imports: Sequence[str]) -> list[str]:
+    """Where a file's score may flow: imported repository files, minus tests and package entry files."""
+    out = []
+    for target in imports:
+        stem = target.rsplit("/", 1)[-1].split(".", 1)[0]
+        if stem not in _ENTRY_FILE_STEMS and not is_test_path(target):
+            out.append(target)
+    return out
+
+
+def rank_files(
+    hits: Sequence[tuple[str, float]],
+    graph: FileGraph | None = None,
+    *,
+    test_share: float = TEST_IMPORT_SHARE,
+    code_share: float = CODE_IMPORT_SHARE,
+    max_fanout: int = MAX_IMPORT_FANOUT,
+    centrality_weight: float = CENTRALITY_WEIGHT,
+) -> list[tuple[str, float]]:
+    """Rank files from chunk hits ``(path, score)`` (best first), then adjust by the import graph.
+
+    1. :func:`~conexus.search.fusion.aggregate_files`: best chunk plus a
+       decaying share of the next two.
+    2. Import propagation: every ranked file passes ``test_share`` (a test) or
+       ``code_share`` (other code) of its score to each repository file it
+       imports; a target keeps the largest share offered, added to its own
+       score, and may enter the ranking this way. An issue's words often match
+       the test that exercises the broken code, or a caller, better than the
+       code itself; the import says which code that is. Tests and package entry
+       files receive nothing, and files importing over ``max_fanout`` files
+       pass nothing.
+    3. Centrality: each score is multiplied by ``1 + centrality_weight *
+       centrality(in_degree)``.
+
+    Without a graph this is step 1 alone.
+    """
+    files = aggregate_files(range(len(hits)), {i: h[1] for i, h in enumerate(hits)}, lambda i: hits[i][0])
+    if graph is None:
+        return files
+    scores = dict(files)
+    extra: dict[str, float] = {}
+    for path, score in files:
+        share = test_share if is_test_path(path) else code_share
+        targets = _import_targets(graph.imports.get(path, ()))
+        if share <= 0 or not targets or len(targets) > max_fanout:
+            continue
+        for target in targets:
+            extra[target] = max(extra.get(target, 0.0), share * score)
+    out = []
+    for path in scores.keys() | extra.keys():
+        score = scores.get(path, 0.0) + extra.get(path, 0.0)
+        score *= 1.0 + centrality_weight * centrality(graph.in_degree.get(path, 0))
+        out.append((path, score))
+    out.sort(key=lambda x: (-x[1], x[0]))
+    return out
+
+
 def exact_path_glob(path: str) -> str:
     """A gitignore-style pattern that matches exactly ``path`` (glob characters escaped)."""
     escaped = "".join("\\" + ch if ch in "*?[]!\\" else ch for ch in path)
@@ -174,10 +284,14 @@ def localize(
     *,
     file_hits: int = FILE_STAGE_HITS,
     focus_files: int = FOCUS_FILES,
-) -> tuple[Localization, list[Hit], list[Hit]]:
+    graph: Callable[[Sequence[str]], FileGraph] | None = None,
+) -> tuple[Localization, list[Hit], list[Hit], FileGraph | None]:
     """Run both stages with ``search`` (``Engine.search``'s signature).
 
-    Returns the localization and the raw hits of each stage (for inspection).
+    ``graph(paths)`` returns the import graph around the first stage's files
+    (see :func:`rank_files`); without it files are ranked from the hits alone.
+    Returns the localization, the raw hits of each stage and the graph used
+    (for inspection and benchmarks).
     """
     first: list[Hit] = []
     for offset in range(0, file_hits, 100):
@@ -185,8 +299,8 @@ def localize(
         first.extend(page.hits)
         if len(page.hits) < min(100, file_hits - offset):
             break
-    scores = {i: h.score for i, h in enumerate(first)}
-    files = aggregate_files(range(len(first)), scores, lambda i: first[i].path)
+    file_graph = graph(list(dict.fromkeys(h.path for h in first))) if graph is not None and first else None
+    files = rank_files([(h.path, h.score) for h in first], file_graph)
     focus = [p for p, _ in files[:focus_files]]
     second: list[Hit] = []
     if focus:
@@ -194,4 +308,4 @@ def localize(
             search(query, top_k=100, paths=tuple(exact_path_glob(p) for p in focus), snippet_lines=0).hits
         )
     locations = rank_locations(files, [location_of(h) for h in second], [location_of(h) for h in first])
-    return Localization(files, locations), first, second
+    return Localization(files, locations), first, second, file_graph

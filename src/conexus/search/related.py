@@ -35,6 +35,7 @@ from conexus.errors import PathError, QueryError
 from conexus.gitinfo import Commit, co_changed, is_git_repo, recent_commits
 from conexus.models import content_hash, decode_text
 from conexus.paths import confine
+from conexus.search.localize import FileGraph
 from conexus.search.read import looks_binary, read_bytes, split_lines
 from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
 from conexus.tokens import MAX_TOKEN_LEN, index_form
@@ -558,6 +559,13 @@ class _CachedLayout:
     generation: str
     layout: RepoLayout
     importers: dict[tuple[str, ...], list[ImportEdge]] = field(default_factory=dict)
+    graph: _WholeGraph | None = None
+
+
+@dataclass(frozen=True)
+class _WholeGraph:
+    imports: dict[str, tuple[str, ...]]
+    in_degree: dict[str, int]
 
 
 _LAYOUTS: dict[tuple[str, str], _CachedLayout] = {}
@@ -579,6 +587,63 @@ def _cached_layout(root: Path, store: SqliteStore) -> _CachedLayout:
 def repo_layout(root: Path, store: SqliteStore) -> RepoLayout:
     """The :class:`RepoLayout` of the indexed files, rebuilt only when the store generation changes."""
     return _cached_layout(root, store).layout
+
+
+#: Trees with more importable files than this get no whole-repository graph (no centrality lift);
+#: the imports of the files being ranked are still read. Building it parses each file once
+#: (about 1 ms a file here; later generations re-read only changed files).
+MAX_GRAPH_FILES = 20_000
+
+
+def _file_imports(root: Path, layout: RepoLayout, path: str) -> tuple[str, ...]:
+    row = layout.files.get(path)
+    if row is None or row.language not in IMPORT_LANGUAGES:
+        return ()
+    targets: dict[str, None] = {}
+    for ref in imports_of(root, path, row.language):
+        for target in layout.resolve(path, row.language, ref):
+            targets[target] = None
+    return tuple(targets)
+
+
+def _whole_graph(root: Path, layout: RepoLayout) -> _WholeGraph | None:
+    importable = [p for p, row in layout.files.items() if row.language in IMPORT_LANGUAGES]
+    if len(importable) > MAX_GRAPH_FILES:
+        return None
+    imports = {p: _file_imports(root, layout, p) for p in sorted(importable)}
+    in_degree: dict[str, int] = {}
+    for targets in imports.values():
+        for target in targets:
+            in_degree[target] = in_degree.get(target, 0) + 1
+    return _WholeGraph(imports, in_degree)
+
+
+def file_graph(root: Path, store: SqliteStore, paths: Sequence[str]) -> FileGraph:
+    """The import graph around ``paths``: what each imports, and how many files import each of them.
+
+    The whole repository's graph is built once per store generation (imports
+    come from the per-(path, hash) cache, so a new generation re-parses only
+    changed files) and kept with the layout; past ``MAX_GRAPH_FILES``
+    importable files only the imports of ``paths`` are read and no in-degree
+    is known.
+    """
+    cached = _cached_layout(root, store)
+    with _LAYOUT_LOCK:
+        whole = cached.graph
+    if whole is None:
+        whole = _whole_graph(root, cached.layout)
+        if whole is not None:
+            with _LAYOUT_LOCK:
+                cached.graph = whole
+    imports: dict[str, tuple[str, ...]] = {}
+    for path in paths:
+        found = whole.imports.get(path, ()) if whole is not None else _file_imports(root, cached.layout, path)
+        if found:
+            imports[path] = found
+    if whole is None:
+        return FileGraph(imports, {})
+    involved = set(paths).union(*imports.values())
+    return FileGraph(imports, {p: whole.in_degree[p] for p in sorted(involved) if p in whole.in_degree})
 
 
 def _import_name(path: str) -> tuple[str, str | None]:
