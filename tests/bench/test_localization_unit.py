@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from bench.localization import apply_commit_diff, estimated_cost, score, sync_tree
+from bench.localization import apply_commit_diff, estimated_cost, rescore, score, sync_tree
+
+from conexus.search.localize import FileGraph
 
 
 def git(repo: Path, *args: str) -> str:
@@ -101,3 +104,30 @@ def test_function_accuracy_needs_every_expected_span_in_the_top_k() -> None:
     assert out["fn_acc@5"] == 0.0  # C.g is 8th
     assert out["fn_acc@10"] == 1.0
     assert score(["a.py"], fns, {"gold_files": ["a.py"], "expected_spans": {}})["fn_acc@10"] == 0.0
+
+
+def test_rescore_ranks_files_with_the_saved_graph_unless_told_not_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A saved record ranks again exactly as the run did: the import graph travels with its hits."""
+    instances = tmp_path / "instances.jsonl"
+    row = {"instance_id": "x-1", "repo": "o/x", "gold_files": ["pkg/parser.py"], "expected_spans": {}}
+    instances.write_text(json.dumps(row) + "\n")
+    hit = lambda path, sc: [path, 1, 9, f"{path}::f", sc, {"bm25": 1.0}]  # noqa: E731
+    graph = FileGraph({"tests/test_parser.py": ("pkg/parser.py",)}, {"pkg/parser.py": 3})
+    record = {
+        "instance_id": "x-1",
+        "repo": "o/x",
+        "hits": [hit("pkg/lexer.py", 0.5), hit("tests/test_parser.py", 0.45), hit("pkg/parser.py", 0.3)],
+        "focus_hits": [],
+        "graph": graph.to_dict(),
+    }
+    partial = tmp_path / "run.partial.jsonl"
+    partial.write_text(json.dumps(record) + "\n")
+
+    def acc1(**kwargs: bool) -> float:
+        assert rescore(partial, instances, **kwargs) == 0
+        return float(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["acc@1"])
+
+    assert acc1() == 100.0  # the test passes its score to the module it imports
+    assert acc1(no_graph=True) == 0.0

@@ -9,12 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conexus.engine import Engine
+from conexus.search.fusion import aggregate_files
 from conexus.search.localize import (
+    CENTRALITY_CAP,
     LENGTH_CAP_LINES,
+    MAX_IMPORT_FANOUT,
+    FileGraph,
     Location,
+    centrality,
     exact_path_glob,
     length_prior,
     localize,
+    rank_files,
     rank_locations,
 )
 
@@ -93,6 +99,72 @@ def test_every_symbol_is_ranked_exactly_once(items: list[tuple[str, str, float]]
     assert len(keys) == len(set(keys)) == len({x.key for x in focused})
 
 
+def test_without_a_graph_files_rank_as_their_chunks_add_up() -> None:
+    hits = [("a.py", 1.0), ("b.py", 0.9), ("a.py", 0.5), ("c.py", 0.2)]
+    expected = aggregate_files(range(4), {i: h[1] for i, h in enumerate(hits)}, lambda i: hits[i][0])
+    assert rank_files(hits) == expected
+    assert rank_files(hits, FileGraph()) == expected  # an empty graph changes nothing
+
+
+def test_a_matching_test_lifts_the_module_it_imports_over_a_slightly_better_match() -> None:
+    # The issue's words match the test of the broken module best; the module itself barely.
+    hits = [("tests/test_parser.py", 1.0), ("pkg/lexer.py", 0.5), ("pkg/parser.py", 0.3)]
+    graph = FileGraph({"tests/test_parser.py": ("pkg/parser.py", "tests/helpers.py", "pkg/__init__.py")})
+    ranked = dict(rank_files(hits, graph))
+    assert ranked["pkg/parser.py"] > ranked["pkg/lexer.py"]
+    assert ranked["pkg/parser.py"] == 0.3 + 0.4 * 1.0
+    # Tests and package entry files receive nothing, and nothing enters the ranking through them.
+    assert "tests/helpers.py" not in ranked and "pkg/__init__.py" not in ranked
+    assert [p for p, _ in rank_files(hits)][:2] == ["tests/test_parser.py", "pkg/lexer.py"]
+
+
+def test_code_passes_less_than_a_test_and_a_target_keeps_the_largest_offer() -> None:
+    hits = [("pkg/api.py", 1.0), ("tests/test_api.py", 1.0)]
+    graph = FileGraph({"pkg/api.py": ("pkg/core.py",), "tests/test_api.py": ("pkg/core.py", "pkg/api.py")})
+    ranked = dict(rank_files(hits, graph))
+    assert ranked["pkg/core.py"] == 0.4  # max(0.2 from api.py, 0.4 from the test), not the sum
+    only_code = dict(rank_files(hits[:1], graph))
+    assert only_code["pkg/core.py"] == 0.2
+
+
+def test_a_file_importing_too_many_files_passes_nothing() -> None:
+    many = tuple(f"pkg/m{i}.py" for i in range(MAX_IMPORT_FANOUT + 1))
+    ranked = rank_files([("tests/conftest.py", 1.0)], FileGraph({"tests/conftest.py": many}))
+    assert [p for p, _ in ranked] == ["tests/conftest.py"]
+    ranked = rank_files([("tests/conftest.py", 1.0)], FileGraph({"tests/conftest.py": many[:-1]}))
+    assert len(ranked) == 1 + MAX_IMPORT_FANOUT
+
+
+def test_centrality_orders_near_ties_but_not_clear_leads() -> None:
+    graph = FileGraph(in_degree={"core.py": 40, "leaf.py": 0})
+    assert [p for p, _ in rank_files([("leaf.py", 1.0), ("core.py", 0.95)], graph)] == ["core.py", "leaf.py"]
+    assert [p for p, _ in rank_files([("leaf.py", 1.0), ("core.py", 0.7)], graph)] == ["leaf.py", "core.py"]
+
+
+@given(st.integers(-5, 10_000), st.integers(-5, 10_000))
+def test_centrality_grows_with_importers_within_zero_and_one(a: int, b: int) -> None:
+    lo, hi = sorted((a, b))
+    assert 0.0 <= centrality(lo) <= centrality(hi) <= 1.0
+    assert centrality(0) == 0.0
+    assert centrality(CENTRALITY_CAP) == centrality(10 * CENTRALITY_CAP) == 1.0
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["a.py", "b.py", "tests/test_a.py"]), st.floats(0, 1)), max_size=20),
+    st.dictionaries(st.sampled_from(["a.py", "b.py", "c.py"]), st.integers(0, 100)),
+)
+def test_every_hit_file_is_ranked_once_and_graph_round_trips(
+    hits: list[tuple[str, float]], in_degree: dict[str, int]
+) -> None:
+    graph = FileGraph({"tests/test_a.py": ("a.py", "c.py"), "a.py": ("b.py",)}, in_degree)
+    ranked = rank_files(hits, graph)
+    paths = [p for p, _ in ranked]
+    assert len(paths) == len(set(paths))
+    assert {p for p, _ in hits} <= set(paths)
+    assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
+    assert FileGraph.from_dict(graph.to_dict()) == graph
+
+
 def test_exact_path_globs_escape_glob_characters() -> None:
     assert exact_path_glob("pkg/[id]/page*.ts") == "/pkg/\\[id\\]/page\\*.ts"
 
@@ -116,6 +188,7 @@ def test_an_issue_finds_its_file_first_and_its_function_near_the_top(
     assert "httpkit/retry.py::Retry.should_retry" in keys, keys
     assert {h.path for h in second} <= {p for p, _ in result.files[:5]}  # stage two stays in the focus
     assert len(first) >= len({h.path for h in first})
+    assert graph is not None and set(graph.imports) <= {h.path for h in first}
 
 
 def test_the_engine_facade_localizes_too(golden_repo: Path, make_engine: Callable[..., Engine]) -> None:

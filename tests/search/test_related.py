@@ -397,6 +397,43 @@ def test_importers_are_cached_until_the_index_changes(indexed: tuple[Path, Sqlit
     assert after == before | {"src/shop/extra.py"}
 
 
+def test_the_file_graph_lists_resolved_imports_and_counts_importers(
+    indexed: tuple[Path, SqliteStore, Engine],
+) -> None:
+    root, store, engine = indexed
+    graph = engine.file_graph(["src/shop/cart.py", "src/shop/cli.py", "README.md"])
+    assert set(graph.imports) == {"src/shop/cart.py", "src/shop/cli.py"}  # prose imports nothing
+    assert set(graph.imports["src/shop/cart.py"]) == {"src/shop/pricing.py", "src/shop/util/money.py"}
+    # pricing.py is imported by cart, checkout, util/money and the pricing test (the importers above).
+    assert graph.in_degree["src/shop/pricing.py"] == len(find_importers(root, store, ["src/shop/pricing.py"]))
+    assert graph.in_degree["src/shop/pricing.py"] == 4
+    # Only the asked files and their targets are described.
+    assert set(graph.in_degree) <= {"src/shop/cart.py", "src/shop/cli.py", "README.md"}.union(
+        *graph.imports.values()
+    )
+
+
+def test_the_file_graph_follows_the_index_generation(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+    root, _store, engine = indexed
+    before = engine.file_graph(["src/shop/pricing.py"]).in_degree["src/shop/pricing.py"]
+    write(root, "src/shop/extra.py", "from shop.pricing import round_money\n")
+    engine.index()
+    graph = engine.file_graph(["src/shop/extra.py", "src/shop/pricing.py"])
+    assert graph.imports["src/shop/extra.py"] == ("src/shop/pricing.py",)
+    assert graph.in_degree["src/shop/pricing.py"] == before + 1
+
+
+def test_past_the_size_bound_the_graph_reads_only_the_asked_files(
+    indexed: tuple[Path, SqliteStore, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _root, _store, engine = indexed
+    monkeypatch.setattr(related, "MAX_GRAPH_FILES", 2)
+    related._LAYOUTS.clear()
+    graph = engine.file_graph(["src/shop/cart.py"])
+    assert set(graph.imports["src/shop/cart.py"]) == {"src/shop/pricing.py", "src/shop/util/money.py"}
+    assert graph.in_degree == {}  # no whole-tree count: no centrality
+
+
 def test_result_is_json_ready_and_every_item_cites_lines(indexed: tuple[Path, SqliteStore, Engine]) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "src/shop/cart.py")
