@@ -50,6 +50,7 @@ from conexus.indexing.walker import DEFAULT_BINARY_EXTENSIONS, DEFAULT_DATA_EXTE
 from conexus.models import Hit
 from conexus.search.localize import (
     FILE_STAGE_HITS,
+    FOCUS_STAGE_HITS,
     FileGraph,
     Location,
     localize,
@@ -306,6 +307,7 @@ class RunConfig:
     work: Path
     home: Path
     hits: int
+    focus_hits: int
     full_sync: bool
     partial: Path
     embed_threads: int  # 0 = the default (all cores)
@@ -387,7 +389,11 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
             embedded = 0 if cfg.queries_only else engine.index().embedded
             t2 = time.perf_counter()
             _loc, first, second, graph = localize(
-                engine.search, r["problem_statement"], file_hits=cfg.hits, graph=engine.file_graph
+                engine.search,
+                r["problem_statement"],
+                file_hits=cfg.hits,
+                focus_hits=cfg.focus_hits,
+                graph=engine.file_graph,
             )
             t3 = time.perf_counter()
             dumped, focus_dumped = dump_hits(first), dump_hits(second)
@@ -497,6 +503,12 @@ def main(argv: list[str] | None = None) -> int:
         default=FILE_STAGE_HITS,
         help=f"chunk hits ranked into files (default {FILE_STAGE_HITS}, as context_localize)",
     )
+    ap.add_argument(
+        "--focus-hits",
+        type=int,
+        default=FOCUS_STAGE_HITS,
+        help=f"chunk hits of the focus files ranked into locations (default {FOCUS_STAGE_HITS})",
+    )
     args = ap.parse_args(argv)
     if args.summarize is not None:
         return print_partial(args.summarize)
@@ -562,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         work=work,
         home=home,
         hits=args.hits,
+        focus_hits=args.focus_hits,
         full_sync=args.full_sync,
         partial=partial,
         # Several workers share the cores: each embeds on its share (a speed setting, not a
@@ -600,11 +613,12 @@ def main(argv: list[str] | None = None) -> int:
     summary["n"] = len(results)
     summary["wall_s"] = round(wall, 1)
     summary["jobs"] = jobs
-    if args.queries_only or overrides or args.hits != FILE_STAGE_HITS:
+    if args.queries_only or overrides or args.hits != FILE_STAGE_HITS or args.focus_hits != FOCUS_STAGE_HITS:
         summary["development"] = {
             "queries_only": args.queries_only,
             "set": dict(overrides),
             "hits": args.hits,
+            "focus_hits": args.focus_hits,
         }
     summary["peak_rss_mb"] = round(peak_rss_kb / 1024, 1)
     args.out.write_text(

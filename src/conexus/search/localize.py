@@ -32,6 +32,8 @@ from conexus.search.fusion import aggregate_files, is_test_path
 FILE_STAGE_HITS = 200
 #: Files the second stage searches inside.
 FOCUS_FILES = 5
+#: Chunk hits the second stage ranks into locations.
+FOCUS_STAGE_HITS = 100
 #: Weight of :func:`length_prior` in a location's score (chunk and file parts weigh up to 1 each).
 LENGTH_WEIGHT = 0.25
 #: Lines past which a longer symbol gets no further lift from :func:`length_prior`.
@@ -278,12 +280,25 @@ def exact_path_glob(path: str) -> str:
     return "/" + escaped
 
 
+def _hits(search: Callable[..., SearchResult], query: str, n: int, **options: Any) -> list[Hit]:
+    """The first ``n`` hits of a search, fetched in pages of the search tool's maximum (100)."""
+    out: list[Hit] = []
+    for offset in range(0, n, 100):
+        want = min(100, n - offset)
+        page = search(query, top_k=want, offset=offset, snippet_lines=0, **options)
+        out.extend(page.hits)
+        if len(page.hits) < want:
+            break
+    return out
+
+
 def localize(
     search: Callable[..., SearchResult],
     query: str,
     *,
     file_hits: int = FILE_STAGE_HITS,
     focus_files: int = FOCUS_FILES,
+    focus_hits: int = FOCUS_STAGE_HITS,
     graph: Callable[[Sequence[str]], FileGraph] | None = None,
 ) -> tuple[Localization, list[Hit], list[Hit], FileGraph | None]:
     """Run both stages with ``search`` (``Engine.search``'s signature).
@@ -293,19 +308,10 @@ def localize(
     Returns the localization, the raw hits of each stage and the graph used
     (for inspection and benchmarks).
     """
-    first: list[Hit] = []
-    for offset in range(0, file_hits, 100):
-        page = search(query, top_k=min(100, file_hits - offset), offset=offset, snippet_lines=0)
-        first.extend(page.hits)
-        if len(page.hits) < min(100, file_hits - offset):
-            break
+    first = _hits(search, query, file_hits)
     file_graph = graph(list(dict.fromkeys(h.path for h in first))) if graph is not None and first else None
     files = rank_files([(h.path, h.score) for h in first], file_graph)
     focus = [p for p, _ in files[:focus_files]]
-    second: list[Hit] = []
-    if focus:
-        second = list(
-            search(query, top_k=100, paths=tuple(exact_path_glob(p) for p in focus), snippet_lines=0).hits
-        )
+    second = _hits(search, query, focus_hits, paths=tuple(exact_path_glob(p) for p in focus)) if focus else []
     locations = rank_locations(files, [location_of(h) for h in second], [location_of(h) for h in first])
     return Localization(files, locations), first, second, file_graph
