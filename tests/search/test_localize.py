@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -62,6 +63,18 @@ def test_of_two_equally_matching_symbols_the_longer_one_ranks_first() -> None:
     assert [x.symbol for x in ranked] == ["C.logic", "C.getter"]
     unweighted = rank_locations(files, focused, [], length_weight=0.0)
     assert [x.symbol for x in unweighted] == ["C.getter", "C.logic"]
+
+
+def test_a_symbol_the_whole_index_search_also_found_ranks_first_among_equals() -> None:
+    files = [("a.py", 1.0)]
+    focused = [Location("a.py", "f", 1, 20, 1.0), Location("a.py", "g", 30, 49, 1.0)]
+    fallback = [Location("a.py", "g", 30, 49, 0.02), Location("z.py", "best", 1, 9, 0.04)]
+    assert [x.symbol for x in rank_locations(files, focused, fallback)][:2] == ["g", "f"]
+    ranked = rank_locations(files, focused, fallback, first_weight=0.0)
+    assert [x.symbol for x in ranked][:2] == ["f", "g"]  # ties broken by position
+    # The lift is the symbol's whole-index score relative to that search's best: 0.25 x 0.02/0.04.
+    by_symbol = {x.symbol: x.score for x in rank_locations(files, focused, fallback)}
+    assert by_symbol["g"] - by_symbol["f"] == pytest.approx(0.25 * 0.5)
 
 
 def test_a_split_symbol_is_as_long_as_all_its_parts() -> None:

@@ -36,6 +36,8 @@ FOCUS_FILES = 5
 FOCUS_STAGE_HITS = 100
 #: Weight of :func:`length_prior` in a location's score (chunk and file parts weigh up to 1 each).
 LENGTH_WEIGHT = 0.25
+#: Weight of a location's best whole-index (first-stage) score, normalised to that search's best.
+FIRST_STAGE_WEIGHT = 0.25
 #: Lines past which a longer symbol gets no further lift from :func:`length_prior`.
 LENGTH_CAP_LINES = 200
 #: Share of a matching test file's score passed to each repository file it imports.
@@ -166,24 +168,33 @@ def rank_locations(
     *,
     file_weight: float = 1.0,
     length_weight: float = LENGTH_WEIGHT,
+    first_weight: float = FIRST_STAGE_WEIGHT,
 ) -> list[Location]:
-    """Order locations by their own score plus a share of their file's score and of their size.
+    """Order locations by their own score plus shares of their file's score, their size and their
+    whole-index score.
 
     ``focused`` are the second stage's locations (inside the focus files),
     ``fallback`` the first stage's (anywhere). Each score is normalised by the
     best of its list, so ``file_weight`` = 1 makes the best file as strong as the
     best chunk; ``length_weight`` scales :func:`length_prior` of the symbol's
     span (all its chunks in either list together: a long function is split into
-    several). Fallback locations follow the focused ones. A symbol appears once,
-    at its best.
+    several); ``first_weight`` scales the symbol's best score in ``fallback``
+    (0 when the whole-index search did not find it): a symbol that stands out
+    against the whole repository, not only against its neighbours, is more
+    likely the one to change. Fallback locations follow the focused ones. A
+    symbol appears once, at its best.
     """
     file_score = dict(files)
     top_file = max(file_score.values(), default=1.0) or 1.0
     top_chunk = max((loc.score for loc in focused), default=1.0) or 1.0
+    top_first = max((loc.score for loc in fallback), default=1.0) or 1.0
     span: dict[str, tuple[int, int]] = {}
     for loc in (*focused, *fallback):
         start, end = span.get(loc.key, (loc.start_line, loc.end_line))
         span[loc.key] = (min(start, loc.start_line), max(end, loc.end_line))
+    first_best: dict[str, float] = {}
+    for loc in fallback:
+        first_best[loc.key] = max(first_best.get(loc.key, 0.0), loc.score / top_first)
     best: dict[str, Location] = {}
     for loc in focused:
         start, end = span[loc.key]
@@ -191,6 +202,7 @@ def rank_locations(
             loc.score / top_chunk
             + file_weight * file_score.get(loc.path, 0.0) / top_file
             + length_weight * length_prior(end - start + 1)
+            + first_weight * first_best.get(loc.key, 0.0)
         )
         current = best.get(loc.key)
         if current is None or value > current.score:
