@@ -26,6 +26,7 @@ import argparse
 import fcntl
 import filecmp
 import importlib.util
+import inspect
 import json
 import math
 import multiprocessing
@@ -38,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -235,23 +236,61 @@ def _locations(rows: list[list[Any]]) -> list[Location]:
     return out
 
 
+def _keyword_options(fn: Callable[..., Any]) -> set[str]:
+    return {p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+
+#: What ``--rank KEY=VALUE`` may change: the keyword options of the two ranking functions.
+RANK_OPTIONS = {"files": _keyword_options(rank_files), "locations": _keyword_options(rank_locations)}
+
+
+def split_rank_options(pairs: Sequence[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--rank`` settings split into :func:`rank_files` and :func:`rank_locations` keyword arguments."""
+    files: dict[str, Any] = {}
+    locations: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in RANK_OPTIONS["files"]:
+            files[key] = value
+        elif key in RANK_OPTIONS["locations"]:
+            locations[key] = value
+        else:
+            known = ", ".join(sorted(RANK_OPTIONS["files"] | RANK_OPTIONS["locations"]))
+            raise SystemExit(f"bench.localization: unknown --rank option {key!r} (known: {known})")
+    return files, locations
+
+
 def rank_from_hits(
-    hits: list[list[Any]], focus_hits: list[list[Any]], graph: FileGraph | None = None
+    hits: list[list[Any]],
+    focus_hits: list[list[Any]],
+    graph: FileGraph | None = None,
+    *,
+    file_options: Mapping[str, Any] | None = None,
+    location_options: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Files and functions ranked from the two stages' dumped hits (and the saved graph), best first."""
-    files = rank_files([(h[0], float(h[4])) for h in hits], graph)
-    locations = rank_locations(files, _locations(focus_hits), _locations(hits))
+    files = rank_files([(h[0], float(h[4])) for h in hits], graph, **(file_options or {}))
+    locations = rank_locations(files, _locations(focus_hits), _locations(hits), **(location_options or {}))
     return [p for p, _ in files], [loc.key for loc in locations]
 
 
-def rescore(path: Path, instances: Path, *, first_stage_only: bool = False, no_graph: bool = False) -> int:
+def rescore(
+    path: Path,
+    instances: Path,
+    *,
+    first_stage_only: bool = False,
+    no_graph: bool = False,
+    options: Sequence[tuple[str, Any]] = (),
+) -> int:
     """Score a finished or partial run again from its saved hits, with the current ranking code.
 
     ``first_stage_only`` ranks functions from the first (whole-index) search alone, in hit
     order: the ablation of the second, focused stage. ``no_graph`` ranks files from the hits
     alone, without the import graph a record saved (the ablation of import propagation and
-    centrality; records without a graph are always ranked so).
+    centrality; records without a graph are always ranked so). ``options`` (``--rank
+    KEY=VALUE``) change a keyword option of :func:`rank_files` or :func:`rank_locations` for
+    the ablations (e.g. ``centrality_weight=0``).
     """
+    file_options, location_options = split_rank_options(options)
     rows = {r["instance_id"]: r for r in map(json.loads, instances.read_text().splitlines()) if r}
     results = []
     for line in path.read_text().splitlines():
@@ -262,7 +301,13 @@ def rescore(path: Path, instances: Path, *, first_stage_only: bool = False, no_g
             continue
         saved = None if no_graph else rec.get("graph")
         graph = FileGraph.from_dict(saved) if saved is not None else None
-        files, fns = rank_from_hits(rec["hits"], [] if first_stage_only else rec.get("focus_hits", []), graph)
+        files, fns = rank_from_hits(
+            rec["hits"],
+            [] if first_stage_only else rec.get("focus_hits", []),
+            graph,
+            file_options=file_options,
+            location_options=location_options,
+        )
         results.append(
             {
                 "instance_id": rec["instance_id"],
@@ -326,11 +371,11 @@ def _append_record(partial: Path, rec: dict[str, Any]) -> None:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def parse_setting(kv: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` of ``--set``; the value read as JSON when it is JSON (numbers, booleans)."""
+def parse_setting(kv: str, flag: str = "--set") -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--set`` or ``--rank``; the value read as JSON when it is JSON (numbers, true)."""
     key, sep, raw = kv.partition("=")
     if not sep or not key:
-        raise SystemExit(f"bench.localization: --set wants KEY=VALUE, got {kv!r}")
+        raise SystemExit(f"bench.localization: {flag} wants KEY=VALUE, got {kv!r}")
     try:
         value: Any = json.loads(raw)
     except json.JSONDecodeError:
@@ -467,6 +512,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --rescore: files from the hits alone, ignoring the saved import graph (ablation)",
     )
+    ap.add_argument(
+        "--rank",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --rescore: a ranking option other than its default (e.g. centrality_weight=0, "
+        "first_weight=0); keyword options of rank_files and rank_locations",
+    )
     ap.add_argument("--ids", nargs="*", default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--repos", nargs="*", default=None, help="only these owner/name repositories")
@@ -516,7 +569,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.instances is None:
             ap.error("--rescore needs --instances")
         return rescore(
-            args.rescore, args.instances, first_stage_only=args.first_stage_only, no_graph=args.no_graph
+            args.rescore,
+            args.instances,
+            first_stage_only=args.first_stage_only,
+            no_graph=args.no_graph,
+            options=[parse_setting(kv, "--rank") for kv in args.rank],
         )
     if args.instances is None or args.mirrors is None or args.out is None:
         ap.error("--instances, --mirrors and --out are required (or --summarize FILE)")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bench.localization import apply_commit_diff, estimated_cost, rescore, score, sync_tree
@@ -125,9 +126,12 @@ def test_rescore_ranks_files_with_the_saved_graph_unless_told_not_to(
     partial = tmp_path / "run.partial.jsonl"
     partial.write_text(json.dumps(record) + "\n")
 
-    def acc1(**kwargs: bool) -> float:
+    def acc1(**kwargs: Any) -> float:
         assert rescore(partial, instances, **kwargs) == 0
         return float(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["acc@1"])
 
     assert acc1() == 100.0  # the test passes its score to the module it imports
     assert acc1(no_graph=True) == 0.0
+    assert acc1(options=[("test_share", 0.0)]) == 0.0  # --rank test_share=0: the ablation of the transfer
+    with pytest.raises(SystemExit, match="unknown --rank option 'tests_share'"):
+        rescore(partial, instances, options=[("tests_share", 0.0)])
