@@ -122,12 +122,15 @@ def test_without_a_graph_files_rank_as_their_chunks_add_up() -> None:
 def test_a_matching_test_lifts_the_module_it_imports_over_a_slightly_better_match() -> None:
     # The words match the test of the broken module best; the module itself barely.
     hits = [("tests/test_parser.py", 1.0), ("pkg/lexer.py", 0.5), ("pkg/parser.py", 0.3)]
-    graph = FileGraph({"tests/test_parser.py": ("pkg/parser.py", "tests/helpers.py", "pkg/__init__.py")})
+    imported = ("pkg/parser.py", "tests/helpers.py", "pkg/__init__.py", "web/index.ts", "pkg/mod.py")
+    graph = FileGraph({"tests/test_parser.py": imported})
     ranked = dict(rank_files(hits, graph))
     assert ranked["pkg/parser.py"] > ranked["pkg/lexer.py"]
     assert ranked["pkg/parser.py"] == 0.3 + 0.4 * 1.0
-    # Tests and package entry files receive nothing, and nothing enters the ranking through them.
-    assert "tests/helpers.py" not in ranked and "pkg/__init__.py" not in ranked
+    # Tests and package entry files receive nothing, and nothing enters the ranking through them;
+    # a module merely named like an entry file elsewhere (mod.py) is an ordinary module.
+    assert not {"tests/helpers.py", "pkg/__init__.py", "web/index.ts"} & ranked.keys()
+    assert ranked["pkg/mod.py"] == 0.4
     assert [p for p, _ in rank_files(hits)][:2] == ["tests/test_parser.py", "pkg/lexer.py"]
 
 

@@ -50,7 +50,10 @@ MAX_IMPORT_FANOUT = 50
 CENTRALITY_WEIGHT = 0.2
 #: Importers past which a file gets no further lift from :func:`centrality`.
 CENTRALITY_CAP = 20
-_ENTRY_FILE_STEMS = frozenset({"__init__", "index", "mod"})
+#: Package entry files: they re-export, so an import of one says little about which code is used.
+_ENTRY_FILE_NAMES = frozenset(
+    {"__init__.py", "__init__.pyi", *(f"index.{ext}" for ext in ("js", "jsx", "mjs", "cjs", "ts", "tsx"))}
+)
 
 
 @dataclass(frozen=True)
@@ -233,8 +236,7 @@ def _import_targets(imports: Sequence[str]) -> list[str]:
     """Where a file's score may flow: imported repository files, minus tests and package entry files."""
     out = []
     for target in imports:
-        stem = target.rsplit("/", 1)[-1].split(".", 1)[0]
-        if stem not in _ENTRY_FILE_STEMS and not is_test_path(target):
+        if target.rsplit("/", 1)[-1] not in _ENTRY_FILE_NAMES and not is_test_path(target):
             out.append(target)
     return out
 
