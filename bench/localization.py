@@ -476,8 +476,35 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
     return results
 
 
+def run_costs(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a run's records say it cost: totals, and medians per instance (overall and per repository)."""
+
+    def med(rs: list[dict[str, Any]], key: str) -> float:
+        return round(float(statistics.median(r[key] for r in rs)), 2)
+
+    by_repo: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        by_repo[r["repo"]].append(r)
+    return {
+        "embedded": sum(r["embedded"] for r in results),
+        "index_s": round(sum(r["index_s"] for r in results), 1),
+        "sync_s": round(sum(r["sync_s"] for r in results), 1),
+        "median_index_s": med(results, "index_s"),
+        "median_query_ms": med(results, "query_ms"),
+        "per_repo": {
+            repo: {
+                "embedded": sum(r["embedded"] for r in rs),
+                "median_query_ms": med(rs, "query_ms"),
+                "median_files_written": med(rs, "files_written"),
+            }
+            for repo, rs in sorted(by_repo.items())
+        },
+    }
+
+
 def print_partial(path: Path) -> int:
-    """Summarise a ``*.partial.jsonl`` written by a run that is still going or was stopped."""
+    """Summarise a ``*.partial.jsonl`` written by a run that is still going or was stopped:
+    a table per repository, the run's costs (one JSON line), then the summary (the last line)."""
     results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if not results:
         print(json.dumps({"n": 0}))
@@ -490,6 +517,7 @@ def print_partial(path: Path) -> int:
             f"{repo:28} {v['n']:>6} {v['acc@1']:>6} {v['acc@3']:>6} {v['acc@5']:>6} {v['acc@10']:>6} "
             f"{v['mrr']:>6} {v['fn_acc@10']:>6}"
         )
+    print(json.dumps({"costs": run_costs(results)}))
     print(json.dumps(summary))
     return 0
 

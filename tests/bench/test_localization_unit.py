@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.localization import apply_commit_diff, estimated_cost, rescore, score, sync_tree
+from bench.localization import apply_commit_diff, estimated_cost, rescore, run_costs, score, sync_tree
 
 from conexus.search.localize import FileGraph
 
@@ -135,3 +135,23 @@ def test_rescore_ranks_files_with_the_saved_graph_unless_told_not_to(
     assert acc1(options=[("test_share", 0.0)]) == 0.0  # --rank test_share=0: the ablation of the transfer
     with pytest.raises(SystemExit, match="unknown --rank option 'tests_share'"):
         rescore(partial, instances, options=[("tests_share", 0.0)])
+
+
+def test_run_costs_total_the_records_and_take_medians_per_repository() -> None:
+    def rec(repo: str, embedded: int, index_s: float, query_ms: float, written: int) -> dict[str, Any]:
+        return {
+            "repo": repo,
+            "embedded": embedded,
+            "index_s": index_s,
+            "sync_s": 0.5,
+            "query_ms": query_ms,
+            "files_written": written,
+        }
+
+    records = [rec("o/a", 100, 10.0, 300.0, 4), rec("o/a", 0, 1.0, 100.0, 2), rec("o/b", 5, 2.0, 50.0, 9)]
+    costs = run_costs(records)
+    assert (costs["embedded"], costs["index_s"], costs["sync_s"]) == (105, 13.0, 1.5)
+    assert (costs["median_index_s"], costs["median_query_ms"]) == (2.0, 100.0)
+    a = costs["per_repo"]["o/a"]
+    assert a == {"embedded": 100, "median_query_ms": 200.0, "median_files_written": 3.0}
+    assert costs["per_repo"]["o/b"]["median_files_written"] == 9.0

@@ -566,6 +566,7 @@ class _CachedLayout:
 class _WholeGraph:
     imports: dict[str, tuple[str, ...]]
     in_degree: dict[str, int]
+    complete: bool = True  # False past MAX_GRAPH_FILES: nothing read, imports are read per request
 
 
 _LAYOUTS: dict[tuple[str, str], _CachedLayout] = {}
@@ -606,10 +607,10 @@ def _file_imports(root: Path, layout: RepoLayout, path: str) -> tuple[str, ...]:
     return tuple(targets)
 
 
-def _whole_graph(root: Path, layout: RepoLayout) -> _WholeGraph | None:
+def _whole_graph(root: Path, layout: RepoLayout) -> _WholeGraph:
     importable = [p for p, row in layout.files.items() if row.language in IMPORT_LANGUAGES]
     if len(importable) > MAX_GRAPH_FILES:
-        return None
+        return _WholeGraph({}, {}, complete=False)
     imports = {p: _file_imports(root, layout, p) for p in sorted(importable)}
     in_degree: dict[str, int] = {}
     for targets in imports.values():
@@ -632,15 +633,14 @@ def file_graph(root: Path, store: SqliteStore, paths: Sequence[str]) -> FileGrap
         whole = cached.graph
     if whole is None:
         whole = _whole_graph(root, cached.layout)
-        if whole is not None:
-            with _LAYOUT_LOCK:
-                cached.graph = whole
+        with _LAYOUT_LOCK:
+            cached.graph = whole
     imports: dict[str, tuple[str, ...]] = {}
     for path in paths:
-        found = whole.imports.get(path, ()) if whole is not None else _file_imports(root, cached.layout, path)
+        found = whole.imports.get(path, ()) if whole.complete else _file_imports(root, cached.layout, path)
         if found:
             imports[path] = found
-    if whole is None:
+    if not whole.complete:
         return FileGraph(imports, {})
     involved = set(paths).union(*imports.values())
     return FileGraph(imports, {p: whole.in_degree[p] for p in sorted(involved) if p in whole.in_degree})
