@@ -284,7 +284,7 @@ def measure_freshness(engine: Any, root: Path, rounds: int = 5) -> dict[str, Any
     runs from the write until ``context_search`` semantics (``Engine.search``)
     return a hit on that function. Polls every 5 ms.
     """
-    from conexus.server.service import ServedRoot
+    from conexus.app.service import ServedRoot
 
     served = ServedRoot("scale", engine)
     served.start(index=False)

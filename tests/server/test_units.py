@@ -14,9 +14,9 @@ import pytest
 from pydantic import ValidationError
 from watchfiles import Change
 
+from conexus.app.connectors import MASK, ConnectorRegistry, mask_secrets, validate_options
 from conexus.errors import ConfigError, IndexIncompatibleError, PathError, QueryError
 from conexus.indexing.walker import WalkOptions
-from conexus.server.connectors import MASK, ConnectorRegistry, mask_secrets, validate_options
 from conexus.server.mcp_app import (
     TOOLS,
     LocalizeArgs,
@@ -27,7 +27,7 @@ from conexus.server.mcp_app import (
     validation_message,
 )
 from conexus.server.serve_cli import parse_listen
-from conexus.server.watcher import ChangeBatch, TreeWatcher
+from conexus.sources.watcher import ChangeBatch, TreeWatcher
 from tests.server.conftest import write
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

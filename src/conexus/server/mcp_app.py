@@ -44,6 +44,9 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from conexus import __version__
+from conexus.app.connectors import KINDS as CONNECTOR_KINDS
+from conexus.app.connectors import Connector, mask_secrets, validate_options
+from conexus.app.service import ConexusService, IndexJob, ServedRoot
 from conexus.engine import Engine
 from conexus.errors import (
     ConexusError,
@@ -60,10 +63,7 @@ from conexus.models import decode_text
 from conexus.paths import confine
 from conexus.search.hybrid import MAX_TOP_K, SearchRequest, WorkContext
 from conexus.search.read import MAX_READ_BYTES, looks_binary
-from conexus.server.connectors import KINDS as CONNECTOR_KINDS
-from conexus.server.connectors import Connector, mask_secrets, validate_options
-from conexus.server.service import ConexusService, IndexJob, ServedRoot
-from conexus.server.watcher import files_under
+from conexus.sources.watcher import files_under
 
 logger = logging.getLogger(__name__)
 

@@ -94,10 +94,10 @@ def _serve(
     import anyio
     import anyio.to_thread
 
+    from conexus.app.service import ConexusService
     from conexus.config import Settings, load_settings
     from conexus.engine import resolve_root
     from conexus.server.mcp_app import ConexusMCP, serve_http, serve_stdio
-    from conexus.server.service import ConexusService
 
     logger = logging.getLogger("conexus.server")
     overrides = {k: v for k, v in options.items() if v is not None}

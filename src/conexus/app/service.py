@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conexus.app.connectors import Connector, ConnectorRegistry
 from conexus.config import Settings
 from conexus.engine import Engine, resolve_root
 from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError
 from conexus.indexing.indexer import IndexProgress, IndexReport, walk_options
-from conexus.server.connectors import Connector, ConnectorRegistry
-from conexus.server.watcher import ChangeBatch, TreeWatcher
+from conexus.sources.watcher import ChangeBatch, TreeWatcher
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Where documents come from: the filesystem source (walk, ignore rules, read, watch)."""
