@@ -30,7 +30,7 @@ from typing import Any
 
 from conexus.config import Settings, load_settings
 from conexus.embedding import Embedder, EmbeddingCache, create_embedder
-from conexus.errors import IndexIncompatibleError, IndexNotFoundError, PathError
+from conexus.errors import IndexIncompatibleError, IndexNotFoundError, PathError, PathNotFoundError
 from conexus.indexing.chunker import CHUNKER_VERSION
 from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
 from conexus.models import Freshness, SearchResult
@@ -60,7 +60,7 @@ def resolve_root(path: Path | str) -> Path:
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise PathError(f"path does not exist: {p}")
+        raise PathNotFoundError(f"path does not exist: {p}")
     if not p.is_dir():
         raise PathError(f"not a directory: {p}")
     return p.resolve()
@@ -464,6 +464,14 @@ class Engine:
         """Lines of a file inside the root, with their freshness against the index."""
         store = self._open_store(create=False) if self.has_index() else None
         return read_range(self.root, store, path, start, end, max_lines=max_lines)
+
+    def generation(self) -> int:
+        """The index's generation (a readiness probe: the index opens and answers a read).
+
+        Raises:
+            IndexNotFoundError, IndexIncompatibleError, StoreError.
+        """
+        return self._open_store(create=False).generation()
 
     def freshness(self, path: str) -> str:
         """``fresh``, ``modified``, ``deleted`` or ``unindexed`` for one root-relative path."""

@@ -4,14 +4,17 @@
 
     ConexusError
     ├── ConfigError            bad option, bad conexus.toml, unknown embedder
-    ├── PathError              missing root, path outside the root, hostile path
+    ├── PathError              path outside the root, hostile path
+    │   └── PathNotFoundError      no such root, file or folder
     ├── IndexStateError            no index, corrupt index, incompatible index
     │   ├── IndexNotFoundError
-    │   └── IndexIncompatibleError
+    │   ├── IndexIncompatibleError
+    │   └── IndexNotReadyError     the first build is still running: retry shortly
     ├── StoreError             the database or vector index failed underneath
     ├── EmbeddingError         the model could not be loaded or failed to run
     └── QueryError             a query the engine cannot answer (never a syntax error:
-                               any string is a valid query)
+        │                      any string is a valid query)
+        └── TooLargeError      a request, or a file it asks for, exceeds a size limit
 
 Third-party errors are translated at the boundary (``raise StoreError(...) from exc``).
 Adapters map the tree to their protocol: the CLI to a one-line message and an
@@ -40,6 +43,12 @@ class PathError(ConexusError):
     exit_code = 3
 
 
+class PathNotFoundError(PathError):
+    """A root, file or folder that the request names does not exist."""
+
+    exit_code = 3
+
+
 class IndexStateError(ConexusError):
     """Base for problems with an index as a whole."""
 
@@ -58,6 +67,12 @@ class IndexIncompatibleError(IndexStateError):
     exit_code = 5
 
 
+class IndexNotReadyError(IndexStateError):
+    """The index is being built for the first time and cannot answer yet."""
+
+    exit_code = 4
+
+
 class StoreError(ConexusError):
     """The storage layer failed (SQLite, vector index files)."""
 
@@ -72,5 +87,11 @@ class EmbeddingError(ConexusError):
 
 class QueryError(ConexusError):
     """A request the engine cannot answer (bad filter, bad limits)."""
+
+    exit_code = 2
+
+
+class TooLargeError(QueryError):
+    """A request, or the file it asks for, is larger than the limit."""
 
     exit_code = 2

@@ -146,7 +146,9 @@ async def wait_ready(client: Client, root: str | None = None, timeout: float = 6
             args["root"] = root
         st = (await call(client, "context_index_control", **args)).structured_content
         assert st is not None
-        return st if st["index_state"] == "ready" else None
+        jobs = st["status"]["jobs"]
+        idle = jobs["current"] is None and not jobs["queued"]
+        return st if st["index_state"] == "ready" and idle else None
 
     return await eventually(ready, timeout, "the index is ready")
 

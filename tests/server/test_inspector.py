@@ -113,9 +113,9 @@ def test_the_inspector_lists_every_tool_without_schema_portability_errors(
         "context_index_control",
         "context_connector_management",
     } <= names
-    assert len(names) == 8
+    assert len(names) == 9 and "context_status" in names
     search = next(t for t in data["tools"] if t["name"] == "context_search")
-    assert search["inputSchema"]["properties"]["query"]["maxLength"] == 100_000
+    assert search["inputSchema"]["properties"]["query"]["maxLength"] == 200_000
     assert search["outputSchema"]["type"] == "object"
 
 

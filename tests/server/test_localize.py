@@ -67,7 +67,7 @@ async def test_localize_is_listed_with_bounded_input_and_an_output_schema(client
     tool = next(t for t in (await client.list_tools()).tools if t.name == "context_localize")
     props = tool.input_schema["properties"]
     assert tool.input_schema["required"] == ["issue"]
-    assert props["issue"]["minLength"] == 1 and props["issue"]["maxLength"] == 100_000
+    assert props["issue"]["minLength"] == 1 and props["issue"]["maxLength"] == 200_000
     assert (props["max_files"]["default"], props["max_files"]["minimum"], props["max_files"]["maximum"]) == (
         5,
         1,
@@ -119,7 +119,7 @@ async def test_max_files_and_max_locations_cap_the_answer(client: Client) -> Non
         ({}, "issue: required argument is missing"),
         ({"issue": "x", "max_files": 21}, "max_files: Input should be less than or equal to 20"),
         ({"issue": "x", "max_locations": 0}, "max_locations: Input should be greater than or equal to 1"),
-        ({"issue": "x" * 100_001}, "at most 100000 characters"),
+        ({"issue": "x" * 200_001}, "at most 200000 characters"),
         ({"issue": "x", "root": "elsewhere"}, "not a served root"),
     ],
 )

@@ -69,7 +69,7 @@ async def search(client: Client, **arguments: Any) -> dict[str, Any]:
 # -- listing -----------------------------------------------------------------------------------------
 
 
-async def test_the_server_lists_eight_tools_with_schemas_for_the_model(client: Client) -> None:
+async def test_the_server_lists_nine_tools_with_schemas_for_the_model(client: Client) -> None:
     tools = (await client.list_tools()).tools
     assert {t.name for t in tools} == {
         "context_search",
@@ -78,6 +78,7 @@ async def test_the_server_lists_eight_tools_with_schemas_for_the_model(client: C
         "context_explain",
         "context_grep",
         "context_read",
+        "context_status",
         "context_index_control",
         "context_connector_management",
     }
@@ -116,7 +117,7 @@ async def test_search_pages_with_an_opaque_cursor_bound_to_the_query(client: Cli
     )
     assert "different query" in msg
     msg = await call_error(client, "context_search", {"query": "retry", "cursor": "!!not-a-cursor"})
-    assert "Invalid cursor" in msg
+    assert "invalid cursor" in msg
     msg = await call_error(
         client, "context_search", {"query": "retry", "cursor": first["next_cursor"], "offset": 1}
     )
@@ -149,7 +150,7 @@ async def test_work_context_boosts_hits_in_the_active_and_open_files(client: Cli
         client,
         query="parse_header_links",
         top_k=10,
-        work_context={"active_file": "tests/test_http_utils.py", "open_files": [], "git_branch": "main"},
+        work_context={"active_file": "tests/test_http_utils.py", "open_files": []},
     )
 
     def score(data: dict[str, Any], path: str) -> float:
@@ -326,7 +327,7 @@ async def test_explain_gathers_verified_evidence_for_a_symbol_and_for_a_question
         ({"query": "x", "qurey": "y"}, "qurey: unknown argument"),
         ({"query": "x", "paths": "src/**"}, "paths: Input should be a valid list"),
         ({"query": "x", "work_context": {"active_file": 3}}, "work_context.active_file"),
-        ({"query": "x" * 100_001}, "at most 100000 characters (got a string of 100001 characters)"),
+        ({"query": "x" * 200_001}, "at most 200000 characters (got a string of 200001 characters)"),
     ],
 )
 async def test_bad_search_arguments_get_an_actionable_error_and_the_server_stays_up(
@@ -410,7 +411,7 @@ async def test_reading_an_ignored_or_missing_file_as_a_resource_is_an_error(clie
     for uri, expected in [
         ("conexus://file/secret.env", "not an indexed file"),
         ("conexus://file/nope.py", "not an indexed file"),
-        ("https://example.com/x", "Unknown resource"),
+        ("https://example.com/x", "unknown resource"),
     ]:
         with pytest.raises(MCPError) as info:
             await client.read_resource(uri)

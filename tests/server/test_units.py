@@ -14,18 +14,14 @@ import pytest
 from pydantic import ValidationError
 from watchfiles import Change
 
+from conexus.api import OPERATIONS, describe
+from conexus.api.errors import validation_failure
+from conexus.api.models import LocalizeArgs, SearchArgs, SearchOut
 from conexus.app.connectors import MASK, ConnectorRegistry, mask_secrets, validate_options
 from conexus.errors import ConfigError, IndexIncompatibleError, PathError, QueryError
 from conexus.indexing.walker import WalkOptions
-from conexus.server.mcp_app import (
-    TOOLS,
-    LocalizeArgs,
-    SearchArgs,
-    error_message,
-    input_schema,
-    output_schema,
-    validation_message,
-)
+from conexus.server.mcp.app import to_tool
+from conexus.server.mcp.schema import input_schema, output_schema
 from conexus.server.serve_cli import parse_listen
 from conexus.sources.watcher import ChangeBatch, TreeWatcher
 from tests.server.conftest import write
@@ -42,17 +38,25 @@ def _refs(node: object) -> list[str]:
     return []
 
 
+def validation_message(exc: ValidationError, tool: str, model: type[SearchArgs] | type[LocalizeArgs]) -> str:
+    return validation_failure(exc, tool, model).message
+
+
+def error_message(exc: BaseException, tool: str) -> str:
+    return describe(exc, tool).message
+
+
 def test_every_tool_has_a_valid_name_described_arguments_and_an_object_output_schema() -> None:
-    assert len(TOOLS) == 8
-    for spec in TOOLS:
-        assert TOOL_NAME.match(spec.name), spec.name
-        tool = spec.to_tool()
+    assert len(OPERATIONS) == 9
+    for op in OPERATIONS:
+        assert TOOL_NAME.match(op.tool), op.tool
+        tool = to_tool(op)
         schema = tool.input_schema
         assert schema["type"] == "object" and schema["additionalProperties"] is False
         assert not _refs(schema) and "$defs" not in schema
         for name, prop in schema["properties"].items():
-            assert prop.get("description"), f"{spec.name}.{name} has no description for the model"
-            assert "anyOf" not in prop, f"{spec.name}.{name} should not advertise null"
+            assert prop.get("description"), f"{op.tool}.{name} has no description for the model"
+            assert "anyOf" not in prop, f"{op.tool}.{name} should not advertise null"
         out = tool.output_schema
         assert out is not None and out["type"] == "object" and not _refs(out)
         assert len(tool.description or "") > 80
@@ -61,7 +65,7 @@ def test_every_tool_has_a_valid_name_described_arguments_and_an_object_output_sc
 def test_search_arguments_bound_the_query_and_top_k() -> None:
     schema = input_schema(SearchArgs)
     assert schema["required"] == ["query"]
-    assert schema["properties"]["query"]["maxLength"] == 100_000
+    assert schema["properties"]["query"]["maxLength"] == 200_000
     assert schema["properties"]["top_k"]["maximum"] == 100
     assert schema["properties"]["work_context"]["properties"]["active_file"]["type"] == "string"
 
@@ -69,7 +73,7 @@ def test_search_arguments_bound_the_query_and_top_k() -> None:
 def test_localize_arguments_bound_the_issue_and_the_answer_size() -> None:
     schema = input_schema(LocalizeArgs)
     assert schema["required"] == ["issue"]
-    assert schema["properties"]["issue"]["maxLength"] == 100_000
+    assert schema["properties"]["issue"]["maxLength"] == 200_000
     assert schema["properties"]["max_files"]["maximum"] == 20
     assert schema["properties"]["max_locations"]["maximum"] == 50
     with pytest.raises(ValidationError) as info:
@@ -80,19 +84,17 @@ def test_localize_arguments_bound_the_issue_and_the_answer_size() -> None:
 
 
 def test_output_schemas_keep_nullable_fields_nullable() -> None:
-    from conexus.server.mcp_app import SearchOut
-
     hit = output_schema(SearchOut)["properties"]["hits"]["items"]
     assert {"type": "null"} in hit["properties"]["symbol"]["anyOf"]
 
 
 def test_argument_errors_name_each_bad_argument_with_what_came() -> None:
     with pytest.raises(ValidationError) as info:
-        SearchArgs.model_validate({"query": "x" * 100_001, "top_k": "5", "qurey": 1})
+        SearchArgs.model_validate({"query": "x" * 200_001, "top_k": "5", "qurey": 1})
     message = validation_message(info.value, "context_search", SearchArgs)
     assert message.startswith("Invalid arguments for context_search:")
     assert (
-        "query: String should have at most 100000 characters (got a string of 100001 characters)" in message
+        "query: String should have at most 200000 characters (got a string of 200001 characters)" in message
     )
     assert "top_k: Input should be a valid integer (got '5')" in message
     assert "qurey: unknown argument (valid: query, top_k" in message

@@ -31,7 +31,7 @@ from typing import Any
 from conexus.app.connectors import Connector, ConnectorRegistry
 from conexus.config import Settings
 from conexus.engine import Engine, resolve_root
-from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError
+from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError, PathNotFoundError
 from conexus.indexing.indexer import IndexProgress, IndexReport, walk_options
 from conexus.sources.watcher import ChangeBatch, TreeWatcher
 
@@ -54,23 +54,25 @@ class IndexJob:
     error: str | None = None
     report: IndexReport | None = None
     progress: IndexProgress | None = None
-    progress_seq: int = 0  # bumped on every progress callback, so pollers can tell news from repeats
     queued_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
-    @property
-    def finished(self) -> bool:
-        return self.done.is_set()
-
     def request_stop(self) -> None:
         self.stop_event.set()
 
     def on_progress(self, p: IndexProgress) -> None:
         self.progress = p
-        self.progress_seq += 1
+
+    @property
+    def has_work(self) -> bool:
+        """Whether this job is known to change the index (a sync that finds nothing to do is not)."""
+        if self.kind != "incremental":
+            return True
+        p = self.progress
+        return p is not None and p.files_total > 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready snapshot."""
@@ -228,6 +230,16 @@ class ServedRoot:
         with self._cv:
             pending = self.auto_index and bool(self._changed or self._deleted or self._rescan)
             return self.current is not None or bool(self._queue) or pending
+
+    @property
+    def updating(self) -> bool:
+        """True while the index is known to be behind the tree: changes wait to be indexed, or a
+        queued or running job will change the index. Unlike :attr:`busy`, a start-up sync that
+        finds nothing changed does not count, so results are not flagged as incomplete for it."""
+        with self._cv:
+            if self.auto_index and self._has_changes():
+                return True
+            return any(job.has_work for job in (self.current, *self._queue) if job is not None)
 
     def jobs(self) -> dict[str, Any]:
         """The running, queued and recent jobs, as JSON."""
@@ -499,7 +511,7 @@ class ConexusService:
             if resolved is not None and resolved == r.path:
                 return r
         served = ", ".join(f"{r.name} ({r.path})" for r in roots)
-        raise PathError(f"{ref!r} is not a served root; served roots: {served}")
+        raise PathNotFoundError(f"{ref!r} is not a served root; served roots: {served}")
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:

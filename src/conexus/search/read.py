@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from conexus.errors import PathError, QueryError
+from conexus.errors import PathError, PathNotFoundError, QueryError
 from conexus.models import content_hash, decode_text
 from conexus.paths import confine
 from conexus.store.sqlite import SqliteStore
@@ -179,7 +179,7 @@ def read_range(
     except FileNotFoundError:
         if row is not None and store is not None:
             return _read_deleted(store, rel, start, end, max_lines, row.hash, row.language, row.n_lines)
-        raise PathError(f"no such file: {rel}") from None
+        raise PathNotFoundError(f"no such file: {rel}") from None
     except IsADirectoryError:
         raise PathError(f"{rel} is a directory, not a file") from None
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""``conexus serve``: the MCP server over stdio (default) or streamable HTTP.
+"""``conexus serve``: MCP over stdio (default), or HTTP with MCP, the REST API and health endpoints.
 
 Registered on the ``conexus`` group by the CLI (``main.add_command(serve)``);
 ``python -m conexus.server.serve_cli`` runs it on its own.
@@ -56,7 +56,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     "--http",
     "listen",
     metavar="HOST:PORT",
-    help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (PORT 0 picks a free port).",
+    help="Serve HTTP at HOST:PORT instead of stdio: MCP at /mcp, REST at /api/v1 (PORT 0 picks a free port).",
 )
 @click.option("--no-watch", is_flag=True, help="Do not watch the roots for file changes.")
 @click.option("--no-index", is_flag=True, help="Do not index on start (serve the existing index as is).")
@@ -94,10 +94,11 @@ def _serve(
     import anyio
     import anyio.to_thread
 
+    from conexus.app.discovery import announce, withdraw
     from conexus.app.service import ConexusService
     from conexus.config import Settings, load_settings
     from conexus.engine import resolve_root
-    from conexus.server.mcp_app import ConexusMCP, serve_http, serve_stdio
+    from conexus.server.mcp import ConexusMCP, serve_stdio
 
     logger = logging.getLogger("conexus.server")
     overrides = {k: v for k, v in options.items() if v is not None}
@@ -110,7 +111,8 @@ def _serve(
     service = ConexusService(settings_for, home, watch=watch, auto_index=index)
     for root in roots:
         service.add_root(root)
-    app = ConexusMCP(service)
+    mcp = ConexusMCP(service)
+    announced: list[Path] = []
 
     stopped = False
 
@@ -119,6 +121,8 @@ def _serve(
         if stopped:
             return
         stopped = True
+        for entry in announced:
+            withdraw(entry)
         await anyio.to_thread.run_sync(service.close)
         logger.info("stopped")
 
@@ -128,16 +132,22 @@ def _serve(
         try:
             if host_port is None:
                 logger.info("serving %s over stdio", names)
-                await serve_stdio(app)
+                await serve_stdio(mcp)
             else:
+                from conexus.server.http import create_app, serve_http
+
                 host, port = host_port
                 if host not in ("127.0.0.1", "localhost", "::1"):
-                    logger.warning("listening on %s: the MCP endpoint has no authentication", host)
+                    logger.warning("listening on %s: the endpoints have no authentication", host)
+                app = create_app(service, mcp, host=host, on_shutdown=shutdown)
 
                 def ready(url: str) -> None:
-                    logger.info("serving %s over streamable HTTP at %s", names, url)
+                    announced.append(announce(home, url, [r.path for r in service.roots]))
+                    logger.info(
+                        "serving %s over streamable HTTP at %s/mcp (REST at %s/api/v1)", names, url, url
+                    )
 
-                await serve_http(app, host, port, on_ready=ready, on_shutdown=shutdown)
+                await serve_http(app, host, port, on_ready=ready)
         finally:
             with anyio.CancelScope(shield=True):
                 await shutdown()

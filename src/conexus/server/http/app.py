@@ -1,0 +1,194 @@
+"""The HTTP application: MCP at ``/mcp``, REST at ``/api/v1``, health, OpenAPI, on one ASGI app.
+
+:func:`create_app` is the one factory; later layers (authentication, rate
+limits, metrics) hand it Starlette middleware and extra routes instead of
+building their own app.
+
+======================  ==================================================
+``POST /mcp``           MCP streamable HTTP (the SDK's session manager)
+``POST /api/v1/<op>``   one route per operation (:mod:`.rest`)
+``GET /healthz``        liveness: the process serves requests
+``GET /readyz``         readiness: every root's index opens and answers
+``GET /openapi.json``   the OpenAPI 3.1 document, generated from the models
+``GET /docs``           interactive API docs (assets served locally)
+======================  ==================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from conexus import __version__
+from conexus.app.service import ConexusService
+from conexus.errors import ConexusError
+from conexus.server.http.rest import API_PREFIX, install_error_handlers, rest_router
+from conexus.server.mcp.app import ConexusMCP
+from conexus.server.mcp.jsonrpc import MalformedMessageError, check_message
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+MAX_MCP_BODY_BYTES = 4_000_000
+
+
+class JsonRpcGuard:
+    """ASGI wrapper of the SDK's MCP endpoint: malformed JSON-RPC gets a JSON-RPC error, not 202 or -32602.
+
+    Only POST bodies are checked (GET opens the SSE stream, DELETE ends a session);
+    a valid body is replayed to the SDK unchanged.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > MAX_MCP_BODY_BYTES:
+                await _send_json(send, 413, _rpc_error(-32600, "Invalid Request: message too large"))
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        try:
+            check_message(raw)
+        except MalformedMessageError as bad:
+            await _send_json(send, 400, bad.body())
+            return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _rpc_error(code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+
+
+async def _send_json(send: Send, status: int, content: dict[str, Any]) -> None:
+    response = JSONResponse(content, status_code=status)
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _mcp_routes(mcp: ConexusMCP, host: str) -> tuple[list[BaseRoute], Any]:
+    """The SDK's MCP route (guarded) and its session manager's lifespan."""
+    sdk_app = mcp.server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+    routes: list[BaseRoute] = []
+    for route in sdk_app.routes:
+        if isinstance(route, Route) and route.path == MCP_PATH:
+            routes.append(Route(MCP_PATH, endpoint=JsonRpcGuard(route.app), methods=None))
+        else:
+            routes.append(route)
+    return routes, sdk_app.router.lifespan_context
+
+
+def readiness(service: ConexusService) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether every served root's index opens and answers a read, with one entry per root."""
+    ok = True
+    roots = []
+    for root in service.roots:
+        entry: dict[str, Any] = {"name": root.name}
+        try:
+            entry["generation"] = root.engine.generation()
+            entry["ready"] = True
+        except ConexusError as exc:
+            ok = False
+            entry.update(ready=False, reason=str(exc))
+        roots.append(entry)
+    return ok and bool(roots), roots
+
+
+def create_app(
+    service: ConexusService,
+    mcp: ConexusMCP,
+    *,
+    host: str = "127.0.0.1",
+    middleware: Sequence[Middleware] = (),
+    routes: Sequence[BaseRoute] = (),
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """The ASGI app serving ``service``: MCP, REST, health, OpenAPI and docs.
+
+    ``middleware`` wraps every route (outermost first); ``routes`` are added as
+    they are. ``on_shutdown`` runs in the lifespan's shutdown (uvicorn re-raises
+    SIGTERM/SIGINT once it has shut down, so code after serving may never run).
+    """
+    mcp_routes, mcp_lifespan = _mcp_routes(mcp, host)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with mcp_lifespan(app):
+            try:
+                yield
+            finally:
+                if on_shutdown is not None:
+                    with anyio.CancelScope(shield=True):
+                        await on_shutdown()
+
+    app = FastAPIOffline(
+        title="Conexus",
+        version=__version__,
+        summary="Codebase context for AI coding assistants: cited, fresh code search over REST and MCP.",
+        description=(
+            "Every operation is also an MCP tool at `/mcp` (streamable HTTP) with the same input and "
+            f"output schemas. Routes live under `{API_PREFIX}`; errors are RFC 9457 problem details."
+        ),
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+        middleware=list(middleware),
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(rest_router(service))
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        """200 while the process serves requests."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness",
+        responses={503: {"description": "An index is missing, still being built, or its store fails"}},
+    )
+    async def readyz() -> JSONResponse:
+        """200 when every served root's index opens and answers; 503 (with the reasons) otherwise."""
+        ok, roots = await anyio.to_thread.run_sync(readiness, service)
+        body = {"status": "ready" if ok else "not ready", "roots": roots}
+        return JSONResponse(
+            body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"}
+        )
+
+    app.router.routes.extend(mcp_routes)
+    app.router.routes.extend(routes)
+    return app

@@ -1,0 +1,149 @@
+"""The REST adapter: ``POST /api/v1/<operation>`` for every operation of the table.
+
+Each route takes the operation's input model as its JSON body and answers its
+output model, so the OpenAPI document (``/openapi.json``) is generated from
+the same models the MCP tools advertise. Errors are RFC 9457 problem details
+(``application/problem+json``) with the status of
+:func:`conexus.api.errors.describe`; ``503`` answers carry ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from conexus.api import BY_NAME, OPERATIONS, Call, Failure, Operation, describe
+from conexus.api.errors import invalid_arguments
+from conexus.api.limits import MAX_ARGUMENT_BYTES
+from conexus.app.service import ConexusService
+from conexus.errors import TooLargeError
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemItem(BaseModel):
+    field: str = Field(description="The argument, dotted for nested ones")
+    problem: str = Field(description="What is wrong with it and what was expected")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(description="A URI naming the kind of problem")
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong and what to change")
+    instance: str | None = Field(default=None, description="The request path")
+    errors: list[ProblemItem] | None = Field(default=None, description="One item per invalid argument")
+
+
+_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in (
+        (400, "Invalid request or arguments"),
+        (404, "Unknown root, file, or no index"),
+        (409, "The index was built with another embedder or format"),
+        (413, "The request, or a file it asks for, is too large"),
+        (500, "Internal error"),
+        (503, "Not ready: the index is being built, or the store or model is unavailable"),
+    )
+}
+
+
+def problem_response(failure: Failure, instance: str) -> JSONResponse:
+    """The HTTP response for a failure."""
+    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else None
+    return JSONResponse(
+        failure.problem(instance), status_code=failure.status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def _endpoint(op: Operation[Any, Any], service: ConexusService) -> Any:
+    async def endpoint(request: Request, args: BaseModel) -> Any:
+        size = int(request.headers.get("content-length") or 0)
+        if size > MAX_ARGUMENT_BYTES:
+            exc = TooLargeError(f"the request body has {size} bytes; the limit is {MAX_ARGUMENT_BYTES}")
+            return problem_response(describe(exc, op.tool), request.url.path)
+        call = Call(service, transport="rest")
+        try:
+            result = await anyio.to_thread.run_sync(op.run, call, args, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            call.cancelled.set()
+            raise
+        except Exception as exc:  # the top of a request: every failure becomes a problem document
+            failure = describe(exc, op.tool)
+            if failure.status >= 500 and failure.type == "internal":
+                logger.exception("%s crashed", op.name)
+            else:
+                logger.info("%s failed: %s", op.name, exc)
+            return problem_response(failure, request.url.path)
+        # Already validated when built: skip FastAPI's second validation of the response model.
+        return JSONResponse(result.model_dump(mode="json"))
+
+    # FastAPI reads the body model from the signature: give each route its own input model.
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+            inspect.Parameter("args", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=op.input),
+        ]
+    )
+    endpoint.__name__ = op.name
+    return endpoint
+
+
+def rest_router(service: ConexusService) -> APIRouter:
+    """One POST route per operation under ``/api/v1``."""
+    router = APIRouter(prefix=API_PREFIX)
+    for op in OPERATIONS:
+        router.add_api_route(
+            f"/{op.name}",
+            _endpoint(op, service),
+            methods=["POST"],
+            response_model=op.output,
+            responses=_PROBLEM_RESPONSES,
+            summary=op.title,
+            description=op.description + f"\n\nMCP tool: `{op.tool}`. Scope: `{op.scope}`.",
+            operation_id=op.name,
+            tags=[op.scope],
+        )
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Problem documents for what fails before an endpoint runs (body not JSON, wrong arguments)."""
+
+    async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        name = request.url.path.removeprefix(API_PREFIX + "/")
+        op = BY_NAME.get(name)
+        errors = [dict(e) for e in exc.errors()]
+        if any(e.get("type") == "json_invalid" for e in errors):
+            failure = Failure(400, "invalid-json", "Invalid JSON", "The request body is not valid JSON.")
+        elif op is None:
+            failure = Failure(
+                400, "invalid-request", "Invalid request", "The request does not fit the route."
+            )
+        else:
+            body_missing = any(
+                e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors
+            )
+            if body_missing:
+                failure = Failure(
+                    400, "invalid-arguments", "Invalid arguments", "The request needs a JSON object body."
+                )
+            else:
+                failure = invalid_arguments(errors, op.tool, op.input)
+        return problem_response(failure, request.url.path)
+
+    app.add_exception_handler(RequestValidationError, invalid_body)

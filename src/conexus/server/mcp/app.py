@@ -1,0 +1,254 @@
+"""The MCP adapter: one tool per operation of :data:`conexus.api.OPERATIONS`, plus file resources.
+
+The low-level ``Server`` of the official SDK is used (not ``MCPServer``)
+because the tools need what the decorator layer does not give: input schemas
+with bounds and descriptions written for the model, strict argument checking
+with messages a model can act on, structured output plus a readable
+rendering, progress notifications from index jobs running on other threads,
+and paginated resource listings.
+
+Error policy (MCP 2025-11-25, "Error Handling"):
+
+* an unknown tool is a protocol error (``-32602``);
+* bad arguments, refused paths and every :class:`~conexus.errors.ConexusError`
+  are tool results with ``isError: true`` and the message of
+  :func:`conexus.api.errors.describe`, so the model can correct itself;
+* anything else is logged with its traceback on stderr and reported as an
+  internal error without one.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+from mcp.shared.exceptions import MCPError
+
+from conexus import __version__
+from conexus.api import BY_TOOL, OPERATIONS, Call, Operation, describe
+from conexus.app.service import ConexusService, ServedRoot
+from conexus.errors import ConexusError, PathError, PathNotFoundError, QueryError, TooLargeError
+from conexus.models import decode_text
+from conexus.paths import confine
+from conexus.search.read import MAX_READ_BYTES, looks_binary
+from conexus.server.mcp.schema import input_schema, output_schema
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "conexus"
+RESOURCE_PAGE_SIZE = 200
+RESOURCE_NOT_FOUND = -32002  # MCP: "Resource not found"
+FILE_URI_PREFIX = "conexus://file/"
+
+INSTRUCTIONS = """\
+Conexus gives you the code of the repositories it serves, with exact citations.
+Start with context_search (meaning + keywords + symbol names); every hit cites \
+path:start-end and says whether the file changed since indexing. Given a bug report, issue \
+or failing test output to fix, use context_localize to get the files and functions most \
+likely to need changing. Use context_read to \
+read or verify cited lines, context_grep for exact strings or regexes, \
+context_get_related_info for imports/importers/references/tests/history of a file or \
+symbol, and context_explain for a checked evidence bundle about a symbol, file or question. \
+The index follows file edits automatically; context_status shows its state. \
+Paths are relative to the served root; with several roots, pass `root`."""
+
+
+def to_tool(op: Operation[Any, Any]) -> types.Tool:
+    """The MCP tool definition of an operation."""
+    return types.Tool(
+        name=op.tool,
+        title=op.title,
+        description=op.description,
+        input_schema=input_schema(op.input),
+        output_schema=output_schema(op.output),
+        annotations=types.ToolAnnotations(
+            title=op.title,
+            read_only_hint=op.read_only,
+            destructive_hint=op.destructive,
+            idempotent_hint=op.idempotent,
+            open_world_hint=False,
+        ),
+    )
+
+
+def _error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+class ConexusMCP:
+    """Builds the MCP ``Server`` for a :class:`ConexusService` and implements its handlers."""
+
+    def __init__(self, service: ConexusService) -> None:
+        self.service = service
+        self.server: Server[Any] = Server(
+            SERVER_NAME,
+            version=__version__,
+            title="Conexus",
+            description="Codebase context: hybrid code search with exact, fresh citations.",
+            instructions=INSTRUCTIONS,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_resource_templates,
+            on_read_resource=self._read_resource,
+        )
+        self._tools = [to_tool(op) for op in OPERATIONS]
+
+    # -- tools ------------------------------------------------------------------------------------
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=self._tools)
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        op = BY_TOOL.get(params.name)
+        if op is None:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"Unknown tool: {params.name!r}. Available tools: {', '.join(BY_TOOL)}",
+            )
+
+        def progress(done: float, total: float | None, message: str) -> None:
+            # Called on the operation's worker thread: hop back onto the event loop to notify.
+            try:
+                anyio.from_thread.run(partial(ctx.session.report_progress, done, total, message))
+            except Exception:  # a client that went away must not fail the job it started
+                logger.debug("progress notification not delivered", exc_info=True)
+
+        call = Call(self.service, transport="mcp", progress=progress)
+        try:
+            args = op.parse(params.arguments)
+            result = await anyio.to_thread.run_sync(op.run, call, args, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            call.cancelled.set()  # the operation stops what it started (an index job it owns)
+            raise
+        except ConexusError as exc:
+            logger.info("%s failed: %s", op.tool, exc)
+            return _error_result(describe(exc, op.tool).message)
+        except MCPError:
+            raise
+        except Exception as exc:  # the top of a request: log the traceback, never send it
+            logger.exception("%s crashed", op.tool)
+            return _error_result(describe(exc, op.tool).message)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=op.text(result))],
+            structured_content=result.model_dump(mode="json"),
+        )
+
+    # -- resources ------------------------------------------------------------------------------------
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        from conexus.api.paging import decode_cursor, encode_cursor
+
+        roots = self.service.roots
+        root_index, offset = 0, 0
+        if params is not None and params.cursor:
+            try:
+                data = decode_cursor(params.cursor)
+                root_index, offset = int(data["r"]), int(data["o"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise MCPError(
+                    code=types.INVALID_PARAMS, message="Invalid cursor for resources/list"
+                ) from exc
+        resources: list[types.Resource] = []
+        next_cursor: str | None = None
+        while root_index < len(roots) and len(resources) < RESOURCE_PAGE_SIZE:
+            root = roots[root_index]
+            files = await anyio.to_thread.run_sync(root.indexed_paths)
+            take = files[offset : offset + RESOURCE_PAGE_SIZE - len(resources)]
+            resources.extend(_resource(root, p, default=root_index == 0) for p in take)
+            offset += len(take)
+            if offset >= len(files):
+                root_index, offset = root_index + 1, 0
+        if root_index < len(roots):
+            next_cursor = encode_cursor({"r": root_index, "o": offset})
+        return types.ListResourcesResult(resources=resources, next_cursor=next_cursor)
+
+    async def _list_resource_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(
+            resource_templates=[
+                types.ResourceTemplate(
+                    uri_template=FILE_URI_PREFIX + "{path}",
+                    name="file",
+                    title="Indexed file",
+                    description=(
+                        "The current text of an indexed file of the default root; path is root-relative "
+                        "(URL-encoded). Files of other roots add ?root=<name>."
+                    ),
+                )
+            ]
+        )
+
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        try:
+            root, rel = self._parse_file_uri(uri)
+            text = await anyio.to_thread.run_sync(_read_indexed_file, root, rel)
+        except ConexusError as exc:
+            raise MCPError(
+                code=RESOURCE_NOT_FOUND, message=describe(exc, "resources/read").message, data={"uri": uri}
+            ) from exc
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, text=text, mime_type=_mime(rel))]
+        )
+
+    def _parse_file_uri(self, uri: str) -> tuple[ServedRoot, str]:
+        if not uri.startswith(FILE_URI_PREFIX):
+            raise PathNotFoundError(f"unknown resource {uri!r}: Conexus serves {FILE_URI_PREFIX}{{path}}")
+        parts = urlsplit(uri)
+        raw_path = uri[len(FILE_URI_PREFIX) :].split("?", 1)[0].split("#", 1)[0]
+        root_name = parse_qs(parts.query).get("root", [None])[0]
+        root = self.service.root(root_name)
+        _abs, rel = confine(root.path, unquote(raw_path))
+        return root, rel
+
+
+def _resource(root: ServedRoot, rel: str, *, default: bool) -> types.Resource:
+    uri = FILE_URI_PREFIX + quote(rel, safe="/")
+    if not default:
+        uri += "?root=" + quote(root.name, safe="")
+    return types.Resource(uri=uri, name=rel, title=rel, mime_type=_mime(rel))
+
+
+def _mime(rel: str) -> str:
+    guessed, _ = mimetypes.guess_type(rel, strict=False)
+    if guessed and (guessed.startswith("text/") or guessed.endswith(("json", "xml", "javascript"))):
+        return guessed
+    return "text/plain"
+
+
+def _read_indexed_file(root: ServedRoot, rel: str) -> str:
+    if rel not in set(root.indexed_paths()):
+        raise PathNotFoundError(f"{rel} is not an indexed file of root {root.name}")
+    absolute, _ = confine(root.path, rel)
+    try:
+        size = os.stat(absolute).st_size
+        if size > MAX_READ_BYTES:
+            raise TooLargeError(f"{rel} is too large to read as a resource ({size} bytes)")
+        with open(absolute, "rb") as fh:
+            data = fh.read(MAX_READ_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise PathNotFoundError(f"{rel} was deleted since it was indexed") from exc
+    except OSError as exc:
+        raise PathError(f"cannot read {rel}: {exc.strerror or exc}") from exc
+    if looks_binary(data):
+        raise QueryError(f"{rel} is binary")
+    text, _invalid = decode_text(data)
+    return text
