@@ -22,9 +22,8 @@ import click
 from conexus import __version__
 from conexus.config import Settings, load_settings
 from conexus.engine import Engine, find_indexed_root, list_indexes, resolve_root
-from conexus.errors import ConexusError, IndexNotFoundError, PathError, QueryError
+from conexus.errors import ConexusError, IndexNotFoundError, PathError, PathNotFoundError, QueryError
 from conexus.indexing.indexer import IndexProgress
-from conexus.search.hybrid import SearchRequest, WorkContext
 from conexus.search.query import analyze
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,7 +108,7 @@ class _ProgressView:
             self._progress = Progress(
                 TextColumn("[bold]{task.fields[phase]}"),
                 BarColumn(),
-                TextColumn("{task.completed}/{task.total} files"),
+                TextColumn("{task.fields[files]}"),
                 TextColumn("{task.fields[chunks]} chunks"),
                 TextColumn("{task.fields[rate]} emb/s"),
                 TimeRemainingColumn(),
@@ -117,17 +116,28 @@ class _ProgressView:
                 transient=True,
             )
             self._progress.__enter__()
-            self._task = self._progress.add_task("index", total=None, phase="walking", chunks=0, rate="0")
+            self._task = self._progress.add_task(
+                "index", total=None, phase="walking", files="listing files", chunks=0, rate="0"
+            )
         return self
 
     def update(self, p: IndexProgress) -> None:
         if not self._progress:
             return
         elapsed = max(time.monotonic() - self._t0, 1e-6)
+        # The bar counts the files that need reading (new or changed), not every file of the tree:
+        # unknown while walking, and an unchanged tree has none at all.
+        if p.phase == "walking":
+            files = "listing files"
+        elif p.files_total:
+            files = f"{p.files_done}/{p.files_total} changed files read"
+        else:
+            files = f"{p.files_seen} files, none changed"
         self._progress.update(
             self._task,
             total=p.files_total or None,
             completed=p.files_done,
+            files=files,
             phase=p.phase,
             chunks=p.chunks_done,
             rate=f"{p.embedded / elapsed:.0f}",
@@ -181,7 +191,8 @@ def index(
         f"in {report.seconds:.2f}s"
     )
     click.echo(
-        f"  changed {report.files_changed}, unchanged {report.files_unchanged}, "
+        f"  of {report.files_seen} files seen: changed {report.files_changed}, "
+        f"unchanged {report.files_unchanged}, "
         f"deleted {report.files_deleted}; "
         f"embedded {report.embedded} ({rate:.0f}/s), cache hits {report.cache_hits}"
     )
@@ -202,6 +213,21 @@ def _highlight(snippet: str, words: set[str]) -> str:
     return pattern.sub(lambda m: click.style(m.group(0), fg="yellow", bold=True), snippet)
 
 
+def _overrides(ctx: click.Context) -> dict[str, Any]:
+    return {k: v for k, v in (ctx.obj or {}).items() if v is not None}
+
+
+def _run(ctx: click.Context, name: str, arguments: dict[str, Any], root_opt: str | None, local: bool) -> Any:
+    """Run an operation of the table for the root the options name (see :mod:`conexus.cli_ops`)."""
+    from conexus.cli_ops import run_operation
+
+    root = _root_for_query(root_opt, ctx)
+    return run_operation(name, arguments, root, _overrides(ctx), local=local)
+
+
+LOCAL_HELP = "Run in this process even when a running server serves the root."
+
+
 @main.command()
 @click.argument("query")
 @click.option(
@@ -212,11 +238,12 @@ def _highlight(snippet: str, words: set[str]) -> str:
 @click.option("--lang", "languages", multiple=True, help="Only this language (repeatable).")
 @click.option("--kind", "kinds", multiple=True, help="Only this symbol kind: function, method, class, ...")
 @click.option("--active-file", help="Boost hits in the file you are editing.")
-@click.option("--lines", "snippet_lines", default=12, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--lines", "snippet_lines", default=12, show_default=True, type=click.IntRange(0, 500))
 @click.option(
     "--root", "root_opt", type=click.Path(), help="Indexed root (default: nearest indexed ancestor)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("--local", is_flag=True, help=LOCAL_HELP)
 @click.pass_context
 @handle_errors
 def search(
@@ -231,43 +258,54 @@ def search(
     snippet_lines: int,
     root_opt: str | None,
     as_json: bool,
+    local: bool,
 ) -> None:
-    """Hybrid (keyword + semantic) search of the indexed code. Any text is a valid QUERY."""
+    """Hybrid (keyword + semantic) search of the indexed code. Any text is a valid QUERY (- reads stdin).
+
+    Each hit shows its citation, kind and symbol, and which retrievers found it at which rank
+    (keywords = BM25, meaning = embeddings, symbol name, file name): the fused score only orders hits.
+    """
     if query == "-":
         query = sys.stdin.read()
-    root = _root_for_query(root_opt, ctx)
-    settings = _settings(root, ctx)
-    req = SearchRequest(
-        query=query,
-        top_k=top_k,
-        offset=offset,
-        paths=paths,
-        languages=languages,
-        kinds=kinds,
-        work_context=WorkContext(active_file=active_file),
-        snippet_lines=snippet_lines,
-    )
-    with Engine(root, settings) as engine:
-        result = engine.search(req)
+    arguments: dict[str, Any] = {
+        "query": query,
+        "top_k": top_k,
+        "offset": offset,
+        "paths": list(paths),
+        "languages": list(languages),
+        "kinds": list(kinds),
+        "snippet_lines": snippet_lines,
+    }
+    if active_file:
+        arguments["work_context"] = {"active_file": active_file}
+    data = _run(ctx, "search", arguments, root_opt, local)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(data, indent=2))
         return
-    if not result.hits:
+    from conexus.api.render import explain_signals, state_note
+
+    if state_note(data["index_state"]):
+        click.echo(f"note: {state_note(data['index_state'])}", err=True)
+    if not data["hits"]:
         click.echo("no results", err=True)
         return
     words = {t for t in analyze(query).terms if len(t) > 2}
     color = sys.stdout.isatty()
-    for i, hit in enumerate(result.hits, start=offset + 1):
-        name = hit.symbol and (f"{hit.parent}.{hit.symbol}" if hit.parent else hit.symbol)
-        stale = "" if hit.freshness.is_fresh else f"  [{hit.freshness.state} since indexing]"
-        head = f"{i:>2}. {hit.citation}  {hit.kind}{' ' + name if name else ''}  ({hit.score:.4f}){stale}"
+    for i, hit in enumerate(data["hits"], start=offset + 1):
+        name = hit["symbol"] and (f"{hit['parent']}.{hit['symbol']}" if hit["parent"] else hit["symbol"])
+        state = hit["freshness"]["state"]
+        stale = "" if state == "fresh" else f"  [{state} since indexing]"
+        head = f"{i:>2}. {hit['citation']}  {hit['kind']}{' ' + name if name else ''}{stale}"
         click.echo(click.style(head, bold=True) if color else head)
-        if hit.snippet:
-            snippet = _highlight(hit.snippet, words) if color else hit.snippet
+        why = explain_signals(hit.get("signals") or {})
+        if why:
+            click.echo(f"      {why}")
+        if hit["snippet"]:
+            snippet = _highlight(hit["snippet"], words) if color else hit["snippet"]
             for line in snippet.split("\n"):
                 click.echo(f"      {line}")
     click.echo(
-        f"{len(result.hits)} hits of {result.total_candidates} candidates in {result.took_ms:.1f} ms",
+        f"{len(data['hits'])} hits of {data['total_candidates']} candidates in {data['took_ms']:.1f} ms",
         err=True,
     )
 
@@ -280,22 +318,12 @@ def _read_issue(source: str) -> str:
         try:
             text = Path(source).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError as exc:
-            raise PathError(f"issue file {source} does not exist") from exc
+            raise PathNotFoundError(f"issue file {source} does not exist") from exc
         except OSError as exc:
             raise PathError(f"cannot read issue file {source}: {exc.strerror or exc}") from exc
     if not text.strip():
         raise QueryError("the issue text is empty: give a file with the bug report, or - for stdin")
     return text
-
-
-def localization_dict(engine: Engine, issue: str, *, max_files: int, max_locations: int) -> dict[str, Any]:
-    """``Engine.localize`` as JSON: ranked files, then cited locations, each with its file's freshness.
-
-    Raises:
-        IndexNotFoundError, IndexIncompatibleError, QueryError.
-    """
-    data = engine.localize(issue).to_dict(engine.freshness, max_files=max_files, max_locations=max_locations)
-    return {"root": str(engine.root), **data}
 
 
 @main.command()
@@ -306,6 +334,7 @@ def localization_dict(engine: Engine, issue: str, *, max_files: int, max_locatio
     "--root", "root_opt", type=click.Path(), help="Indexed root (default: nearest indexed ancestor)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the localization as JSON.")
+@click.option("--local", is_flag=True, help=LOCAL_HELP)
 @click.pass_context
 @handle_errors
 def localize(
@@ -315,12 +344,12 @@ def localize(
     max_locations: int,
     root_opt: str | None,
     as_json: bool,
+    local: bool,
 ) -> None:
     """Rank the files, then the functions, a bug report is about. Reads the issue from a file or - (stdin)."""
     issue = _read_issue(issue_source)
-    root = _root_for_query(root_opt, ctx)
-    with Engine(root, _settings(root, ctx)) as engine:
-        data = localization_dict(engine, issue, max_files=max_files, max_locations=max_locations)
+    arguments = {"issue": issue, "max_files": max_files, "max_locations": max_locations}
+    data = _run(ctx, "localize", arguments, root_opt, local)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -343,9 +372,10 @@ def localize(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print status as JSON.")
 @click.option("--all", "show_all", is_flag=True, help="List every index in the data home.")
+@click.option("--local", is_flag=True, help=LOCAL_HELP)
 @click.pass_context
 @handle_errors
-def status(ctx: click.Context, root_opt: str | None, as_json: bool, show_all: bool) -> None:
+def status(ctx: click.Context, root_opt: str | None, as_json: bool, show_all: bool, local: bool) -> None:
     """Show the index of the current folder: files, chunks, skips, last run, staleness."""
     if show_all:
         items = list_indexes(_settings(None, ctx).home)
@@ -353,9 +383,7 @@ def status(ctx: click.Context, root_opt: str | None, as_json: bool, show_all: bo
             json.dumps(items, indent=2) if as_json else "\n".join(i["root"] for i in items) or "no indexes"
         )
         return
-    root = _root_for_query(root_opt, ctx)
-    with Engine(root, _settings(root, ctx)) as engine:
-        st = engine.status()
+    st = _run(ctx, "status", {}, root_opt, local)["status"]
     if as_json:
         click.echo(json.dumps(_jsonable(st), indent=2))
         return
@@ -375,6 +403,8 @@ def status(ctx: click.Context, root_opt: str | None, as_json: bool, show_all: bo
         click.echo(
             f"warning:   index differs in {', '.join(st['mismatches'])}: run `conexus index` to rebuild"
         )
+    if st.get("partial"):
+        click.echo("warning:   the index is partial (its first build never finished): run `conexus index`")
     run = st.get("last_run")
     if run:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
@@ -384,6 +414,41 @@ def status(ctx: click.Context, root_opt: str | None, as_json: bool, show_all: bo
         click.echo(f"stale:     {stale['modified']} modified, {stale['deleted']} deleted since indexing")
     else:
         click.echo("stale:     none")
+
+
+def _invoke(
+    ctx: click.Context, name: str, arguments: dict[str, Any], root_opt: str | None, as_json: bool, local: bool
+) -> None:
+    from conexus.api import BY_NAME
+
+    data = _run(ctx, name, arguments, root_opt, local)
+    click.echo(json.dumps(data, indent=2) if as_json else BY_NAME[name].render(data))
+
+
+# Operations without a hand-tuned command above get one built from their input model.
+GENERATED_COMMANDS = {
+    "related": "related",
+    "explain": "explain",
+    "grep": "grep",
+    "read": "read",
+    "index": "index-control",
+    "connectors": "connectors",
+}
+
+
+def _register_operation_commands() -> None:
+    from conexus.api import BY_NAME
+    from conexus.cli_ops import command_for
+
+    for name, cli_name in GENERATED_COMMANDS.items():
+        op = BY_NAME[name]
+        command = command_for(name, cli_name, op.input, op.description, _invoke)
+        assert command.callback is not None
+        command.callback = handle_errors(command.callback)
+        main.add_command(command)
+
+
+_register_operation_commands()
 
 
 @main.command()
