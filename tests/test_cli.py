@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conexus.engine import index_dir_for
+from conexus.layout import index_dir_for
 from tests.conftest import write
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conexus.engine import Engine, find_indexed_root, index_dir_for
+from conexus.engine import Engine
 from conexus.errors import IndexIncompatibleError, IndexNotFoundError, PathError, QueryError
+from conexus.layout import find_indexed_root, index_dir_for
 from conexus.search.hybrid import SearchRequest, WorkContext
 from tests.conftest import write
 

@@ -15,16 +15,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from conexus import __version__
 from conexus.config import Settings, load_settings
-from conexus.engine import Engine, find_indexed_root, list_indexes, resolve_root
 from conexus.errors import ConexusError, IndexNotFoundError, PathError, PathNotFoundError, QueryError
-from conexus.indexing.indexer import IndexProgress
-from conexus.search.query import analyze
+from conexus.layout import find_indexed_root, list_indexes, resolve_root
+
+if TYPE_CHECKING:
+    from conexus.indexing.indexer import IndexProgress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,7 +75,33 @@ def _root_for_query(root_opt: str | None, ctx: click.Context) -> Path:
     return found
 
 
-@click.group(epilog=EXIT_CODES_HELP)
+# Operations without a hand-tuned command get one built from their input model (on first use, so
+# that a command answered by a running server does not import the engine).
+GENERATED_COMMANDS = {
+    "related": "related",
+    "explain": "explain",
+    "grep": "grep",
+    "read": "read",
+    "index": "index-control",
+    "connectors": "connectors",
+}
+
+
+class _Commands(click.Group):
+    """The ``conexus`` group: hand-written commands, plus the generated ones built when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *GENERATED_COMMANDS.values()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            for op_name, cli_name in GENERATED_COMMANDS.items():
+                if cli_name == cmd_name:
+                    self.add_command(_operation_command(op_name, cli_name))
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=_Commands, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="conexus")
 @click.option(
     "--home", type=click.Path(file_okay=False), help="Data home (default $CONEXUS_HOME or user data dir)."
@@ -178,6 +205,8 @@ def index(
     if include:
         overrides["include"] = include
     settings = load_settings(root, overrides=overrides)
+    from conexus.engine import Engine
+
     with Engine(root, settings) as engine:
         with _ProgressView(enabled=not quiet and not as_json) as view:
             report = engine.index(rebuild=rebuild, on_progress=view.update)
@@ -217,12 +246,20 @@ def _overrides(ctx: click.Context) -> dict[str, Any]:
     return {k: v for k, v in (ctx.obj or {}).items() if v is not None}
 
 
-def _run(ctx: click.Context, name: str, arguments: dict[str, Any], root_opt: str | None, local: bool) -> Any:
+def _run(
+    ctx: click.Context,
+    name: str,
+    arguments: dict[str, Any],
+    root_opt: str | None,
+    local: bool,
+    *,
+    takes_root: bool = True,
+) -> Any:
     """Run an operation of the table for the root the options name (see :mod:`conexus.cli_ops`)."""
     from conexus.cli_ops import run_operation
 
     root = _root_for_query(root_opt, ctx)
-    return run_operation(name, arguments, root, _overrides(ctx), local=local)
+    return run_operation(name, arguments, root, _overrides(ctx), local=local, takes_root=takes_root)
 
 
 LOCAL_HELP = "Run in this process even when a running server serves the root."
@@ -238,7 +275,12 @@ LOCAL_HELP = "Run in this process even when a running server serves the root."
 @click.option("--lang", "languages", multiple=True, help="Only this language (repeatable).")
 @click.option("--kind", "kinds", multiple=True, help="Only this symbol kind: function, method, class, ...")
 @click.option("--active-file", help="Boost hits in the file you are editing.")
+@click.option(
+    "--open-file", "open_files", multiple=True, help="Boost hits a little in this open file (repeatable)."
+)
 @click.option("--lines", "snippet_lines", default=12, show_default=True, type=click.IntRange(0, 500))
+@click.option("--max-chars", type=click.IntRange(0, 1_000_000), help="Budget for all snippets together.")
+@click.option("--cursor", help="next_cursor of a previous --json search with the same query and filters.")
 @click.option(
     "--root", "root_opt", type=click.Path(), help="Indexed root (default: nearest indexed ancestor)."
 )
@@ -255,7 +297,10 @@ def search(
     languages: tuple[str, ...],
     kinds: tuple[str, ...],
     active_file: str | None,
+    open_files: tuple[str, ...],
     snippet_lines: int,
+    max_chars: int | None,
+    cursor: str | None,
     root_opt: str | None,
     as_json: bool,
     local: bool,
@@ -276,8 +321,13 @@ def search(
         "kinds": list(kinds),
         "snippet_lines": snippet_lines,
     }
-    if active_file:
-        arguments["work_context"] = {"active_file": active_file}
+    if max_chars is not None:
+        arguments["max_chars"] = max_chars
+    if cursor:
+        arguments["cursor"] = cursor
+        del arguments["offset"]
+    if active_file or open_files:
+        arguments["work_context"] = {"active_file": active_file, "open_files": list(open_files)}
     data = _run(ctx, "search", arguments, root_opt, local)
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -289,6 +339,8 @@ def search(
     if not data["hits"]:
         click.echo("no results", err=True)
         return
+    from conexus.search.query import analyze
+
     words = {t for t in analyze(query).terms if len(t) > 2}
     color = sys.stdout.isatty()
     for i, hit in enumerate(data["hits"], start=offset + 1):
@@ -372,10 +424,15 @@ def localize(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print status as JSON.")
 @click.option("--all", "show_all", is_flag=True, help="List every index in the data home.")
+@click.option(
+    "--check-stale/--no-check-stale", default=True, help="Compare every indexed file with the disk."
+)
 @click.option("--local", is_flag=True, help=LOCAL_HELP)
 @click.pass_context
 @handle_errors
-def status(ctx: click.Context, root_opt: str | None, as_json: bool, show_all: bool, local: bool) -> None:
+def status(
+    ctx: click.Context, root_opt: str | None, as_json: bool, show_all: bool, check_stale: bool, local: bool
+) -> None:
     """Show the index of the current folder: files, chunks, skips, last run, staleness."""
     if show_all:
         items = list_indexes(_settings(None, ctx).home)
@@ -383,7 +440,7 @@ def status(ctx: click.Context, root_opt: str | None, as_json: bool, show_all: bo
             json.dumps(items, indent=2) if as_json else "\n".join(i["root"] for i in items) or "no indexes"
         )
         return
-    st = _run(ctx, "status", {}, root_opt, local)["status"]
+    st = _run(ctx, "status", {"check_stale": check_stale}, root_opt, local)["status"]
     if as_json:
         click.echo(json.dumps(_jsonable(st), indent=2))
         return
@@ -421,34 +478,20 @@ def _invoke(
 ) -> None:
     from conexus.api import BY_NAME
 
-    data = _run(ctx, name, arguments, root_opt, local)
-    click.echo(json.dumps(data, indent=2) if as_json else BY_NAME[name].render(data))
+    op = BY_NAME[name]
+    data = _run(ctx, name, arguments, root_opt, local, takes_root="root" in op.input.model_fields)
+    click.echo(json.dumps(data, indent=2) if as_json else op.render(data))
 
 
-# Operations without a hand-tuned command above get one built from their input model.
-GENERATED_COMMANDS = {
-    "related": "related",
-    "explain": "explain",
-    "grep": "grep",
-    "read": "read",
-    "index": "index-control",
-    "connectors": "connectors",
-}
-
-
-def _register_operation_commands() -> None:
+def _operation_command(name: str, cli_name: str) -> click.Command:
     from conexus.api import BY_NAME
     from conexus.cli_ops import command_for
 
-    for name, cli_name in GENERATED_COMMANDS.items():
-        op = BY_NAME[name]
-        command = command_for(name, cli_name, op.input, op.description, _invoke)
-        assert command.callback is not None
-        command.callback = handle_errors(command.callback)
-        main.add_command(command)
-
-
-_register_operation_commands()
+    op = BY_NAME[name]
+    command = command_for(name, cli_name, op.input, op.description, _invoke)
+    assert command.callback is not None
+    command.callback = handle_errors(command.callback)
+    return command
 
 
 @main.command()
@@ -460,6 +503,8 @@ _register_operation_commands()
 def clear(ctx: click.Context, root_opt: str | None) -> None:
     """Delete the index of the current folder (the shared embedding cache is kept)."""
     root = _root_for_query(root_opt, ctx)
+    from conexus.engine import Engine
+
     with Engine(root, _settings(root, ctx)) as engine:
         engine.clear()
     click.echo(f"cleared the index of {root}")

@@ -38,8 +38,12 @@ def run_operation(
     overrides: dict[str, Any],
     *,
     local: bool = False,
+    takes_root: bool = True,
 ) -> dict[str, Any]:
     """Run operation ``name`` for ``root`` and return its output as JSON.
+
+    ``takes_root`` says whether the operation's input names a root (connectors do not): a
+    server may serve several roots, so the request names the one the CLI resolved.
 
     Raises:
         ConexusError: what the operation raised (or the server answered).
@@ -54,7 +58,8 @@ def run_operation(
         server = server_for(home, root)
         if server is not None:
             try:
-                return call_remote(server.url, name, {**arguments, "root": str(root)})
+                remote_args = {**arguments, "root": str(root)} if takes_root else arguments
+                return call_remote(server.url, name, remote_args)
             except ServerUnavailableError:
                 pass  # it stopped since it announced itself: answer locally
     from conexus.api import BY_NAME, Call

@@ -97,7 +97,7 @@ def _serve(
     from conexus.app.discovery import announce, withdraw
     from conexus.app.service import ConexusService
     from conexus.config import Settings, load_settings
-    from conexus.engine import resolve_root
+    from conexus.layout import resolve_root
     from conexus.server.mcp import ConexusMCP, serve_stdio
 
     logger = logging.getLogger("conexus.server")

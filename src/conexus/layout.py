@@ -1,0 +1,69 @@
+"""Where things live: a root's canonical path and its index directory under the data home.
+
+Kept free of heavy imports: the CLI resolves the root a command is about (and
+whether a running server serves it) before anything loads the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from conexus.errors import PathError, PathNotFoundError
+
+__all__ = ["CACHEDIR_TAG", "INDEX_DB", "find_indexed_root", "index_dir_for", "list_indexes", "resolve_root"]
+
+INDEX_DB = "index.sqlite3"
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by Conexus (indexes and embedding cache).\n"
+)
+
+
+def resolve_root(path: Path | str) -> Path:
+    """The absolute, symlink-free root for ``path``.
+
+    Raises:
+        PathError: the path does not exist or is not a directory.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise PathNotFoundError(f"path does not exist: {p}")
+    if not p.is_dir():
+        raise PathError(f"not a directory: {p}")
+    return p.resolve()
+
+
+def index_dir_for(root: Path, home: Path) -> Path:
+    """Where the index of ``root`` lives under ``home``."""
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", root.name or "root")[:40]
+    return home / "indexes" / f"{name}-{digest}"
+
+
+def find_indexed_root(start: Path, home: Path) -> Path | None:
+    """The nearest ancestor of ``start`` (itself included) that has an index, or None."""
+    p = start.resolve()
+    for candidate in (p, *p.parents):
+        if (index_dir_for(candidate, home) / INDEX_DB).exists():
+            return candidate
+    return None
+
+
+def list_indexes(home: Path) -> list[dict[str, Any]]:
+    """Every index under ``home`` with the root it serves."""
+    out: list[dict[str, Any]] = []
+    base = home / "indexes"
+    if not base.is_dir():
+        return out
+    for d in sorted(base.iterdir()):
+        info = d / "root.json"
+        if info.is_file():
+            try:
+                out.append({"dir": str(d), **json.loads(info.read_text())})
+            except (OSError, ValueError):
+                continue
+    return out
