@@ -476,7 +476,7 @@ def status(
 def _invoke(
     ctx: click.Context, name: str, arguments: dict[str, Any], root_opt: str | None, as_json: bool, local: bool
 ) -> None:
-    from conexus.api import BY_NAME
+    from conexus.api.operations import BY_NAME
 
     op = BY_NAME[name]
     data = _run(ctx, name, arguments, root_opt, local, takes_root="root" in op.input.model_fields)
@@ -484,7 +484,7 @@ def _invoke(
 
 
 def _operation_command(name: str, cli_name: str) -> click.Command:
-    from conexus.api import BY_NAME
+    from conexus.api.operations import BY_NAME
     from conexus.cli_ops import command_for
 
     op = BY_NAME[name]

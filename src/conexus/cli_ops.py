@@ -19,13 +19,15 @@ import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
 from conexus.errors import QueryError
+
+if TYPE_CHECKING:  # pydantic is imported only to build commands: a query sent to a server skips it
+    from pydantic import BaseModel
+    from pydantic.fields import FieldInfo
 
 # CLI spellings of a few fields (the rest become --field-name).
 OPTION_NAMES = {"paths": "--path", "languages": "--lang", "kinds": "--kind"}
@@ -62,7 +64,7 @@ def run_operation(
                 return call_remote(server.url, name, remote_args)
             except ServerUnavailableError:
                 pass  # it stopped since it announced itself: answer locally
-    from conexus.api import BY_NAME, Call
+    from conexus.api.operations import BY_NAME, Call
     from conexus.app.service import ConexusService
 
     def settings_for(path: Path) -> Settings:
@@ -111,6 +113,8 @@ def _click_type(annotation: Any) -> Any:
 
 
 def _is_json(annotation: Any) -> bool:
+    from pydantic import BaseModel
+
     plain, _ = _plain(annotation)
     return (isinstance(plain, type) and (issubclass(plain, BaseModel) or plain is dict)) or (
         typing.get_origin(plain) is dict

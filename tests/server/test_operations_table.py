@@ -22,7 +22,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from conexus.api import OPERATIONS
+from conexus.api.operations import OPERATIONS
 from conexus.cli import main as cli_main
 from conexus.server.mcp.schema import input_schema
 from tests.server.conftest import HttpServer, eventually, make_repo, server_env, start_http_server

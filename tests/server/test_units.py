@@ -14,9 +14,9 @@ import pytest
 from pydantic import ValidationError
 from watchfiles import Change
 
-from conexus.api import OPERATIONS, describe
-from conexus.api.errors import validation_failure
+from conexus.api.errors import describe, validation_failure
 from conexus.api.models import LocalizeArgs, SearchArgs, SearchOut
+from conexus.api.operations import OPERATIONS
 from conexus.app.connectors import MASK, ConnectorRegistry, mask_secrets, validate_options
 from conexus.errors import ConfigError, IndexIncompatibleError, PathError, QueryError
 from conexus.indexing.walker import WalkOptions

@@ -1,20 +1,11 @@
-"""The operations every transport serves: models, the table, renderers, errors, paging.
+"""The operations every transport serves, defined once.
 
-Adapters import from here: :data:`OPERATIONS` (with :data:`BY_NAME` and
-:data:`BY_TOOL`), :class:`Call`, :func:`describe` for errors.
+* :mod:`conexus.api.operations` — the table (:data:`OPERATIONS`, :data:`BY_NAME`,
+  :data:`BY_TOOL`), :class:`Operation` and :class:`Call`;
+* :mod:`conexus.api.models` — typed inputs and outputs;
+* :mod:`conexus.api.errors` — one error mapping (HTTP status, problem type, message);
+* :mod:`conexus.api.render` — text renderings; :mod:`conexus.api.paging` — cursors.
+
+Nothing is imported here, so that importing a light part (a renderer, the
+limits) does not load the engine.
 """
-
-from conexus.api.errors import Failure, InvalidArgumentsError, describe
-from conexus.api.operations import BY_NAME, BY_TOOL, OPERATIONS, Call, Operation, index_state
-
-__all__ = [
-    "BY_NAME",
-    "BY_TOOL",
-    "OPERATIONS",
-    "Call",
-    "Failure",
-    "InvalidArgumentsError",
-    "Operation",
-    "describe",
-    "index_state",
-]

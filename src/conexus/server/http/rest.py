@@ -20,9 +20,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from conexus.api import BY_NAME, OPERATIONS, Call, Failure, Operation, describe
-from conexus.api.errors import invalid_arguments
+from conexus.api.errors import Failure, describe, invalid_arguments
 from conexus.api.limits import MAX_ARGUMENT_BYTES
+from conexus.api.operations import BY_NAME, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService
 from conexus.errors import TooLargeError
 

@@ -35,7 +35,8 @@ from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 
 from conexus import __version__
-from conexus.api import BY_TOOL, OPERATIONS, Call, Operation, describe
+from conexus.api.errors import describe
+from conexus.api.operations import BY_TOOL, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService, ServedRoot
 from conexus.errors import ConexusError, PathError, PathNotFoundError, QueryError, TooLargeError
 from conexus.models import decode_text
