@@ -124,6 +124,9 @@ def test_stdout_carries_only_json_rpc_and_bad_input_gets_errors_while_notificati
         server.send(
             {"id": 6, "method": "tools/call", "params": {"name": "context_search", "arguments": {"q": 1}}}
         )
+        # Ids of the wrong type: the SDK alone mistook these for notifications and never answered.
+        for bad_id in (1.5, {"a": 1}, [8], True):
+            server.send({"id": bad_id, "method": "ping"})
         server.send({"id": 7, "method": "ping"})
 
         for request_id in (3, 4, 5, 6, 7):
@@ -136,7 +139,8 @@ def test_stdout_carries_only_json_rpc_and_bad_input_gets_errors_while_notificati
         assert "unparsable" not in message, message
         by_id.setdefault(message.get("id"), []).append(message)
     nulls = by_id.pop(None, [])
-    assert sorted(m["error"]["code"] for m in nulls) == [-32700, -32600], nulls
+    assert sorted(m["error"]["code"] for m in nulls) == [-32700] + [-32600] * 5, nulls
+    assert sum("id must be a string or an integer" in m["error"]["message"] for m in nulls) == 4
     assert all("method" not in m for m in nulls)  # errors, not notifications
     assert sorted(by_id) == [1, 3, 4, 5, 6, 7]  # one answer per request, none for notifications
     assert all(len(v) == 1 for v in by_id.values())
