@@ -418,12 +418,13 @@ class Engine:
         return read_range(self.root, store, path, start, end, max_lines=max_lines)
 
     def generation(self) -> int:
-        """The index's generation (a readiness probe: the index opens and answers a read).
+        """The index's generation (a readiness probe: the index opens, was built by the configured
+        embedder, and answers a read).
 
         Raises:
             IndexNotFoundError, IndexIncompatibleError, StoreError.
         """
-        return self._open_store(create=False).generation()
+        return self._checked_store().generation()
 
     def freshness(self, path: str) -> str:
         """``fresh``, ``modified``, ``deleted`` or ``unindexed`` for one root-relative path."""

@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 from conexus import __version__
 from conexus.app.service import ConexusService
 from conexus.errors import ConexusError
-from conexus.server.http.rest import API_PREFIX, install_error_handlers, rest_router
+from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.mcp.app import ConexusMCP
 from conexus.server.mcp.jsonrpc import MalformedMessageError, check_message
 
@@ -123,6 +123,10 @@ def readiness(service: ConexusService) -> tuple[bool, list[dict[str, Any]]]:
         except ConexusError as exc:
             ok = False
             entry.update(ready=False, reason=str(exc))
+        except Exception as exc:  # a probe must answer: a crash is a root that is not ready
+            logger.exception("readiness check of %s crashed", root.name)
+            ok = False
+            entry.update(ready=False, reason=f"unexpected {type(exc).__name__}; see the server log")
         roots.append(entry)
     return ok and bool(roots), roots
 
@@ -164,7 +168,7 @@ def create_app(
         ),
         openapi_url="/openapi.json",
         lifespan=lifespan,
-        middleware=list(middleware),
+        middleware=[*middleware, Middleware(BodyLimit)],
         redoc_url=None,
     )
     install_error_handlers(app)

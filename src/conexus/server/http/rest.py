@@ -19,6 +19,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conexus.api.errors import Failure, describe, invalid_arguments
 from conexus.api.limits import MAX_ARGUMENT_BYTES
@@ -71,10 +73,6 @@ def problem_response(failure: Failure, instance: str) -> JSONResponse:
 
 def _endpoint(op: Operation[Any, Any], service: ConexusService) -> Any:
     async def endpoint(request: Request, args: BaseModel) -> Any:
-        size = int(request.headers.get("content-length") or 0)
-        if size > MAX_ARGUMENT_BYTES:
-            exc = TooLargeError(f"the request body has {size} bytes; the limit is {MAX_ARGUMENT_BYTES}")
-            return problem_response(describe(exc, op.tool), request.url.path)
         call = Call(service, transport="rest")
         try:
             result = await anyio.to_thread.run_sync(op.run, call, args, abandon_on_cancel=True)
@@ -120,6 +118,61 @@ def rest_router(service: ConexusService) -> APIRouter:
     return router
 
 
+class BodyLimit:
+    """ASGI middleware: a REST request body over ``max_bytes`` gets 413 before anything parses it.
+
+    Counts what arrives, so a chunked body (no Content-Length) is bounded too, and the
+    server never holds more than ``max_bytes`` of one request.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_ARGUMENT_BYTES, prefix: str = API_PREFIX) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send, int(declared))
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, send, size)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send, size: int) -> None:
+        exc = TooLargeError(f"the request body has at least {size} bytes; the limit is {self.max_bytes}")
+        response = problem_response(describe(exc, "the REST API"), str(scope.get("path", "")))
+        await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Problem documents for what fails before an endpoint runs (body not JSON, wrong arguments)."""
 
@@ -146,4 +199,19 @@ def install_error_handlers(app: FastAPI) -> None:
                 failure = invalid_arguments(errors, op.tool, op.input)
         return problem_response(failure, request.url.path)
 
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"No route {request.url.path}; see /openapi.json for the POST {API_PREFIX}/<name> routes"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}; operations take POST"
+        response = problem_response(Failure(exc.status_code, kind, title, detail), request.url.path)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
     app.add_exception_handler(RequestValidationError, invalid_body)
+    app.add_exception_handler(StarletteHTTPException, http_error)
