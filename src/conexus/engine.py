@@ -40,6 +40,7 @@ from conexus.search.hybrid import HybridSearcher, SearchRequest, file_freshness
 from conexus.search.localize import FOCUS_FILES, FileGraph, Localization, localize
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, file_graph, related_info
+from conexus.sources.filesystem import FilesystemSource
 from conexus.store.sqlite import FORMAT_VERSION, FileRow, SqliteStore
 from conexus.tokens import TOKENIZER_VERSION
 
@@ -226,7 +227,8 @@ class Engine:
             store = self._open_store(create=True)
             store.set_meta({**ident.as_meta(), "root": str(self.root)})
             self._write_root_info()
-            indexer = Indexer(self.root, store, self.embedder, self._embedding_cache(), self.settings)
+            source = FilesystemSource.for_settings(self.root, self.settings)
+            indexer = Indexer(source, store, self.embedder, self._embedding_cache(), self.settings)
 
             def _progress(p: IndexProgress) -> None:
                 self.progress = p

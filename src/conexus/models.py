@@ -52,6 +52,7 @@ class SkipReason(StrEnum):
     NOT_REGULAR = "not_regular"  # sockets, fifos, devices
     GENERATED = "generated"  # minified or machine-generated content
     CHUNK_ERROR = "chunk_error"  # the chunker failed on this file (bug or pathological input)
+    DUPLICATE_LINK = "duplicate_link"  # the same file (device and inode) is indexed at another path
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +102,6 @@ class Chunk:
             parts.append(self.header)
         parts.append(self.text)
         return "\n".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFile:
-    """A file the walker accepted: it will be read and chunked."""
-
-    path: str  # POSIX, relative to the root
-    abs_path: str
-    size: int
-    mtime_ns: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ from watchfiles import Change
 
 from conexus.app.connectors import MASK, ConnectorRegistry, mask_secrets, validate_options
 from conexus.errors import ConfigError, IndexIncompatibleError, PathError, QueryError
-from conexus.indexing.walker import WalkOptions
 from conexus.server.mcp_app import (
     TOOLS,
     LocalizeArgs,
@@ -27,7 +26,8 @@ from conexus.server.mcp_app import (
     validation_message,
 )
 from conexus.server.serve_cli import parse_listen
-from conexus.sources.watcher import ChangeBatch, TreeWatcher
+from conexus.sources.filesystem.ignore import WalkOptions
+from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 from tests.server.conftest import write
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

@@ -32,8 +32,9 @@ from conexus.app.connectors import Connector, ConnectorRegistry
 from conexus.config import Settings
 from conexus.engine import Engine, resolve_root
 from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError
-from conexus.indexing.indexer import IndexProgress, IndexReport, walk_options
-from conexus.sources.watcher import ChangeBatch, TreeWatcher
+from conexus.indexing.indexer import IndexProgress, IndexReport
+from conexus.sources.filesystem import walk_options
+from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from conexus.errors import PathError, QueryError
 from conexus.models import Hit, content_hash, decode_text
 from conexus.search.hybrid import HybridSearcher, SearchRequest
-from conexus.search.read import MAX_READ_BYTES, looks_binary, read_bytes, split_lines
+from conexus.search.read import MAX_READ_BYTES, split_lines
 from conexus.search.related import (
     Definition,
     Reference,
@@ -43,6 +43,7 @@ from conexus.search.related import (
     repo_layout,
     resolve_target,
 )
+from conexus.sources.filesystem.read import looks_binary, read_bytes
 from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
 
 # A call: an optional receiver and member access (``obj.``, ``ptr->``, ``ns::``), a name, optional

@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import mimetypes
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,12 +57,12 @@ from conexus.errors import (
     QueryError,
     StoreError,
 )
-from conexus.indexing.indexer import walk_options
 from conexus.models import decode_text
 from conexus.paths import confine
 from conexus.search.hybrid import MAX_TOP_K, SearchRequest, WorkContext
-from conexus.search.read import MAX_READ_BYTES, looks_binary
-from conexus.sources.watcher import files_under
+from conexus.search.read import MAX_READ_BYTES
+from conexus.sources.filesystem import files_under, walk_options
+from conexus.sources.filesystem.read import looks_binary, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -1282,11 +1281,9 @@ def _read_indexed_file(root: ServedRoot, rel: str) -> str:
         raise ToolError(f"{rel} is not an indexed file of root {root.name}")
     absolute, _ = confine(root.path, rel)
     try:
-        size = os.stat(absolute).st_size
-        if size > MAX_READ_BYTES:
-            raise ToolError(f"{rel} is too large to read as a resource ({size} bytes)")
-        with open(absolute, "rb") as fh:
-            data = fh.read(MAX_READ_BYTES + 1)
+        data, st = read_bytes(absolute, MAX_READ_BYTES)  # never blocks on a FIFO in the file's place
+        if st.st_size > MAX_READ_BYTES:
+            raise ToolError(f"{rel} is too large to read as a resource ({st.st_size} bytes)")
     except FileNotFoundError as exc:
         raise PathError(f"{rel} was deleted since it was indexed") from exc
     except OSError as exc:
