@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conexus.errors import PathError, QueryError
-from conexus.models import content_hash, decode_text
+from conexus.models import decode_text
 from conexus.paths import confine
+from conexus.search.freshness import freshness_state
+from conexus.sources.base import Stamp
 from conexus.sources.filesystem.read import MAX_TEXT_BYTES
 from conexus.sources.filesystem.read import looks_binary as looks_binary  # the one binary rule
 from conexus.sources.filesystem.read import read_bytes as read_bytes  # the one reader
@@ -162,10 +164,9 @@ def read_range(
 
     if row is None:
         freshness = "unindexed"
-    elif st.st_size == row.size and st.st_mtime_ns == row.mtime_ns:
-        freshness = "fresh"
-    else:
-        freshness = "fresh" if content_hash(text) == row.hash else "modified"
+    else:  # the rule search uses, on the stat and text already in hand
+        stamp = Stamp(st.st_size, st.st_mtime_ns)
+        freshness = freshness_state(row.hash, row.size, row.mtime_ns, stamp, lambda: text)
 
     return ReadResult(
         path=rel,
