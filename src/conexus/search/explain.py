@@ -24,6 +24,7 @@ from pathlib import Path
 
 from conexus.errors import PathError, QueryError
 from conexus.models import Hit
+from conexus.paths import is_test_path
 from conexus.search.freshness import FreshnessChecker
 from conexus.search.hybrid import HybridSearcher, SearchRequest
 from conexus.search.read import split_lines
@@ -37,7 +38,6 @@ from conexus.search.related import (
     find_references,
     group_definitions,
     imports_of,
-    is_test_path,
     reference_names,
     related_tests,
     repo_layout,
