@@ -47,7 +47,6 @@ from typing import Any
 
 from conexus.config import load_settings
 from conexus.engine import Engine
-from conexus.indexing.walker import DEFAULT_BINARY_EXTENSIONS, DEFAULT_DATA_EXTENSIONS
 from conexus.models import Hit
 from conexus.search.localize import (
     FILE_STAGE_HITS,
@@ -59,6 +58,7 @@ from conexus.search.localize import (
     rank_files,
     rank_locations,
 )
+from conexus.sources.filesystem.ignore import DEFAULT_BINARY_EXTENSIONS, DEFAULT_DATA_EXTENSIONS
 
 KS = (1, 3, 5, 10)
 

@@ -125,14 +125,14 @@ def test_localize_json_ranks_files_then_cited_functions_with_freshness(golden_re
     assert len(data["locations"]) == 4 and data["locations"][0]["path"] == "httpkit/retry.py"
     should_retry = next(loc for loc in data["locations"] if loc["symbol"] == "Retry.should_retry")
     assert should_retry["citation"] == "httpkit/retry.py:19-21" and should_retry["freshness"] == "fresh"
-    # An edit after indexing makes the cited line ranges suspect, and the output says so.
+    # An edit after indexing: the output says so, and cites the lines where the code is now.
     retry = golden_repo / "httpkit/retry.py"
     retry.write_text("# moved down a line\n" + retry.read_text())
     r = run(["localize", str(issue), "--json", "--root", str(golden_repo)], home)
     assert json.loads(r.stdout)["files"][0]["freshness"] == "modified"
     r = run(["localize", str(issue), "--root", str(golden_repo)], home)
     assert r.returncode == 0 and "1. httpkit/retry.py" in r.stdout
-    assert "httpkit/retry.py:19-21  Retry.should_retry" in r.stdout
+    assert "httpkit/retry.py:20-22  Retry.should_retry" in r.stdout
     assert "[modified since indexing]" in r.stdout
 
 

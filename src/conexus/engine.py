@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -39,11 +38,13 @@ from conexus.layout import (
 )
 from conexus.models import Freshness, SearchResult
 from conexus.search.explain import Explanation, explain
+from conexus.search.freshness import FreshnessChecker
 from conexus.search.grep import GrepResult, grep
-from conexus.search.hybrid import HybridSearcher, SearchRequest, file_freshness
+from conexus.search.hybrid import HybridSearcher, SearchRequest
 from conexus.search.localize import FOCUS_FILES, FileGraph, Localization, localize
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, file_graph, related_info
+from conexus.sources.filesystem import FilesystemSource
 from conexus.store.sqlite import FORMAT_VERSION, FileRow, SqliteStore
 from conexus.tokens import TOKENIZER_VERSION
 
@@ -89,6 +90,8 @@ class Engine:
         self.root = resolve_root(root)
         self.settings = settings or load_settings(self.root)
         self.index_dir = index_dir_for(self.root, self.settings.home)
+        # Where documents come from: indexing lists and reads them, freshness checks them.
+        self.source = FilesystemSource.for_settings(self.root, self.settings)
         self._embedder = embedder
         self._store: SqliteStore | None = None
         self._cache: EmbeddingCache | None = None
@@ -178,7 +181,7 @@ class Engine:
             store = self._open_store(create=True)
             store.set_meta({**ident.as_meta(), "root": str(self.root)})
             self._write_root_info()
-            indexer = Indexer(self.root, store, self.embedder, self._embedding_cache(), self.settings)
+            indexer = Indexer(self.source, store, self.embedder, self._embedding_cache(), self.settings)
 
             def _progress(p: IndexProgress) -> None:
                 self.progress = p
@@ -234,7 +237,7 @@ class Engine:
         req = request if isinstance(request, SearchRequest) else SearchRequest(query=request, **options)
         store = self._checked_store()
         state = "indexing" if self._index_lock.locked() else "ready"
-        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings)
+        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings, self.source)
         size = self.settings.query_cache
         key = (req, self._store_epoch, store.generation(), state)
         try:
@@ -249,7 +252,11 @@ class Engine:
             if cached is not None:
                 self._results.move_to_end(key)
         if cached is not None:
-            return self._refreshed(cached, store, t0)
+            refreshed = self._refreshed(cached, store, t0)
+            if refreshed is not None:
+                return refreshed
+            # A hit's file changed since the result was cached: search again, so its citation
+            # is re-located in the current text.
         result = searcher.search(req, state)
         with self._results_lock:
             self._results[key] = result
@@ -258,23 +265,24 @@ class Engine:
         return result
 
     def _file_freshness(
-        self, files: dict[str, FileRow], path: str, seen: dict[str, Freshness]
+        self, files: dict[str, FileRow], path: str, checker: FreshnessChecker
     ) -> Freshness | None:
         """Freshness of an indexed file from its file row (no chunk text is read); None if not indexed."""
         row = files.get(path)
         if row is None or row.n_chunks == 0:
             return None
-        return file_freshness(str(self.root), row.path, row.hash, row.size, row.mtime_ns, seen)
+        return checker.check(row.path, row.hash, row.size, row.mtime_ns)
 
-    def _refreshed(self, cached: SearchResult, store: SqliteStore, t0: float) -> SearchResult:
-        """A cached result with every hit's freshness checked against the disk again."""
+    def _refreshed(self, cached: SearchResult, store: SqliteStore, t0: float) -> SearchResult | None:
+        """A cached result with its hits' freshness checked again; None when a hit's file has
+        changed since (its citation may have moved: the caller searches again)."""
         files, _ = store.snapshot()
-        seen: dict[str, Freshness] = {}
-        hits = []
+        checker = FreshnessChecker(self.source)
         for hit in cached.hits:
-            fresh = self._file_freshness(files, hit.path, seen) or hit.freshness
-            hits.append(hit if fresh == hit.freshness else dataclasses.replace(hit, freshness=fresh))
-        return dataclasses.replace(cached, hits=tuple(hits), took_ms=(time.perf_counter() - t0) * 1000)
+            fresh = self._file_freshness(files, hit.path, checker)
+            if fresh is not None and (fresh.state != hit.freshness.state or fresh.state == "modified"):
+                return None
+        return dataclasses.replace(cached, took_ms=(time.perf_counter() - t0) * 1000)
 
     def localize(self, issue: str, *, focus_files: int = FOCUS_FILES) -> Localization:
         """Rank the files, then the functions, that an issue text (a bug report) is about.
@@ -338,17 +346,17 @@ class Engine:
         return out
 
     def stale_files(self, store: SqliteStore | None = None, limit: int = 50) -> dict[str, Any]:
-        """Indexed files whose (size, mtime) differ on disk or that were deleted."""
+        """Indexed files modified or deleted since indexing, by the rule search uses
+        (:mod:`conexus.search.freshness`: a touched but unchanged file is fresh)."""
         st = store or self._open_store(create=False)
+        checker = FreshnessChecker(self.source)
         modified: list[str] = []
         deleted: list[str] = []
         for path, row in st.files().items():
-            try:
-                s = os.stat(self.root / path)
-            except OSError:
+            state = checker.check(path, row.hash, row.size, row.mtime_ns).state
+            if state == "deleted":
                 deleted.append(path)
-                continue
-            if s.st_size != row.size or s.st_mtime_ns != row.mtime_ns:
+            elif state == "modified":
                 modified.append(path)
         return {
             "modified": len(modified),
@@ -401,7 +409,7 @@ class Engine:
     def explain(self, target: str, *, limit: int = 8, max_subjects: int = 3) -> Explanation:
         """A checked evidence bundle about a symbol, file or question (no LLM involved)."""
         store = self._checked_store()
-        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings)
+        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings, self.source)
         return explain(self.root, store, searcher, target, limit=limit, max_subjects=max_subjects)
 
     def indexed_files(self) -> list[str]:
@@ -428,5 +436,6 @@ class Engine:
 
     def freshness(self, path: str) -> str:
         """``fresh``, ``modified``, ``deleted`` or ``unindexed`` for one root-relative path."""
-        fresh = self._file_freshness(self._open_store(create=False).snapshot()[0], path, {})
+        files = self._open_store(create=False).snapshot()[0]
+        fresh = self._file_freshness(files, path, FreshnessChecker(self.source))
         return "unindexed" if fresh is None else fresh.state

@@ -52,6 +52,7 @@ class SkipReason(StrEnum):
     NOT_REGULAR = "not_regular"  # sockets, fifos, devices
     GENERATED = "generated"  # minified or machine-generated content
     CHUNK_ERROR = "chunk_error"  # the chunker failed on this file (bug or pathological input)
+    DUPLICATE_LINK = "duplicate_link"  # the same file (device and inode) is indexed at another path
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +105,6 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
-class SourceFile:
-    """A file the walker accepted: it will be read and chunked."""
-
-    path: str  # POSIX, relative to the root
-    abs_path: str
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True, slots=True)
 class SkippedFile:
     """A file the walker or reader left out, and why."""
 
@@ -124,14 +115,34 @@ class SkippedFile:
 
 @dataclass(frozen=True, slots=True)
 class Freshness:
-    """Whether the text a hit cites is still what is on disk."""
+    """Whether the text a hit cites is still what is on disk.
+
+    For a hit in a ``modified`` file, ``relocated`` says whether the indexed text
+    was found in the current file: True means the hit's lines are where that text
+    is now (``moved_from`` holds the indexed lines when they differ); False means
+    the lines changed, and ``note`` says so. Both are None for fresh and deleted files.
+    """
 
     indexed_hash: str
     state: str  # "fresh" | "modified" | "deleted"
+    relocated: bool | None = None
+    moved_from: tuple[int, int] | None = None  # (start_line, end_line) at indexing time
+    note: str | None = None
 
     @property
     def is_fresh(self) -> bool:
         return self.state == "fresh"
+
+    def to_dict(self) -> dict[str, object]:
+        """``indexed_hash`` and ``state``, plus ``relocated``/``moved_from``/``note`` when known."""
+        out: dict[str, object] = {"indexed_hash": self.indexed_hash, "state": self.state}
+        if self.relocated is not None:
+            out["relocated"] = self.relocated
+        if self.moved_from is not None:
+            out["moved_from"] = {"start_line": self.moved_from[0], "end_line": self.moved_from[1]}
+        if self.note is not None:
+            out["note"] = self.note
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +181,7 @@ class Hit:
             "signature": self.signature,
             "score": round(self.score, 6),
             "snippet": self.snippet,
-            "freshness": {
-                "indexed_hash": self.freshness.indexed_hash,
-                "state": self.freshness.state,
-            },
+            "freshness": self.freshness.to_dict(),
             "signals": {k: round(v, 6) for k, v in self.signals.items()},
         }
 

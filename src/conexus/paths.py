@@ -1,4 +1,6 @@
-"""Path confinement: every user-supplied path is checked here before anything opens it.
+"""Path confinement, and the one rule for "this is a test file".
+
+Every user-supplied path is checked here before anything opens it.
 
 A path given to a tool may come from a model that read hostile text, so it is
 treated as untrusted: it must name something inside the root, lexically *and*
@@ -9,6 +11,10 @@ path leaving the root, and finally a symlink whose target leaves the root.
 Backslashes are read as separators, so ``src\\app.py`` from a Windows-minded
 caller names ``src/app.py``; a file whose name contains a backslash cannot be
 addressed, which is the safer way round.
+
+:func:`is_test_path` is the one test-file rule: ranking damps tests with it
+(``search/fusion.py``, ``search/localize.py``) and related/explain list a
+file's tests with it, so the two never disagree about what a test is.
 """
 
 from __future__ import annotations
@@ -128,3 +134,24 @@ class Confiner:
             cached = self._realpath(full, user_path) if os.path.islink(full) else full
             self._dirs[rel_dir] = cached
         return cached
+
+
+# -- test files ----------------------------------------------------------------------------------
+
+_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata"})
+_NOT_TESTS = frozenset({"latest", "contest", "attest", "protest"})
+
+
+def is_test_path(path: str) -> bool:
+    """True for test files by the common conventions of Python, JS/TS, Go, Java, Ruby and Rust."""
+    p = path.lower()
+    name = p.rsplit("/", 1)[-1]
+    parts = p.split("/")[:-1]
+    if any(d in _TEST_DIRS for d in parts):
+        return True
+    stem = name.rsplit(".", 1)[0]
+    return (
+        stem.startswith("test_")
+        or (stem.endswith(("_test", "_tests", "_spec", ".test", ".spec", "test")) and stem not in _NOT_TESTS)
+        or name == "conftest.py"
+    )

@@ -14,13 +14,13 @@ import pytest
 from conexus import gitinfo
 from conexus.engine import Engine
 from conexus.errors import PathError, QueryError
+from conexus.paths import is_test_path
 from conexus.search import related
 from conexus.search.related import (
     RelatedInfo,
     extract_imports,
     find_importers,
     imports_of,
-    is_test_path,
     related_info,
     subject_of_test,
 )
@@ -166,8 +166,9 @@ def test_import_extraction_is_cached_per_file_content(
         ("tests/helpers.py", True, "helpers"),
         ("web/__tests__/api.ts", True, "api"),
         ("src/shop/cart.py", False, None),
-        ("tests/fixtures/sample.py", False, None),
-        ("tests/README.md", False, None),
+        # One rule with ranking (conexus.paths.is_test_path): anything under tests/ is test material.
+        ("tests/fixtures/sample.py", True, "sample"),
+        ("tests/README.md", True, "README"),
         ("src/contest.py", False, None),
     ],
 )

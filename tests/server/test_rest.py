@@ -323,11 +323,6 @@ async def test_a_chunked_body_over_the_limit_is_refused_like_one_with_a_content_
     assert_problem(response, 413, "too-large")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="search/read.py raises QueryError (400 invalid-request) for a file over MAX_READ_BYTES; "
-    "TooLargeError (413 too-large) is the error for 'a file it asks for is too large'",
-)
 async def test_reading_a_file_over_the_read_limit_is_413(api: httpx.AsyncClient) -> None:
     assert_problem(await api.post(f"{API}/read", json={"path": HUGE_FILE}), 413, "too-large")
 

@@ -19,11 +19,11 @@ from conexus.api.models import LocalizeArgs, SearchArgs, SearchOut
 from conexus.api.operations import OPERATIONS
 from conexus.app.connectors import MASK, ConnectorRegistry, mask_secrets, validate_options
 from conexus.errors import ConfigError, IndexIncompatibleError, PathError, QueryError
-from conexus.indexing.walker import WalkOptions
 from conexus.server.mcp.app import to_tool
 from conexus.server.mcp.schema import input_schema, output_schema
 from conexus.server.serve_cli import parse_listen
-from conexus.sources.watcher import ChangeBatch, TreeWatcher
+from conexus.sources.filesystem.ignore import WalkOptions
+from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 from tests.server.conftest import write
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

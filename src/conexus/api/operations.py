@@ -61,10 +61,9 @@ from conexus.errors import (
     QueryError,
     TooLargeError,
 )
-from conexus.indexing.indexer import walk_options
 from conexus.paths import confine
 from conexus.search.hybrid import SearchRequest, WorkContext
-from conexus.sources.watcher import files_under
+from conexus.sources.filesystem import files_under, walk_options
 
 logger = logging.getLogger(__name__)
 

@@ -32,9 +32,10 @@ from conexus.app.connectors import Connector, ConnectorRegistry
 from conexus.config import Settings
 from conexus.engine import Engine
 from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError, PathNotFoundError
-from conexus.indexing.indexer import IndexProgress, IndexReport, walk_options
+from conexus.indexing.indexer import IndexProgress, IndexReport
 from conexus.layout import resolve_root
-from conexus.sources.watcher import ChangeBatch, TreeWatcher
+from conexus.sources.filesystem import walk_options
+from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 
 logger = logging.getLogger(__name__)
 

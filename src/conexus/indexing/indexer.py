@@ -1,8 +1,13 @@
-"""Incremental indexing: walk, detect changes, chunk, embed (through the shared cache), write.
+"""Incremental indexing: Source -> chunks -> Store.
 
-Change detection is two-staged: a file whose (size, mtime) match the index is
-unchanged without being read; otherwise it is read and hashed, and only a new
-content hash leads to re-chunking. Each batch of files is written in one
+The indexer lists documents with a :class:`~conexus.sources.base.Source`
+(``scan``, or ``scan_paths`` for a few changed paths), reads them with its
+``load``, chunks, embeds (through the shared cache) and writes. It never
+touches the disk itself, so any source can be indexed.
+
+Change detection is two-staged: a document whose stamp (size, mtime) matches
+the index is unchanged without being read; otherwise it is loaded and hashed,
+and only a new content hash leads to re-chunking. Each batch of files is written in one
 transaction, so a killed run leaves a consistent index holding every batch it
 finished, and the next run picks up the rest.
 
@@ -19,16 +24,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from conexus.config import Settings
 from conexus.embedding import Embedder, EmbeddingCache, embed_with_cache
 from conexus.indexing.chunker import chunk_text
-from conexus.indexing.languages import detect_language
-from conexus.indexing.walker import IgnoreMatcher, WalkOptions, read_source, walk
-from conexus.models import Chunk, SkippedFile, SkipReason, SourceFile, content_hash
+from conexus.models import Chunk, SkippedFile, SkipReason
+from conexus.sources.base import DocumentRef, Source
 from conexus.store.sqlite import FileRow, FileUpdate, SqliteStore
 
 logger = logging.getLogger(__name__)
@@ -84,7 +87,7 @@ class IndexReport:
 
 @dataclass
 class _Prepared:
-    file: SourceFile
+    file: DocumentRef
     text: str
     invalid_utf8: bool
     hash: str
@@ -92,28 +95,23 @@ class _Prepared:
     chunks: list[Chunk]
 
 
-def walk_options(settings: Settings) -> WalkOptions:
-    """The walker options a Settings object implies."""
-    return WalkOptions(
-        max_file_bytes=settings.max_file_bytes,
-        include=settings.include,
-        exclude=settings.exclude,
-        follow_symlinks=settings.follow_symlinks,
-    )
+# What the reading thread hands over: prepared files, skips, and (ref, hash) of files whose
+# stamp changed but whose content did not.
+_Batch = list[_Prepared | SkippedFile | tuple[DocumentRef, str]]
 
 
 class Indexer:
-    """Runs index jobs for one root into one store."""
+    """Runs index jobs for one source into one store."""
 
     def __init__(
         self,
-        root: Path,
+        source: Source,
         store: SqliteStore,
         embedder: Embedder,
         cache: EmbeddingCache | None,
         settings: Settings,
     ) -> None:
-        self.root = root
+        self.source = source
         self.store = store
         self.embedder = embedder
         self.cache = cache
@@ -127,7 +125,7 @@ class Indexer:
         should_stop: Callable[[], bool] | None = None,
         paths: Sequence[str] | None = None,
     ) -> IndexReport:
-        """Bring the index up to date with the tree (or with just ``paths``, relative to the root)."""
+        """Bring the index up to date with the source (or with just ``paths``, document paths of it)."""
         t0 = time.perf_counter()
         progress = IndexProgress(phase="walking")
         report = IndexReport()
@@ -148,7 +146,7 @@ class Indexer:
             report.files_seen = len(files)
             progress.files_seen = len(files)
 
-            todo: list[SourceFile] = []
+            todo: list[DocumentRef] = []
             for rel, sf in files.items():
                 row = existing.get(rel)
                 if row is not None and row.size == sf.size and row.mtime_ns == sf.mtime_ns:
@@ -193,12 +191,12 @@ class Indexer:
                 progress.phase = "failed"
             notify(progress)
 
-    # -- walking -------------------------------------------------------------------------------
-    def _walk_all(self) -> tuple[dict[str, SourceFile], list[SkippedFile]]:
-        files: dict[str, SourceFile] = {}
+    # -- listing ---------------------------------------------------------------------------------
+    def _walk_all(self) -> tuple[dict[str, DocumentRef], list[SkippedFile]]:
+        files: dict[str, DocumentRef] = {}
         skips: list[SkippedFile] = []
-        for entry in walk(self.root, walk_options(self.settings)):
-            if isinstance(entry, SourceFile):
+        for entry in self.source.scan():
+            if isinstance(entry, DocumentRef):
                 files[entry.path] = entry
             else:
                 skips.append(entry)
@@ -206,57 +204,29 @@ class Indexer:
 
     def _walk_paths(
         self, paths: Sequence[str], existing: dict[str, FileRow]
-    ) -> tuple[dict[str, SourceFile], list[SkippedFile], list[str]]:
-        matcher = IgnoreMatcher(self.root, walk_options(self.settings))
-        files: dict[str, SourceFile] = {}
+    ) -> tuple[dict[str, DocumentRef], list[SkippedFile], list[str]]:
+        """The documents among ``paths``, their skips, and the indexed ones among them now gone."""
+        files: dict[str, DocumentRef] = {}
         skips: list[SkippedFile] = []
-        gone: list[str] = []
-        for rel in sorted(set(paths)):
-            absolute = self.root / rel
-            try:
-                st = absolute.stat()
-            except OSError:
-                if rel in existing:
-                    gone.append(rel)
-                continue
-            if not absolute.is_file():
-                continue
-            reason = matcher.reason(rel, is_dir=False)
-            if reason is not None:
-                skips.append(SkippedFile(rel, reason))
-                if rel in existing:
-                    gone.append(rel)
-                continue
-            try:
-                inside = absolute.resolve().is_relative_to(self.root.resolve())
-            except OSError:
-                inside = False
-            if not inside:
-                skips.append(SkippedFile(rel, SkipReason.SYMLINK_OUTSIDE_ROOT))
-                if rel in existing:
-                    gone.append(rel)
-                continue
-            if st.st_size > self.settings.max_file_bytes:
-                skips.append(SkippedFile(rel, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
-                if rel in existing:
-                    gone.append(rel)
-                continue
-            files[rel] = SourceFile(rel, str(absolute), st.st_size, st.st_mtime_ns)
+        for entry in self.source.scan_paths(paths):
+            if isinstance(entry, DocumentRef):
+                files[entry.path] = entry
+            else:
+                skips.append(entry)
+        # Missing, skipped or no longer a file: what was indexed at that path leaves the index.
+        gone = sorted(p for p in set(paths) if p in existing and p not in files)
         return files, skips, gone
 
     # -- reading, chunking, embedding, writing -----------------------------------------------------
-    def _prepare(self, sf: SourceFile, existing: dict[str, FileRow]) -> _Prepared | SkippedFile | str:
-        """Read and chunk one file; returns the hash string alone when the content is unchanged."""
-        loaded = read_source(sf, self.settings.max_file_bytes)
-        if isinstance(loaded, SkippedFile):
-            return loaded
-        text, invalid = loaded
-        digest = content_hash(text)
+    def _prepare(self, sf: DocumentRef, existing: dict[str, FileRow]) -> _Prepared | SkippedFile | str:
+        """Load and chunk one document; returns the hash string alone when the content is unchanged."""
+        doc = self.source.load(sf)
+        if isinstance(doc, SkippedFile):
+            return doc
+        text, digest, language = doc.text, doc.version, doc.language
         row = existing.get(sf.path)
         if row is not None and row.hash == digest:
             return digest
-        first_line = text[:200].split("\n", 1)[0]
-        language = detect_language(sf.path, first_line) or "text"
         try:
             chunks = chunk_text(
                 sf.path,
@@ -269,18 +239,18 @@ class Indexer:
         except Exception as exc:  # a chunker bug must cost one file, not the run
             logger.exception("chunking failed for %s", sf.path)
             return SkippedFile(sf.path, SkipReason.CHUNK_ERROR, str(exc)[:200])
-        return _Prepared(sf, text, invalid, digest, language, chunks)
+        return _Prepared(doc.ref, text, doc.invalid_utf8, digest, language, chunks)
 
     def _producer(
         self,
-        todo: Sequence[SourceFile],
+        todo: Sequence[DocumentRef],
         existing: dict[str, FileRow],
-        out: queue.Queue[list[_Prepared | SkippedFile | tuple[SourceFile, str]] | None],
+        out: queue.Queue[_Batch | None],
         stop: Callable[[], bool],
         failed: list[BaseException],
     ) -> None:
         try:
-            batch: list[_Prepared | SkippedFile | tuple[SourceFile, str]] = []
+            batch: _Batch = []
             n_chunks = 0
             for sf in todo:
                 if stop():
@@ -306,7 +276,7 @@ class Indexer:
 
     def _process(
         self,
-        todo: Sequence[SourceFile],
+        todo: Sequence[DocumentRef],
         existing: dict[str, FileRow],
         report: IndexReport,
         progress: IndexProgress,
@@ -314,7 +284,7 @@ class Indexer:
         stop: Callable[[], bool],
     ) -> list[SkippedFile]:
         skips: list[SkippedFile] = []
-        q: queue.Queue[list[_Prepared | SkippedFile | tuple[SourceFile, str]] | None] = queue.Queue(maxsize=4)
+        q: queue.Queue[_Batch | None] = queue.Queue(maxsize=4)
         failed: list[BaseException] = []
         worker = threading.Thread(
             target=self._producer, args=(todo, existing, q, stop, failed), name="conexus-chunker", daemon=True

@@ -16,7 +16,6 @@ whose content is unchanged since indexing is ``verified`` without slicing.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conexus.errors import PathError, QueryError
-from conexus.models import Hit, content_hash, decode_text
+from conexus.models import Hit
+from conexus.paths import is_test_path
+from conexus.search.freshness import FreshnessChecker
 from conexus.search.hybrid import HybridSearcher, SearchRequest
-from conexus.search.read import MAX_READ_BYTES, looks_binary, read_bytes, split_lines
+from conexus.search.read import split_lines
 from conexus.search.related import (
     Definition,
     Reference,
@@ -37,7 +38,6 @@ from conexus.search.related import (
     find_references,
     group_definitions,
     imports_of,
-    is_test_path,
     reference_names,
     related_tests,
     repo_layout,
@@ -162,25 +162,25 @@ class Explanation:
 class CitationChecker:
     """Checks citations against the disk and the index; caches each file once per request."""
 
-    def __init__(self, root: Path, store: SqliteStore, files: dict[str, FileRow]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        store: SqliteStore,
+        files: dict[str, FileRow],
+        freshness: FreshnessChecker | None = None,
+    ) -> None:
         self.root = root
         self.store = store
         self.files = files
         self.dropped = 0
-        self._disk: dict[str, tuple[list[str], str] | None] = {}
+        self.freshness = freshness or FreshnessChecker.for_root(root)
+        self._disk: dict[str, list[str] | None] = {}
         self._chunks: dict[str, list[ChunkRow]] = {}
 
-    def _load(self, path: str) -> tuple[list[str], str] | None:
+    def _load(self, path: str) -> list[str] | None:
         if path not in self._disk:
-            loaded: tuple[list[str], str] | None = None
-            try:
-                data, st = read_bytes(os.path.join(self.root, path), MAX_READ_BYTES)
-                if st.st_size <= MAX_READ_BYTES and not looks_binary(data):
-                    text, _ = decode_text(data)
-                    loaded = (split_lines(text), content_hash(text))
-            except OSError:
-                loaded = None
-            self._disk[path] = loaded
+            text = self.freshness.current_text(path)
+            self._disk[path] = split_lines(text) if text is not None else None
         return self._disk[path]
 
     def _file_chunks(self, path: str) -> list[ChunkRow]:
@@ -191,12 +191,12 @@ class CitationChecker:
     def status(self, path: str, start: int, end: int, chunk_ids: Sequence[int] = ()) -> str | None:
         """``verified``, ``stale`` or ``unverified``; None (counted as dropped) when the lines are gone."""
         loaded = self._load(path)
-        if loaded is None or start < 1 or end < start or end > len(loaded[0]):
+        if loaded is None or start < 1 or end < start or end > len(loaded):
             self.dropped += 1
             return None
-        lines, disk_hash = loaded
+        lines = loaded
         row = self.files.get(path)
-        if row is not None and row.hash == disk_hash:
+        if row is not None and self.freshness.check(path, row.hash, row.size, row.mtime_ns).is_fresh:
             return "verified"
         chunks = self._file_chunks(path)
         if chunk_ids:
@@ -459,7 +459,8 @@ def explain(
     if not target.strip():
         raise QueryError("empty target: give a symbol, a file path or a question")
     layout = repo_layout(root, store)
-    checker = CitationChecker(root, store, layout.files)
+    freshness = FreshnessChecker(searcher.source) if searcher.source is not None else None
+    checker = CitationChecker(root, store, layout.files, freshness)
     notes: list[str] = []
 
     try:

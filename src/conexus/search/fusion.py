@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from conexus.paths import is_test_path as is_test_path  # the one rule; re-exported for callers here
+
 
 @dataclass(frozen=True)
 class RankedList:
@@ -109,7 +111,6 @@ def aggregate_files(
 
 
 _CHANGELOG_NAMES = ("changelog", "changes", "history", "news", "releasenotes", "release-notes", "whatsnew")
-_NOT_TESTS = frozenset({"latest", "contest", "attest", "protest"})
 _PROSE_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc"})
 _CODE_LANGUAGES = frozenset(
     {
@@ -118,21 +119,6 @@ _CODE_LANGUAGES = frozenset(
     }
 )  # fmt: skip
 _AUXILIARY_DIRS = frozenset({"examples", "example", "docs", "doc", "benchmarks", "benchmark", "asv_bench"})
-
-
-def is_test_path(path: str) -> bool:
-    """True for test files by the common conventions of Python, JS/TS, Go, Java, Ruby and Rust."""
-    p = path.lower()
-    name = p.rsplit("/", 1)[-1]
-    parts = p.split("/")[:-1]
-    if any(d in {"test", "tests", "testing", "__tests__", "spec", "specs", "testdata"} for d in parts):
-        return True
-    stem = name.rsplit(".", 1)[0]
-    return (
-        stem.startswith("test_")
-        or (stem.endswith(("_test", "_tests", "_spec", ".test", ".spec", "test")) and stem not in _NOT_TESTS)
-        or name == "conftest.py"
-    )
 
 
 def is_changelog_path(path: str) -> bool:

@@ -26,7 +26,8 @@ from conexus.config import DEFAULT_MAX_FILE_BYTES
 from conexus.errors import PathError, QueryError
 from conexus.models import decode_text
 from conexus.paths import Confiner
-from conexus.search.read import clip_line, looks_binary, read_bytes
+from conexus.search.read import clip_line
+from conexus.sources.filesystem.read import looks_binary, read_bytes
 
 MAX_PATTERN_CHARS = 10_000
 MAX_CONTEXT_LINES = 50

@@ -6,7 +6,6 @@ to the pure functions in :mod:`conexus.search.fusion`.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,10 +17,12 @@ import numpy as np
 from conexus.config import Settings
 from conexus.embedding import Embedder
 from conexus.errors import QueryError
-from conexus.models import Freshness, Hit, SearchResult, content_hash, decode_text
+from conexus.models import Hit, SearchResult
+from conexus.search.freshness import FreshnessChecker
 from conexus.search.fusion import RankedList, apply_boosts, diversify, file_prior, is_test_path, rank, rrf
 from conexus.search.query import QueryPlan, analyze
-from conexus.store.sqlite import ChunkMeta, ChunkRow, FileRow, SqliteStore
+from conexus.sources.base import Source
+from conexus.store.sqlite import ChunkMeta, FileRow, SqliteStore
 
 MAX_TOP_K = 100
 EXACT_VECTOR_LIMIT = 50_000  # below this many filtered chunks, vector search is exact (no ANN recall loss)
@@ -109,37 +110,6 @@ def make_snippet(text: str, max_lines: int) -> str:
     return "\n".join(lines[:max_lines]) + f"\n… ({len(lines) - max_lines} more lines)"
 
 
-def freshness_of(root: str, row: ChunkRow, cache: dict[str, Freshness]) -> Freshness:
-    """Compare the file on disk with what was indexed: fresh, modified or deleted."""
-    return file_freshness(root, row.path, row.file_hash, row.file_size, row.file_mtime_ns, cache)
-
-
-def file_freshness(
-    root: str, path: str, file_hash: str, size: int, mtime_ns: int, cache: dict[str, Freshness]
-) -> Freshness:
-    """Freshness of one indexed file: size and mtime first, the content hash only when they differ."""
-    if path in cache:
-        return cache[path]
-    absolute = os.path.join(root, path)
-    try:
-        st = os.stat(absolute)
-    except OSError:
-        result = Freshness(file_hash, "deleted")
-    else:
-        if st.st_size == size and st.st_mtime_ns == mtime_ns:
-            result = Freshness(file_hash, "fresh")
-        else:
-            try:
-                with open(absolute, "rb") as fh:
-                    text, _invalid = decode_text(fh.read())
-                same = content_hash(text) == file_hash
-            except OSError:
-                same = False
-            result = Freshness(file_hash, "fresh" if same else "modified")
-    cache[path] = result
-    return result
-
-
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
@@ -156,8 +126,16 @@ def _query_pool() -> ThreadPoolExecutor:
 class HybridSearcher:
     """Runs one :class:`SearchRequest` against a store."""
 
-    def __init__(self, root: str, store: SqliteStore, embedder: Embedder, settings: Settings) -> None:
+    def __init__(
+        self,
+        root: str,
+        store: SqliteStore,
+        embedder: Embedder,
+        settings: Settings,
+        source: Source | None = None,  # where freshness is checked; the files under root by default
+    ) -> None:
         self.root = root
+        self.source = source
         self.store = store
         self.embedder = embedder
         self.settings = settings
@@ -201,7 +179,8 @@ class HybridSearcher:
         page = ranked[req.offset : req.offset + req.top_k]
         rows = self.store.get_chunks(page)
 
-        fresh_cache: dict[str, Freshness] = {}
+        source = self.source
+        checker = FreshnessChecker(source) if source is not None else FreshnessChecker.for_root(self.root)
         hits: list[Hit] = []
         budget = req.max_chars
         for cid in page:
@@ -212,12 +191,22 @@ class HybridSearcher:
             if budget is not None:
                 snippet = snippet[: max(0, budget)]
                 budget -= len(snippet)
+            # In a file modified since indexing, cite where the chunk's text is now (or say it changed).
+            cited = checker.cite(
+                row.path,
+                row.start_line,
+                row.end_line,
+                row.text,
+                row.file_hash,
+                row.file_size,
+                row.file_mtime_ns,
+            )
             hits.append(
                 Hit(
                     chunk_id=cid,
                     path=row.path,
-                    start_line=row.start_line,
-                    end_line=row.end_line,
+                    start_line=cited.start_line,
+                    end_line=cited.end_line,
                     language=row.language,
                     kind=row.kind,
                     symbol=row.symbol,
@@ -225,7 +214,7 @@ class HybridSearcher:
                     signature=row.signature,
                     score=scores[cid],
                     snippet=snippet,
-                    freshness=freshness_of(self.root, row, fresh_cache),
+                    freshness=cited.freshness,
                     signals={k: float(v) for k, v in signals.get(cid, {}).items()},
                 )
             )

@@ -9,52 +9,22 @@ citation can still see what it pointed at.
 
 from __future__ import annotations
 
-import errno
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from conexus.errors import PathError, PathNotFoundError, QueryError
-from conexus.models import content_hash, decode_text
+from conexus.errors import PathError, PathNotFoundError, QueryError, TooLargeError
+from conexus.models import decode_text
 from conexus.paths import confine
+from conexus.search.freshness import freshness_state
+from conexus.sources.base import Stamp
+from conexus.sources.filesystem.read import MAX_TEXT_BYTES
+from conexus.sources.filesystem.read import looks_binary as looks_binary  # the one binary rule
+from conexus.sources.filesystem.read import read_bytes as read_bytes  # the one reader
 from conexus.store.sqlite import SqliteStore
 
-BINARY_SNIFF_BYTES = 8192
-MAX_READ_BYTES = 16 * 1024 * 1024
+MAX_READ_BYTES = MAX_TEXT_BYTES
 MAX_LINE_CHARS = 4000
 MAX_LINES_LIMIT = 10_000
-
-
-def read_bytes(path: str | Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
-    """Read up to ``max_bytes + 1`` bytes of a regular file: ``(data, stat)``.
-
-    Opens without blocking (a FIFO planted in the tree must not hang a
-    request) and reads nothing when the file is larger than ``max_bytes``
-    (``data`` is then empty and ``stat.st_size`` says why).
-
-    Raises:
-        OSError: missing or unreadable file, a directory (``IsADirectoryError``)
-            or any other non-regular file.
-    """
-    flags = (
-        os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    )
-    fd = os.open(path, flags)
-    with open(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        if st.st_size > max_bytes:
-            return b"", st
-        return fh.read(max_bytes + 1), st
-
-
-def looks_binary(head: bytes) -> bool:
-    """True when the first bytes of a file contain a NUL (git's and ripgrep's heuristic)."""
-    return b"\x00" in head[:BINARY_SNIFF_BYTES]
 
 
 def split_lines(text: str) -> list[str]:
@@ -185,7 +155,7 @@ def read_range(
     except OSError as exc:
         raise PathError(f"cannot read {rel}: {exc.strerror or exc}") from exc
     if st.st_size > MAX_READ_BYTES or len(data) > MAX_READ_BYTES:
-        raise QueryError(f"{rel} is too large to read ({st.st_size} bytes; the limit is {MAX_READ_BYTES})")
+        raise TooLargeError(f"{rel} is too large to read ({st.st_size} bytes; the limit is {MAX_READ_BYTES})")
     if looks_binary(data):
         raise QueryError(f"{rel} is a binary file; only text files can be read")
     text, invalid = decode_text(data)
@@ -194,10 +164,9 @@ def read_range(
 
     if row is None:
         freshness = "unindexed"
-    elif st.st_size == row.size and st.st_mtime_ns == row.mtime_ns:
-        freshness = "fresh"
-    else:
-        freshness = "fresh" if content_hash(text) == row.hash else "modified"
+    else:  # the rule search uses, on the stat and text already in hand
+        stamp = Stamp(st.st_size, st.st_mtime_ns)
+        freshness = freshness_state(row.hash, row.size, row.mtime_ns, stamp, lambda: text)
 
     return ReadResult(
         path=rel,

@@ -34,7 +34,7 @@ from typing import Any
 from conexus.errors import PathError, QueryError
 from conexus.gitinfo import Commit, co_changed, is_git_repo, recent_commits
 from conexus.models import content_hash, decode_text
-from conexus.paths import confine
+from conexus.paths import confine, is_test_path
 from conexus.search.localize import FileGraph
 from conexus.search.read import looks_binary, read_bytes, split_lines
 from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
@@ -996,19 +996,6 @@ def find_references(
 
 
 # ----------------------------------------------------------------------------------- tests
-
-
-def is_test_path(path: str) -> bool:
-    """True for test files by the usual conventions (test_x.py, x_test.go, x.test.ts, tests/...)."""
-    parts = path.split("/")
-    name = parts[-1]
-    dirs = set(parts[:-1])
-    if dirs & _NOT_TEST_DIRS:
-        return False
-    if any(p.match(name) for p in _TEST_NAME_PATTERNS):
-        return True
-    ext = posixpath.splitext(name)[1].lower()
-    return bool(dirs & _TEST_DIRS) and ext in _CODE_EXTENSIONS
 
 
 def subject_of_test(path: str) -> str | None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-import os
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -41,8 +40,9 @@ from conexus.app.service import ConexusService, ServedRoot
 from conexus.errors import ConexusError, PathError, PathNotFoundError, QueryError, TooLargeError
 from conexus.models import decode_text
 from conexus.paths import confine
-from conexus.search.read import MAX_READ_BYTES, looks_binary
+from conexus.search.read import MAX_READ_BYTES
 from conexus.server.mcp.schema import input_schema, output_schema
+from conexus.sources.filesystem.read import looks_binary, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -240,11 +240,9 @@ def _read_indexed_file(root: ServedRoot, rel: str) -> str:
         raise PathNotFoundError(f"{rel} is not an indexed file of root {root.name}")
     absolute, _ = confine(root.path, rel)
     try:
-        size = os.stat(absolute).st_size
-        if size > MAX_READ_BYTES:
-            raise TooLargeError(f"{rel} is too large to read as a resource ({size} bytes)")
-        with open(absolute, "rb") as fh:
-            data = fh.read(MAX_READ_BYTES + 1)
+        data, st = read_bytes(absolute, MAX_READ_BYTES)  # never blocks on a FIFO in the file's place
+        if st.st_size > MAX_READ_BYTES:
+            raise TooLargeError(f"{rel} is too large to read as a resource ({st.st_size} bytes)")
     except FileNotFoundError as exc:
         raise PathNotFoundError(f"{rel} was deleted since it was indexed") from exc
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""The walker: ignore rules (checked against git itself), symlinks, odd files, and the reader."""
+"""The walker: ignore rules (checked against git itself), symlinks, duplicate links, odd files."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conexus.errors import PathError
-from conexus.indexing import walker
-from conexus.indexing.walker import IgnoreMatcher, WalkOptions, read_source, walk
-from conexus.models import SkippedFile, SkipReason, SourceFile
+from conexus.models import SkippedFile, SkipReason
+from conexus.sources.base import DocumentRef
+from conexus.sources.filesystem import ignore as ignore_module
+from conexus.sources.filesystem import walk as walk_module
+from conexus.sources.filesystem.ignore import IgnoreMatcher, WalkOptions
+from conexus.sources.filesystem.read import read_source
+from conexus.sources.filesystem.walk import files_under, walk
 
 CACHEDIR_TAG = b"Signature: 8a477f597d28d172789f06886806bc55\n# a cache directory\n"
 
@@ -31,21 +35,16 @@ def make(root: Path, rel: str, content: str | bytes = "x = 1\n") -> Path:
     return path
 
 
-def entries(root: Path, options: WalkOptions | None = None) -> dict[str, SourceFile | SkippedFile]:
+def entries(root: Path, options: WalkOptions | None = None) -> dict[str, DocumentRef | SkippedFile]:
     return {e.path: e for e in walk(root, options or WalkOptions())}
 
 
 def indexed(root: Path, options: WalkOptions | None = None) -> set[str]:
-    return {p for p, e in entries(root, options).items() if isinstance(e, SourceFile)}
+    return {p for p, e in entries(root, options).items() if isinstance(e, DocumentRef)}
 
 
 def skipped(root: Path, options: WalkOptions | None = None) -> dict[str, SkippedFile]:
     return {p: e for p, e in entries(root, options).items() if isinstance(e, SkippedFile)}
-
-
-def source(path: Path) -> SourceFile:
-    st_ = path.stat()
-    return SourceFile(path.name, str(path), st_.st_size, st_.st_mtime_ns)
 
 
 # -- ignore files --------------------------------------------------------------------------------
@@ -111,7 +110,7 @@ def test_git_info_exclude_is_honoured(tmp_path: Path) -> None:
     assert found["secret.txt"] == SkippedFile(
         "secret.txt", SkipReason.IGNORED, ".git/info/exclude:2:secret.txt"
     )
-    assert isinstance(found["a.py"], SourceFile)
+    assert isinstance(found["a.py"], DocumentRef)
     assert found[".git/"] == SkippedFile(".git/", SkipReason.IGNORED, "always excluded: .git")
 
 
@@ -170,13 +169,13 @@ def test_each_ignore_file_is_read_once_per_walk(tmp_path: Path, monkeypatch: pyt
         for i in range(3):
             make(tmp_path, f"{d}f{i}.py")
     reads: list[str] = []
-    real = walker._read_rules
+    real = ignore_module._read_rules
 
     def counting(path: str, src: str) -> object:
         reads.append(path)
         return real(path, src)
 
-    monkeypatch.setattr(walker, "_read_rules", counting)
+    monkeypatch.setattr(ignore_module, "_read_rules", counting)
     list(walk(tmp_path, WalkOptions()))
     gitignores = [r for r in reads if r.endswith(".gitignore")]
     assert sorted(gitignores) == sorted(set(gitignores))
@@ -385,14 +384,14 @@ def test_a_directory_that_fails_to_list_is_skipped_and_the_walk_goes_on(
     # Runs as root too (where chmod cannot lock a directory): the listing itself fails.
     make(tmp_path, "locked/a.py")
     make(tmp_path, "open/b.py")
-    real_scan = walker._scan
+    real_scan = walk_module._scan
 
     def scan(path: str) -> list[os.DirEntry[str]]:
         if path.endswith("locked"):
             raise PermissionError(13, "Permission denied", path)
         return real_scan(path)
 
-    monkeypatch.setattr(walker, "_scan", scan)
+    monkeypatch.setattr(walk_module, "_scan", scan)
     assert skipped(tmp_path)["locked/"] == SkippedFile("locked/", SkipReason.UNREADABLE, "Permission denied")
     assert indexed(tmp_path) == {"open/b.py"}
 
@@ -411,15 +410,71 @@ def test_a_missing_root_raises_path_error(tmp_path: Path) -> None:
 
 
 def test_symlinks_inside_the_root_are_followed_and_reported_at_the_link_path(tmp_path: Path) -> None:
-    make(tmp_path, "real/mod.py")
-    (tmp_path / "link.py").symlink_to("real/mod.py")
-    (tmp_path / "alias").symlink_to("real", target_is_directory=True)
+    # The targets live in an ignored directory, so the links are the only paths the walk lists.
+    make(tmp_path, ".gitignore", "vendored/\n")
+    make(tmp_path, "vendored/real/mod.py")
+    make(tmp_path, "vendored/one.py")
+    (tmp_path / "link.py").symlink_to("vendored/one.py")
+    (tmp_path / "alias").symlink_to("vendored/real", target_is_directory=True)
     found = entries(tmp_path)
-    assert {"real/mod.py", "link.py", "alias/mod.py"} <= set(found)
+    assert {"link.py", "alias/mod.py"} <= set(found)
     link = found["link.py"]
-    assert isinstance(link, SourceFile)
-    assert link.abs_path == str(tmp_path / "link.py")
+    assert isinstance(link, DocumentRef)
+    assert link.location == str(tmp_path / "link.py")
     assert read_source(link, 1000) == ("x = 1\n", False)
+    assert isinstance(found["alias/mod.py"], DocumentRef)
+
+
+def test_a_symlinked_directory_inside_the_root_is_indexed_once_at_its_real_path(tmp_path: Path) -> None:
+    # psf/requests: tests/certs/expired and tests/certs/valid link to the same folder.
+    for name in ["a.pem", "b.pem", "c.py"]:
+        make(tmp_path, f"tests/certs/mtls/{name}")
+    (tmp_path / "tests/certs/expired").symlink_to("mtls", target_is_directory=True)
+    (tmp_path / "tests/certs/valid").symlink_to("mtls", target_is_directory=True)
+    found = entries(tmp_path)
+    assert indexed(tmp_path) == {"tests/certs/mtls/a.pem", "tests/certs/mtls/b.pem", "tests/certs/mtls/c.py"}
+    for link in ["expired", "valid"]:
+        for name in ["a.pem", "b.pem", "c.py"]:
+            rel = f"tests/certs/{link}/{name}"
+            why = f"same file as tests/certs/mtls/{name}"
+            assert found[rel] == SkippedFile(rel, SkipReason.DUPLICATE_LINK, why)
+
+
+def test_a_symlink_to_a_file_is_a_duplicate_of_the_file_itself(tmp_path: Path) -> None:
+    make(tmp_path, "docs/readme.md", "# hi\n")
+    (tmp_path / "README.md").symlink_to("docs/readme.md")
+    assert indexed(tmp_path) == {"docs/readme.md"}
+    assert skipped(tmp_path)["README.md"].reason is SkipReason.DUPLICATE_LINK
+
+
+def test_when_every_path_goes_through_a_link_the_lexicographically_first_is_kept(tmp_path: Path) -> None:
+    make(tmp_path, ".gitignore", "store/\n")
+    make(tmp_path, "store/data.py")
+    (tmp_path / "b").symlink_to("store", target_is_directory=True)
+    (tmp_path / "a").symlink_to("store", target_is_directory=True)
+    assert indexed(tmp_path) == {".gitignore", "a/data.py"}
+    why = "same file as a/data.py"
+    assert skipped(tmp_path)["b/data.py"] == SkippedFile("b/data.py", SkipReason.DUPLICATE_LINK, why)
+
+
+def test_hard_links_are_indexed_once_at_the_first_path(tmp_path: Path) -> None:
+    make(tmp_path, "z.py")
+    os.link(tmp_path / "z.py", tmp_path / "y.py")
+    assert indexed(tmp_path) == {"y.py"}
+    assert skipped(tmp_path)["z.py"].reason is SkipReason.DUPLICATE_LINK
+
+
+def test_files_under_a_directory_come_from_the_walker_with_the_trees_rules(tmp_path: Path) -> None:
+    make(tmp_path, ".gitignore", "*.log\n")
+    make(tmp_path, "pkg/a.py")
+    make(tmp_path, "pkg/b.log")
+    make(tmp_path, "pkg/node_modules/x.js")
+    make(tmp_path, "pkg/sub/c.py")
+    make(tmp_path, "other.py")
+    assert files_under(tmp_path, "pkg", WalkOptions()) == ["pkg/a.py", "pkg/sub/c.py"]
+    assert files_under(tmp_path, "pkg/node_modules", WalkOptions()) == []
+    assert files_under(tmp_path, "missing", WalkOptions()) == []
+    assert files_under(tmp_path, "pkg", WalkOptions(), limit=1) == ["pkg/a.py"]
 
 
 def test_symlinks_leaving_the_root_are_skipped(tmp_path: Path) -> None:
@@ -588,102 +643,5 @@ def test_ignore_decisions_match_git_check_ignore(
         matcher = IgnoreMatcher(root, WalkOptions())
         actual = {p for p in paths if matcher.is_ignored(p, is_dir=p in dirs)}
         assert actual == expected
-        walked = {e.path for e in walk(root, WalkOptions()) if isinstance(e, SourceFile)}
+        walked = {e.path for e in walk(root, WalkOptions()) if isinstance(e, DocumentRef)}
         assert walked == all_files - expected
-
-
-# -- reading -------------------------------------------------------------------------------------
-
-
-def test_reading_plain_text_returns_it_unchanged(tmp_path: Path) -> None:
-    assert read_source(source(make(tmp_path, "a.py", "def f():\n    return 1\n")), 1000) == (
-        "def f():\n    return 1\n",
-        False,
-    )
-    assert read_source(source(make(tmp_path, "empty.py", "")), 1000) == ("", False)
-
-
-def test_a_nul_byte_in_the_first_8k_marks_a_file_binary(tmp_path: Path) -> None:
-    result = read_source(source(make(tmp_path, "blob.py", b"abc\x00def")), 1000)
-    assert isinstance(result, SkippedFile)
-    assert result.reason is SkipReason.BINARY
-
-
-def test_many_control_bytes_mark_a_file_binary_but_ansi_colours_do_not(tmp_path: Path) -> None:
-    noisy = read_source(source(make(tmp_path, "noisy.dat", bytes(range(1, 9)) * 200)), 10_000)
-    assert isinstance(noisy, SkippedFile)
-    assert noisy.reason is SkipReason.BINARY
-    log = b"\x1b[31merror\x1b[0m: failed\n" * 50
-    assert read_source(source(make(tmp_path, "build.txt", log)), 10_000) == (log.decode(), False)
-
-
-def test_a_file_that_grew_past_the_limit_since_the_walk_is_too_large(tmp_path: Path) -> None:
-    path = make(tmp_path, "grow.py", "x = 1\n")
-    file = source(path)
-    path.write_text("x = 1\n" * 100, encoding="utf-8")
-    result = read_source(file, 100)
-    assert isinstance(result, SkippedFile)
-    assert result.reason is SkipReason.TOO_LARGE
-
-
-def test_a_file_that_vanished_since_the_walk_is_unreadable(tmp_path: Path) -> None:
-    path = make(tmp_path, "gone.py")
-    file = source(path)
-    path.unlink()
-    result = read_source(file, 100)
-    assert isinstance(result, SkippedFile)
-    assert result.reason is SkipReason.UNREADABLE
-
-
-def test_a_file_replaced_by_a_fifo_is_not_regular_and_does_not_block(tmp_path: Path) -> None:
-    path = make(tmp_path, "p.py")
-    file = source(path)
-    path.unlink()
-    os.mkfifo(path)
-    result = read_source(file, 100)
-    assert isinstance(result, SkippedFile)
-    assert result.reason is SkipReason.NOT_REGULAR
-
-
-def test_invalid_utf8_is_replaced_and_flagged(tmp_path: Path) -> None:
-    result = read_source(source(make(tmp_path, "latin.py", b"name = 'caf\xe9'\n")), 100)
-    assert result == ("name = 'caf\ufffd'\n", True)
-
-
-def test_crlf_and_lone_cr_become_newlines(tmp_path: Path) -> None:
-    path = make(tmp_path, "dos.py", b"a = 1\r\nb = 2\rc = 3\n")
-    assert read_source(source(path), 100) == ("a = 1\nb = 2\nc = 3\n", False)
-
-
-def test_a_utf8_bom_is_stripped(tmp_path: Path) -> None:
-    path = make(tmp_path, "bom.py", b"\xef\xbb\xbfprint('hi')\r\n")
-    assert read_source(source(path), 100) == ("print('hi')\n", False)
-
-
-@pytest.mark.parametrize(
-    "header",
-    [
-        "// Code generated by protoc-gen-go. DO NOT EDIT.\n",
-        "# @generated by a tool\n",
-        "// <auto-generated />\n",
-        "\n\n\n/* DO NOT EDIT: written by build.py */\n",
-    ],
-)
-def test_a_generated_marker_in_the_first_lines_marks_a_file_generated(tmp_path: Path, header: str) -> None:
-    result = read_source(source(make(tmp_path, "gen.go", header + "package x\n")), 10_000)
-    assert isinstance(result, SkippedFile)
-    assert result.reason is SkipReason.GENERATED
-
-
-def test_a_marker_further_down_does_not_mark_a_file_generated(tmp_path: Path) -> None:
-    text = "import os\n" * 10 + "# files with @generated are skipped\n"
-    assert read_source(source(make(tmp_path, "a.py", text)), 10_000) == (text, False)
-
-
-def test_minified_code_is_generated_but_long_prose_lines_are_not(tmp_path: Path) -> None:
-    minified = "var a=function(b){return b+1};" * 200 + "\n"
-    result = read_source(source(make(tmp_path, "bundle.js", minified)), 100_000)
-    assert isinstance(result, SkippedFile)
-    assert result.reason is SkipReason.GENERATED
-    prose = ("A paragraph written on one line. " * 30 + "\n\n") * 5
-    assert read_source(source(make(tmp_path, "README.md", prose)), 100_000) == (prose, False)

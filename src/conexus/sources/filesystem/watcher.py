@@ -9,8 +9,8 @@ debounced batch, already filtered, to a callback as a :class:`ChangeBatch`:
   anything under the data home (the index would otherwise watch itself being
   written);
 * a directory that appears (created, or renamed into the tree) is expanded
-  into the files under it, because the operating system reports only the
-  directory itself for a rename;
+  into the files under it by the walker (:func:`~conexus.sources.filesystem.walk.files_under`),
+  because the operating system reports only the directory itself for a rename;
 * an edit to an ignore file sets ``rules_changed``: what is indexed may have
   changed anywhere, so the receiver should re-walk the tree.
 
@@ -30,14 +30,13 @@ from pathlib import Path
 from watchfiles import Change, watch
 
 from conexus.errors import PathError
-from conexus.indexing.walker import IgnoreMatcher, WalkOptions
+from conexus.sources.filesystem.ignore import IgnoreMatcher, WalkOptions
+from conexus.sources.filesystem.walk import MAX_EXPANDED_FILES, files_under
 
 logger = logging.getLogger(__name__)
 
 IGNORE_FILE_NAMES = frozenset({".gitignore", ".conexusignore"})
 GIT_INFO_EXCLUDE = ".git/info/exclude"
-# A directory renamed into the tree with more files than this is left to a full re-walk.
-MAX_EXPANDED_FILES = 20_000
 
 
 @dataclass
@@ -181,40 +180,10 @@ class TreeWatcher:
 
     def _expand(self, rel_dir: str, batch: ChangeBatch, matcher: IgnoreMatcher) -> None:
         """Add the files under a directory that appeared, pruning ignored directories."""
-        found = walk_files(self.root, rel_dir, matcher, limit=MAX_EXPANDED_FILES)
+        try:
+            found = files_under(self.root, rel_dir, self._options, MAX_EXPANDED_FILES, matcher=matcher)
+        except PathError:
+            return
         batch.changed.update(found)
         if len(found) >= MAX_EXPANDED_FILES:
             batch.overflow = True
-
-
-def walk_files(
-    root: Path, rel_dir: str, matcher: IgnoreMatcher, limit: int = MAX_EXPANDED_FILES
-) -> list[str]:
-    """Root-relative paths of the files under ``rel_dir`` that ``matcher`` keeps (at most ``limit``)."""
-    out: list[str] = []
-    for current, dirs, files in os.walk(root / rel_dir, followlinks=False):
-        rel_current = os.path.relpath(current, root).replace(os.sep, "/")
-        keep = []
-        for d in sorted(dirs):
-            try:
-                if not matcher.is_ignored(f"{rel_current}/{d}", is_dir=True):
-                    keep.append(d)
-            except PathError:
-                continue
-        dirs[:] = keep
-        for f in sorted(files):
-            rel = f"{rel_current}/{f}"
-            try:
-                if matcher.is_ignored(rel, is_dir=False):
-                    continue
-            except PathError:
-                continue
-            out.append(rel)
-            if len(out) >= limit:
-                return out
-    return out
-
-
-def files_under(root: Path, rel_dir: str, options: WalkOptions, limit: int = MAX_EXPANDED_FILES) -> list[str]:
-    """Like :func:`walk_files` with a fresh matcher for ``options`` (for one-off requests)."""
-    return walk_files(root, rel_dir, IgnoreMatcher(root, options), limit)

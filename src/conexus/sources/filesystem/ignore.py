@@ -1,9 +1,8 @@
-"""Find the files worth indexing under a root, and read them.
+"""Which paths under a root are worth indexing: the ignore rules and the walk options.
 
-``IgnoreMatcher`` answers "is this relative path ignored?", ``walk`` lists a
-tree with it (pruning ignored directories), ``read_source`` reads one file and
-decides whether its content is worth indexing (binary, too large, minified or
-machine-written content is not).
+``IgnoreMatcher`` answers "is this relative path ignored?" and says which rule
+decided. The walker (:mod:`conexus.sources.filesystem.walk`) and the watcher
+(:mod:`conexus.sources.filesystem.watcher`) both ask it, so the two never disagree.
 
 Ignore rules, first source that decides wins:
 
@@ -30,27 +29,24 @@ it, which disagrees with git for directories (under ``*`` + ``!*/`` it calls
 ``build/keep.txt``). We keep pathspec's translation of each pattern into a
 regular expression and apply git's own rule around it: directories are decided
 one level at a time, and the last pattern that matches the path itself wins.
-``tests/indexing/test_walker.py`` checks the result against ``git check-ignore``.
+``tests/sources/test_filesystem_walk.py`` checks the result against ``git check-ignore``.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
-import stat
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from operator import attrgetter
 from pathlib import Path
 
 from pathspec.patterns.gitignore import GitIgnorePatternError
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from conexus.errors import PathError
-from conexus.models import SkippedFile, SkipReason, SourceFile, decode_text
+from conexus.models import SkipReason
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +61,7 @@ __all__ = [
     "VCS_DIRS",
     "IgnoreMatcher",
     "WalkOptions",
-    "read_source",
-    "walk",
+    "normalize_relative",
 ]
 
 # -- defaults ------------------------------------------------------------------------------------
@@ -486,7 +481,7 @@ class IgnoreMatcher:
         Raises:
             PathError: the path is absolute or leaves the root.
         """
-        rel = _normalize(rel_path)
+        rel = normalize_relative(rel_path)
         if not rel:
             return None
         parent_rel, _, name = rel.rpartition("/")
@@ -505,7 +500,7 @@ class IgnoreMatcher:
         self._cache.clear()
         self._root = self._root_dir(_list_names(self.root))
 
-    # -- internals shared with walk() ---------------------------------------------------------------
+    # -- internals shared with the walker ---------------------------------------------------------------
 
     def _find_repository_rules(self) -> None:
         """Load .git/info/exclude and the .gitignore files between the repository top and the root."""
@@ -642,7 +637,7 @@ def _output_dirs(names: frozenset[str]) -> frozenset[str]:
     return frozenset().union(*found)
 
 
-def _normalize(rel_path: str) -> str:
+def normalize_relative(rel_path: str) -> str:
     """A root-relative POSIX path without ``./``, doubled or trailing slashes."""
     if rel_path.startswith("/"):
         raise PathError(f"path must be relative to the root: {rel_path}")
@@ -650,213 +645,3 @@ def _normalize(rel_path: str) -> str:
     if ".." in parts:
         raise PathError(f"path leaves the root: {rel_path}")
     return "/".join(parts)
-
-
-# -- the walker ----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Frame:
-    ctx: _Dir
-    entries: Iterator[os.DirEntry[str]]
-    key: tuple[int, int]
-
-
-def _scan(path: str) -> list[os.DirEntry[str]]:
-    with os.scandir(path) as it:
-        return sorted(it, key=attrgetter("name"))
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode):
-        return "character device"
-    if stat.S_ISBLK(mode):
-        return "block device"
-    return "not a regular file"
-
-
-def walk(root: Path, options: WalkOptions) -> Iterator[SourceFile | SkippedFile]:
-    """Yield every file under ``root`` as a ``SourceFile``, or a ``SkippedFile`` saying why not.
-
-    The order is deterministic: depth first, entries of a directory sorted by
-    name. An ignored directory is not entered; it yields one
-    ``SkippedFile(IGNORED)`` whose path ends in ``/`` (as do other skipped
-    directories). Symlinks are followed only when ``options.follow_symlinks``
-    and their target stays inside the root; a followed link is reported at the
-    link's own path. Problems with single entries become ``SkippedFile`` s.
-
-    Raises:
-        PathError: ``root`` does not exist, is not a directory or cannot be listed
-            (raised by this call, before iteration starts).
-    """
-    matcher = IgnoreMatcher(root, options)
-    try:
-        entries = _scan(matcher.root)
-        st = os.stat(matcher.root)
-    except OSError as exc:
-        raise PathError(f"cannot list root {root}: {exc.strerror or exc}") from exc
-    return _walk(matcher, options, entries, (st.st_dev, st.st_ino))
-
-
-def _walk(
-    matcher: IgnoreMatcher,
-    options: WalkOptions,
-    root_entries: list[os.DirEntry[str]],
-    root_key: tuple[int, int],
-) -> Iterator[SourceFile | SkippedFile]:
-    root_real = os.path.realpath(matcher.root)
-    root_prefix = root_real.rstrip(os.sep) + os.sep
-    max_bytes = options.max_file_bytes
-    follow = options.follow_symlinks
-    stack = [_Frame(matcher._root, iter(root_entries), root_key)]
-    active = {root_key}  # (dev, inode) of the directories being walked: a repeat is a loop
-
-    while stack:
-        frame = stack[-1]
-        entry = next(frame.entries, None)
-        if entry is None:
-            stack.pop()
-            active.discard(frame.key)
-            continue
-        name = entry.name
-        parent = frame.ctx
-        rel = f"{parent.rel}/{name}" if parent.rel else name
-        path = entry.path
-        try:
-            st: os.stat_result | None = None
-            if entry.is_symlink():
-                target_error: OSError | None = None
-                try:
-                    st = os.stat(path)
-                except OSError as exc:
-                    target_error = exc
-                is_dir = follow and st is not None and stat.S_ISDIR(st.st_mode)
-                detail, kept = matcher._check(parent, name, rel, is_dir)
-                if detail is not None:
-                    yield SkippedFile(rel + "/" if is_dir else rel, SkipReason.IGNORED, detail)
-                    continue
-                if not follow:
-                    yield SkippedFile(rel, SkipReason.NOT_REGULAR, "symlink (follow_symlinks is off)")
-                    continue
-                real = os.path.realpath(path)
-                if real != root_real and not real.startswith(root_prefix):
-                    yield SkippedFile(rel, SkipReason.SYMLINK_OUTSIDE_ROOT, f"points to {real}")
-                    continue
-                if st is None:
-                    if target_error is not None and target_error.errno == errno.ELOOP:
-                        yield SkippedFile(rel, SkipReason.SYMLINK_LOOP, "symlink resolves to itself")
-                    else:
-                        why = target_error.strerror if target_error is not None else "unknown"
-                        yield SkippedFile(rel, SkipReason.UNREADABLE, f"broken symlink: {why}")
-                    continue
-            else:
-                is_dir = entry.is_dir(follow_symlinks=False)
-                detail, kept = matcher._check(parent, name, rel, is_dir)
-                if detail is not None:
-                    yield SkippedFile(rel + "/" if is_dir else rel, SkipReason.IGNORED, detail)
-                    continue
-                st = entry.stat(follow_symlinks=False)
-
-            if is_dir:
-                key = (st.st_dev, st.st_ino)
-                if key in active:
-                    yield SkippedFile(rel + "/", SkipReason.SYMLINK_LOOP, "leads back to a parent directory")
-                    continue
-                try:
-                    entries = _scan(path)
-                except OSError as exc:
-                    yield SkippedFile(rel + "/", SkipReason.UNREADABLE, exc.strerror or str(exc))
-                    continue
-                child = matcher._child(parent, rel, path, frozenset(e.name for e in entries), kept)
-                if isinstance(child, str):
-                    yield SkippedFile(rel + "/", SkipReason.IGNORED, child)
-                    continue
-                stack.append(_Frame(child, iter(entries), key))
-                active.add(key)
-            elif stat.S_ISREG(st.st_mode):
-                if st.st_size > max_bytes:
-                    yield SkippedFile(rel, SkipReason.TOO_LARGE, f"{st.st_size} bytes > {max_bytes}")
-                else:
-                    yield SourceFile(rel, path, st.st_size, st.st_mtime_ns)
-            else:
-                yield SkippedFile(rel, SkipReason.NOT_REGULAR, _kind(st.st_mode))
-        except OSError as exc:  # vanished or unreadable between listing and stat
-            yield SkippedFile(rel, SkipReason.UNREADABLE, exc.strerror or str(exc))
-
-
-# -- the reader ----------------------------------------------------------------------------------
-
-_SNIFF_BYTES = 8192
-_MAX_CONTROL_RATIO = 0.10
-# C0 controls other than \t \n \f \r and ESC (ANSI colour codes in logs), plus DEL.
-_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
-_GENERATED_MARKERS = ("@generated", "DO NOT EDIT", "<auto-generated")
-_MARKER_LINES = 5
-_MINIFIED_MIN_CHARS = 1024
-_MINIFIED_AVG_LINE = 300
-# Prose is often written one paragraph per line; long lines there are not minification.
-_PROSE_EXTENSIONS = frozenset({"md", "markdown", "mdx", "rst", "txt", "adoc", "asciidoc", "org", "tex"})
-
-
-def read_source(file: SourceFile, max_file_bytes: int) -> tuple[str, bool] | SkippedFile:
-    """Read ``file`` as text: ``(text, had_invalid_utf8)``, or a ``SkippedFile`` saying why not.
-
-    The text has no BOM and only ``\\n`` line ends. Invalid UTF-8 is decoded
-    with U+FFFD replacement characters, so such files stay searchable; the flag
-    says it happened. Skips: ``UNREADABLE`` (any OSError), ``NOT_REGULAR``,
-    ``TOO_LARGE`` (checked again: the file may have grown since the walk),
-    ``BINARY`` (a NUL byte or many control bytes in the first 8 KiB) and
-    ``GENERATED`` (a generated-code marker in the first lines, or minified
-    content: long average line length). Never raises.
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(file.abs_path, flags)
-        with open(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                return SkippedFile(file.path, SkipReason.NOT_REGULAR, _kind(st.st_mode))
-            if st.st_size > max_file_bytes:
-                return SkippedFile(file.path, SkipReason.TOO_LARGE, f"{st.st_size} bytes > {max_file_bytes}")
-            data = fh.read(max_file_bytes + 1)
-    except OSError as exc:
-        return SkippedFile(file.path, SkipReason.UNREADABLE, exc.strerror or str(exc))
-    if len(data) > max_file_bytes:
-        return SkippedFile(file.path, SkipReason.TOO_LARGE, f"more than {max_file_bytes} bytes")
-
-    head = data[:_SNIFF_BYTES]
-    if b"\x00" in head:
-        return SkippedFile(file.path, SkipReason.BINARY, "NUL byte")
-    if head:
-        controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
-        if controls / len(head) > _MAX_CONTROL_RATIO:
-            return SkippedFile(file.path, SkipReason.BINARY, f"{controls} control bytes in the first 8 KiB")
-
-    text, invalid = decode_text(data)
-    why = _generated(file.path, text)
-    if why is not None:
-        return SkippedFile(file.path, SkipReason.GENERATED, why)
-    return text, invalid
-
-
-def _generated(path: str, text: str) -> str | None:
-    """Why ``text`` looks machine-written, or None."""
-    first_lines = text[:4096].split("\n", _MARKER_LINES)[:_MARKER_LINES]
-    for line in first_lines:
-        for marker in _GENERATED_MARKERS:
-            if marker in line:
-                return f"{marker!r} marker"
-    if len(text) < _MINIFIED_MIN_CHARS:
-        return None
-    ext = path.rpartition("/")[2].rpartition(".")[2].lower()
-    if ext in _PROSE_EXTENSIONS:
-        return None
-    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-    average = len(text) / lines
-    if average > _MINIFIED_AVG_LINE:
-        return f"minified: {lines} lines, {average:.0f} characters per line on average"
-    return None
