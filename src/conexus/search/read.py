@@ -18,7 +18,7 @@ from pathlib import Path
 from conexus.errors import PathError, QueryError
 from conexus.models import content_hash, decode_text
 from conexus.paths import confine
-from conexus.store.sqlite import SqliteStore
+from conexus.store.base import Store
 
 BINARY_SNIFF_BYTES = 8192
 MAX_READ_BYTES = 16 * 1024 * 1024
@@ -150,7 +150,7 @@ def _window(
 
 def read_range(
     root: Path,
-    store: SqliteStore | None,
+    store: Store | None,
     path: str,
     start: int | None = None,
     end: int | None = None,
@@ -216,7 +216,7 @@ def read_range(
 
 
 def _read_deleted(
-    store: SqliteStore,
+    store: Store,
     rel: str,
     start: int | None,
     end: int | None,

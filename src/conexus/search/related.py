@@ -10,8 +10,8 @@ Everything here is deterministic and cites ``path:start-end``:
   and ``index`` resolution, ``.js`` specifiers naming ``.ts`` sources) and Go
   (module path from ``go.mod``, one package = one directory). Extraction is
   cached per (path, content hash). "Who imports this" parses only the files
-  whose indexed text names the module (an FTS lookup), not the whole tree.
-* **References** are found with the FTS index (one quoted token per name) and
+  whose indexed text names the module (a lexical lookup in the store), not the whole tree.
+* **References** are found with the store's lexical index (one token per name) and
   confirmed with a word-boundary regex on the chunk text, so a hit is a real
   occurrence of the identifier, not a stemmed or split token.
 * **Tests** are test files (by naming convention) that import the target,
@@ -37,7 +37,7 @@ from conexus.models import content_hash, decode_text
 from conexus.paths import confine
 from conexus.search.localize import FileGraph
 from conexus.search.read import looks_binary, read_bytes, split_lines
-from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
+from conexus.store.base import ChunkRow, FileRow, Store
 from conexus.tokens import MAX_TOKEN_LEN, index_form
 
 logger = logging.getLogger(__name__)
@@ -574,8 +574,8 @@ _LAYOUT_LOCK = threading.Lock()
 MAX_IMPORTER_CANDIDATE_CHUNKS = 50_000
 
 
-def _cached_layout(root: Path, store: SqliteStore) -> _CachedLayout:
-    key = (str(root), str(store.db_path))
+def _cached_layout(root: Path, store: Store) -> _CachedLayout:
+    key = (str(root), store.key)
     generation = store.meta().get("generation", "0")
     with _LAYOUT_LOCK:
         cached = _LAYOUTS.get(key)
@@ -585,7 +585,7 @@ def _cached_layout(root: Path, store: SqliteStore) -> _CachedLayout:
         return cached
 
 
-def repo_layout(root: Path, store: SqliteStore) -> RepoLayout:
+def repo_layout(root: Path, store: Store) -> RepoLayout:
     """The :class:`RepoLayout` of the indexed files, rebuilt only when the store generation changes."""
     return _cached_layout(root, store).layout
 
@@ -619,7 +619,7 @@ def _whole_graph(root: Path, layout: RepoLayout) -> _WholeGraph:
     return _WholeGraph(imports, in_degree)
 
 
-def file_graph(root: Path, store: SqliteStore, paths: Sequence[str]) -> FileGraph:
+def file_graph(root: Path, store: Store, paths: Sequence[str]) -> FileGraph:
     """The import graph around ``paths``: what each imports, and how many files import each of them.
 
     The whole repository's graph is built once per store generation (imports
@@ -673,14 +673,12 @@ def _has_package_relative_import(root: Path, rel: str) -> bool:
     return st.st_size <= MAX_IMPORT_FILE_BYTES and _PACKAGE_RELATIVE.search(decode_text(data)[0]) is not None
 
 
-def _candidate_importers(
-    root: Path, store: SqliteStore, layout: RepoLayout, paths: Sequence[str]
-) -> set[str]:
+def _candidate_importers(root: Path, store: Store, layout: RepoLayout, paths: Sequence[str]) -> set[str]:
     """Indexed files that may import ``paths``: their chunk text names the module, or they sit inside it.
 
     Every import statement spells the imported module's last name (``from
-    shop import pricing``, ``'./format'``, ``".../internal/store"``), so an FTS
-    lookup on the body column narrows the files to parse from the whole tree
+    shop import pricing``, ``'./format'``, ``".../internal/store"``), so a lexical
+    lookup of all its words in the body field narrows the files to parse from the whole tree
     to the few that mention the name.
     """
     out: set[str] = set()
@@ -692,13 +690,14 @@ def _candidate_importers(
         words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", name) if w]
         if not words:
             continue
-        match = " AND ".join(f'body : "{fts_token(w)}"' for w in words)
-        ids = [cid for cid, _ in store.lexical(match, MAX_IMPORTER_CANDIDATE_CHUNKS)]
+        terms = [index_token(w) for w in words]
+        found = store.lexical(terms, MAX_IMPORTER_CANDIDATE_CHUNKS, require_all=True, fields=("body",))
+        ids = [cid for cid, _ in found]
         out.update(row.path for row in store.get_chunks(ids).values())
     return out
 
 
-def find_importers(root: Path, store: SqliteStore, paths: Sequence[str]) -> list[ImportEdge]:
+def find_importers(root: Path, store: Store, paths: Sequence[str]) -> list[ImportEdge]:
     """Import statements of indexed files that resolve to one of ``paths``, by importer and line.
 
     Only candidate files (see :func:`_candidate_importers`) are parsed, their
@@ -719,9 +718,7 @@ def find_importers(root: Path, store: SqliteStore, paths: Sequence[str]) -> list
     return list(edges)
 
 
-def _find_importers(
-    root: Path, store: SqliteStore, layout: RepoLayout, paths: Sequence[str]
-) -> list[ImportEdge]:
+def _find_importers(root: Path, store: Store, layout: RepoLayout, paths: Sequence[str]) -> list[ImportEdge]:
     wanted = set(paths)
     edges: list[ImportEdge] = []
     for importer in sorted(_candidate_importers(root, store, layout, paths)):
@@ -799,7 +796,7 @@ def group_definitions(
     return out
 
 
-def find_definitions(store: SqliteStore, name: str, limit: int = 200) -> list[Definition]:
+def find_definitions(store: Store, name: str, limit: int = 200) -> list[Definition]:
     """Definitions of ``name``: plain (``parse``), qualified (``Parser.parse``) or module-qualified.
 
     The last component is looked up as a symbol; the rest must end the
@@ -832,7 +829,7 @@ def _is_symbol_like(text: str) -> bool:
     return _SYMBOL_TARGET.fullmatch(text) is not None
 
 
-def resolve_target(root: Path, store: SqliteStore, target: str) -> Target:
+def resolve_target(root: Path, store: Store, target: str) -> Target:
     """Decide whether ``target`` is a file (path, ``path:line`` or ``path:start-end``) or a symbol.
 
     Raises:
@@ -889,7 +886,7 @@ def resolve_target(root: Path, store: SqliteStore, target: str) -> Target:
     )
 
 
-def _file_target(root: Path, store: SqliteStore, files: dict[str, FileRow], path: str) -> Target | None:
+def _file_target(root: Path, store: Store, files: dict[str, FileRow], path: str) -> Target | None:
     absolute, rel = confine(root, path)
     if rel in files:
         rows = store.chunks_of_file(rel)
@@ -918,8 +915,8 @@ def _line_kind(line: str, name: str, col: int) -> str:
     return "reference"
 
 
-def fts_token(word: str) -> str:
-    """The FTS5 token the index holds for a whole identifier (as :func:`conexus.tokens.iter_code_tokens`)."""
+def index_token(word: str) -> str:
+    """The index token of a whole identifier (as :func:`conexus.tokens.iter_code_tokens` makes it)."""
     return index_form(word[:MAX_TOKEN_LEN])
 
 
@@ -932,7 +929,7 @@ def _accept(line: str, m: re.Match[str], members: set[str]) -> bool:
 
 
 def find_references(
-    store: SqliteStore,
+    store: Store,
     names: Sequence[str],
     *,
     exclude: Sequence[Definition] = (),
@@ -942,8 +939,8 @@ def find_references(
 ) -> list[Reference]:
     """Confirmed occurrences of any of ``names`` in the indexed chunks, best chunks first.
 
-    Candidates come from FTS5 (a quoted token per name, so nothing in a name
-    reaches FTS syntax), then every candidate line is checked with a
+    Candidates come from the store's lexical retrieval (one index token per
+    name), then every candidate line is checked with a
     case-sensitive word-boundary regex. Names in ``member_names`` (methods)
     count only after a member access (``.name``, ``->name``, ``::name``) and
     not on import lines, so the method ``search`` does not match the word
@@ -960,7 +957,7 @@ def find_references(
     ranked: list[int] = []
     seen_ids: set[int] = set()
     for word in words:
-        for cid, _score in store.lexical(f'"{fts_token(word)}"', per_name):
+        for cid, _score in store.lexical([index_token(word)], per_name):
             if cid not in seen_ids:
                 seen_ids.add(cid)
                 ranked.append(cid)
@@ -1128,7 +1125,7 @@ def related_tests(
 
 def related_info(
     root: Path,
-    store: SqliteStore,
+    store: Store,
     target: str,
     *,
     limit: int = 20,

@@ -857,7 +857,6 @@ class ConexusMCP:
             work = WorkContext(
                 active_file=_rel(root, ctx_args.active_file) if ctx_args.active_file else None,
                 open_files=tuple(_rel(root, p) for p in ctx_args.open_files),
-                git_branch=ctx_args.git_branch,
             )
         for glob in args.paths:
             if "\x00" in glob:

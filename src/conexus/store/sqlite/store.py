@@ -1,217 +1,118 @@
 """The embedded store: one SQLite file (WAL) per indexed root, plus its HNSW file.
 
-Tables: ``meta`` (the self-description), ``files``, ``chunks``, ``vectors``
-(float16 blobs, the source of truth for the HNSW file), ``skips`` and ``runs``;
-``chunks_fts`` is a contentless FTS5 table holding the code-aware token strings
-built by :mod:`conexus.tokens`. Contentless keeps the file small; deleting from
-it needs the original token strings, which :func:`fts_columns` recomputes
-deterministically from the stored chunk (the tokenizer version is part of the
-index format, so it cannot drift).
+Tables (see :mod:`conexus.store.sqlite.schema`): ``meta`` (the self-description),
+``files``, ``chunks``, ``vectors`` (float16 blobs, the source of truth for the
+HNSW file), ``chunk_names``, ``skips`` and ``runs``; ``chunks_fts`` is a
+contentless FTS5 table holding the code-aware token strings built by
+:mod:`conexus.tokens`. Contentless keeps the file small; deleting from it needs
+the original token strings, which :func:`~conexus.store.sqlite.sql.fts_columns`
+recomputes deterministically from the stored chunk (the tokenizer version is
+part of the index format, so it cannot drift).
 
-Build-then-run: :func:`lexical_sql` builds the lexical query and is testable
-without a database; :meth:`SqliteStore.lexical` runs it.
+Build-then-run: :mod:`conexus.store.sqlite.sql` builds every query and FTS5
+expression and is testable without a database; :class:`SqliteStore` runs them.
+Every ``sqlite3.Error`` (and vector-index failure) leaving a public method is a
+:class:`~conexus.errors.StoreError`.
+
+An index run holds an exclusive ``flock`` on ``index.lock`` beside the database
+while it runs; a ``running`` run whose lock is free (or whose process is gone)
+was killed and reads as ``interrupted``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-import re
+import logging
+import os
+import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
 from conexus.errors import IndexIncompatibleError, StoreError
 from conexus.models import Chunk
-from conexus.store.vectors import F32, UsearchIndex, decode_vectors, encode_vector
-from conexus.store.wal import use_wal
-from conexus.tokens import TOKENIZER_VERSION, path_tokens, token_string
-
-#: Format of the files on disk. A store refuses files of a newer format.
-FORMAT_VERSION = 1
-SCHEMA_VERSION = 1
-
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS files (
-        id INTEGER PRIMARY KEY,
-        path TEXT NOT NULL UNIQUE,
-        hash TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        language TEXT NOT NULL,
-        n_lines INTEGER NOT NULL,
-        n_chunks INTEGER NOT NULL,
-        invalid_utf8 INTEGER NOT NULL DEFAULT 0,
-        indexed_at REAL NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS chunks (
-        id INTEGER PRIMARY KEY,
-        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-        start_line INTEGER NOT NULL,
-        end_line INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        symbol TEXT,
-        parent TEXT,
-        signature TEXT,
-        docstring TEXT,
-        header TEXT NOT NULL DEFAULT '',
-        text TEXT NOT NULL,
-        hash TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
-    CREATE INDEX IF NOT EXISTS chunks_symbol ON chunks(symbol COLLATE NOCASE);
-    CREATE TABLE IF NOT EXISTS vectors (chunk_id INTEGER PRIMARY KEY, vec BLOB NOT NULL);
-    CREATE TABLE IF NOT EXISTS chunk_names (name TEXT NOT NULL COLLATE NOCASE, chunk_id INTEGER NOT NULL);
-    CREATE INDEX IF NOT EXISTS chunk_names_name ON chunk_names(name COLLATE NOCASE);
-    CREATE INDEX IF NOT EXISTS chunk_names_chunk ON chunk_names(chunk_id);
-    CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-        name, path, body, content='', tokenize="unicode61 tokenchars '_' remove_diacritics 2"
-    );
-    CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(chunks_fts, 'row');
-    CREATE TABLE IF NOT EXISTS skips (path TEXT PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS runs (
-        id INTEGER PRIMARY KEY,
-        started_at REAL NOT NULL,
-        finished_at REAL,
-        status TEXT NOT NULL,
-        stats TEXT NOT NULL DEFAULT '{}'
-    );
-    """,
-}
-
-# FTS5 column weights for bm25(): symbol names matter most, then the path, then the body.
-FTS_WEIGHTS = (4.0, 2.0, 1.0)
-
-
-# Names bound at the top of a module chunk: Python/Ruby assignments, JS/TS/Go/Rust declarations.
-_MODULE_NAME = re.compile(
-    r"^(?:export\s+)?(?:(?:pub\s+)?(?:const|let|var|static|type)\s+(?:mut\s+)?)?([A-Za-z_][A-Za-z0-9_]*)"
-    r"\s*(?::[^=\n]{0,80})?=(?!=)",
-    re.M,
+from conexus.store.base import (
+    INTERRUPTED,
+    NO_FILTER,
+    ChunkFilter,
+    ChunkMeta,
+    ChunkRow,
+    FileRow,
+    FileUpdate,
+    StoreWriter,
 )
+from conexus.store.sqlite import sql
+from conexus.store.sqlite.schema import migrate
+from conexus.store.vectors import F32, UsearchIndex, VectorIndex, decode_vectors, encode_vector
+from conexus.store.wal import use_wal
 
+try:  # POSIX; elsewhere a run's liveness falls back to its pid
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
-def defined_names(chunk: Chunk) -> list[str]:
-    """Top-level names a module chunk binds (``builtin_str = str``), so lookups of them find it."""
-    if chunk.kind != "module":
-        return []
-    return _MODULE_NAME.findall(chunk.text)[:200]
+logger = logging.getLogger(__name__)
 
+#: Below this many chunks allowed by a filter, vector search is exact (no ANN recall loss).
+EXACT_VECTOR_LIMIT = 50_000
+#: How much wider than ``k`` the ANN search reaches when a large filtered subset is post-filtered.
+FILTERED_ANN_WIDENING = 10
+LOCK_FILE = "index.lock"
 
-def fts_columns(path: str, chunk: Chunk) -> tuple[str, str, str]:
-    """The (name, path, body) token strings indexed for a chunk. Deterministic: used for deletes too."""
-    name = token_string([chunk.symbol or "", chunk.parent or "", " ".join(defined_names(chunk))])
-    body = token_string([chunk.signature or "", chunk.header, chunk.text])
-    return name, path_tokens(path), body
-
-
-@dataclass(frozen=True, slots=True)
-class FileRow:
-    """A file as the index knows it."""
-
-    id: int
-    path: str
-    hash: str
-    size: int
-    mtime_ns: int
-    language: str
-    n_lines: int
-    n_chunks: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkRow:
-    """A stored chunk joined with its file."""
-
-    id: int
-    file_id: int
-    path: str
-    language: str
-    file_hash: str
-    file_size: int
-    file_mtime_ns: int
-    start_line: int
-    end_line: int
-    kind: str
-    symbol: str | None
-    parent: str | None
-    signature: str | None
-    docstring: str | None
-    header: str
-    text: str
-    hash: str
-
-    def to_chunk(self) -> Chunk:
-        return Chunk(
-            path=self.path,
-            start_line=self.start_line,
-            end_line=self.end_line,
-            language=self.language,
-            kind=self.kind,
-            text=self.text,
-            symbol=self.symbol,
-            parent=self.parent,
-            signature=self.signature,
-            docstring=self.docstring,
-            header=self.header,
-        )
-
-
-class ChunkMeta(NamedTuple):
-    """Where a chunk lives: all that ranking needs."""
-
-    path: str
-    language: str
-    kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class FileUpdate:
-    """Everything needed to replace one file's rows."""
-
-    path: str
-    hash: str
-    size: int
-    mtime_ns: int
-    language: str
-    n_lines: int
-    invalid_utf8: bool
-    chunks: Sequence[Chunk]
-    vectors: F32  # (len(chunks), dim)
-
+_DF_CACHE_MIN = 500  # document frequencies at least this high are cached (see doc_frequencies)
 
 _CHUNK_COLS = (
     "c.id, c.file_id, f.path, f.language, f.hash, f.size, f.mtime_ns, c.start_line, c.end_line, c.kind, "
     "c.symbol, c.parent, c.signature, c.docstring, c.header, c.text, c.hash"
 )
+_FILE_COLS = "id, path, hash, size, mtime_ns, language, n_lines, n_chunks"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-_DF_CACHE_MIN = 500  # document frequencies at least this high are cached (see doc_frequencies)
+def _translated(fn: Callable[Concatenate[SqliteStore, _P], _R]) -> Callable[Concatenate[SqliteStore, _P], _R]:
+    """Turn ``sqlite3.Error`` raised by a store method into ``StoreError`` naming the index."""
+
+    def wrapper(self: SqliteStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"index {self.db_path}: {fn.__name__} failed: {exc}") from exc
+
+    functools.update_wrapper(wrapper, fn)
+    return wrapper
 
 
-def lexical_sql(limit: int, filtered: bool) -> str:
-    """SQL for BM25 candidates of an FTS5 MATCH expression, best first (bm25 is negative: lower is better)."""
-    w = ", ".join(str(x) for x in FTS_WEIGHTS)
-    if not filtered:
-        # No join: looking up every match in ``chunks`` before the sort doubled the cost at 100K chunks.
-        return (
-            f"SELECT rowid, bm25(chunks_fts, {w}) AS score FROM chunks_fts "
-            f"WHERE chunks_fts MATCH :match ORDER BY score LIMIT {int(limit)}"
-        )
-    return (
-        f"SELECT chunks_fts.rowid, bm25(chunks_fts, {w}) AS score FROM chunks_fts "
-        "JOIN chunks c ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH :match "
-        f"AND c.file_id IN (SELECT value FROM json_each(:file_ids)) ORDER BY score LIMIT {int(limit)}"
-    )
+class _Writer:
+    """The writes of one :meth:`SqliteStore.writer` block."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.abandoned = False
+
+    def apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
+        self._store._apply(updates, deletes)
+
+    def touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
+        self._store._touch(stamps)
+
+    def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
+        self._store._set_skips(skips)
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        self._store.set_meta(values)
+
+    def abandon(self) -> None:
+        self.abandoned = True
 
 
 class SqliteStore:
@@ -221,7 +122,8 @@ class SqliteStore:
         self.directory = directory
         self.db_path = directory / "index.sqlite3"
         self.vec_path = directory / "vectors.usearch"
-        self.dim = dim
+        self.lock_path = directory / LOCK_FILE
+        self._dim = dim
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
@@ -230,18 +132,33 @@ class SqliteStore:
         self._df_cache_generation = -1
         self._atomic_depth = 0
         self._conns_lock = threading.Lock()
+        self._run_locks: dict[int, int] = {}  # run id -> file descriptor holding the run lock
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
-            self._migrate()
+            migrate(self._writer, self.db_path)
         except sqlite3.DatabaseError as exc:
             raise IndexIncompatibleError(
                 f"index at {self.db_path} is corrupt or not a Conexus index ({exc}); "
                 "run `conexus index --rebuild` to recreate it"
             ) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open index {self.db_path}: {exc}") from exc
         except OSError as exc:
             raise StoreError(f"cannot open index directory {directory}: {exc}") from exc
-        self.vectors = self._load_vectors()
+        try:
+            self.vectors: VectorIndex = self._load_vectors()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot load the vectors of {self.db_path}: {exc}") from exc
+
+    @property
+    def key(self) -> str:
+        """The database path: one index per file."""
+        return str(self.db_path)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -270,7 +187,7 @@ class SqliteStore:
         with self._write_lock:
             conn = self._writer
             if self._atomic_depth:
-                # Inside atomic(): the enclosing transaction commits or rolls back everything.
+                # Inside an atomic writer: the enclosing transaction commits or rolls back everything.
                 yield conn
                 return
             conn.execute("BEGIN IMMEDIATE")
@@ -283,101 +200,96 @@ class SqliteStore:
                 conn.execute("COMMIT")
 
     @contextmanager
-    def atomic(self, enabled: bool = True) -> Iterator[Callable[[], None]]:
-        """Make every write inside the block one transaction (when ``enabled``).
+    def writer(self, atomic: bool) -> Iterator[StoreWriter]:
+        """The one write path. ``atomic``: every write of the block is one transaction.
 
-        Readers (other connections) keep seeing the last committed state until the
-        block ends, so an update of a complete index is all-or-nothing: a killed or
-        stopped run leaves the previous index exactly as it was. Yields a function
-        that abandons the block's writes (rollback) instead of committing them.
-        Holds the write lock for the whole block.
+        Readers (other connections) keep seeing the last committed state until an
+        atomic block ends, so an update of a complete index is all-or-nothing: a
+        killed or stopped run leaves the previous index exactly as it was; an
+        atomic block also holds the write lock throughout. A non-atomic block
+        (a first build) commits each call, so its batches survive a kill. Leaving
+        the block commits (or, after ``abandon()`` or an exception, rolls back an
+        atomic block and repairs the in-memory vectors) and saves the HNSW file.
         """
-        if not enabled:
-            yield lambda: None
+        w = _Writer(self)
+        if not atomic:
+            yield w
+            self._translated_save()
             return
-        abandon = False
-
-        def _abandon() -> None:
-            nonlocal abandon
-            abandon = True
-
         with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
+            self._run_sql("BEGIN IMMEDIATE")
             self._atomic_depth += 1
             try:
-                yield _abandon
+                yield w
             except BaseException:
                 self._atomic_depth -= 1
-                self._writer.execute("ROLLBACK")
-                self._reconcile(self.vectors, force=True)
+                self._rollback()
                 raise
             self._atomic_depth -= 1
-            if abandon:
-                self._writer.execute("ROLLBACK")
-                self._reconcile(self.vectors, force=True)
+            if w.abandoned:
+                self._rollback()
             else:
-                self._writer.execute("COMMIT")
+                self._run_sql("COMMIT")
+                self._translated_save()
+
+    def _run_sql(self, statement: str) -> None:
+        try:
+            self._writer.execute(statement)
+        except sqlite3.Error as exc:
+            raise StoreError(f"index {self.db_path}: {statement} failed: {exc}") from exc
+
+    def _rollback(self) -> None:
+        self._run_sql("ROLLBACK")
+        try:
+            self._reconcile(self.vectors, force=True)
+        except sqlite3.Error as exc:
+            raise StoreError(f"index {self.db_path}: repairing the vectors failed: {exc}") from exc
+
+    def _translated_save(self) -> None:
+        try:
+            self._save_vectors()
+        except sqlite3.Error as exc:
+            raise StoreError(f"index {self.db_path}: saving the vectors failed: {exc}") from exc
 
     def close(self) -> None:
+        for fd in self._run_locks.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._run_locks.clear()
         with self._conns_lock:
             for conn in self._all_conns:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._all_conns.clear()
 
-    # -- schema and meta -----------------------------------------------------------------------
-    def _migrate(self) -> None:
-        conn = self._writer
-        has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        current = 0
-        if has_meta:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            current = int(row[0]) if row else 0
-            fmt = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
-            if fmt and int(fmt[0]) > FORMAT_VERSION:
-                raise IndexIncompatibleError(
-                    f"index at {self.db_path} has format {fmt[0]}, newer than this Conexus "
-                    f"understands ({FORMAT_VERSION}); upgrade Conexus or rebuild the index"
-                )
-        for version in sorted(_MIGRATIONS):
-            if version > current:
-                with self._tx() as tx:
-                    for stmt in _MIGRATIONS[version].split(";"):
-                        if stmt.strip():
-                            tx.execute(stmt)
-                    tx.execute(
-                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
-                        (str(version),),
-                    )
-                    tx.execute(
-                        "INSERT OR IGNORE INTO meta(key, value) VALUES ('format_version', ?)",
-                        (str(FORMAT_VERSION),),
-                    )
-                    tx.execute(
-                        "INSERT OR IGNORE INTO meta(key, value) VALUES ('tokenizer_version', ?)",
-                        (TOKENIZER_VERSION,),
-                    )
-                    tx.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
-
+    # -- meta ----------------------------------------------------------------------------------
+    @_translated
     def meta(self) -> dict[str, str]:
         return dict(self._reader().execute("SELECT key, value FROM meta").fetchall())
 
-    def set_meta(self, values: dict[str, str]) -> None:
+    @_translated
+    def set_meta(self, values: Mapping[str, str]) -> None:
         with self._tx() as tx:
             tx.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(values.items()))
+
+    @_translated
+    def generation(self) -> int:
+        """A number that changes with every committed write (search-side caches key on it)."""
+        row = self._reader().execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
 
     # -- vectors -------------------------------------------------------------------------------
     def _load_vectors(self) -> UsearchIndex:
         try:
-            index = UsearchIndex(self.dim, self.vec_path)
+            index = UsearchIndex(self._dim, self.vec_path)
         except StoreError:
             # The HNSW file is derived data: a damaged one is rebuilt from SQLite.
             self.vec_path.unlink(missing_ok=True)
-            index = UsearchIndex(self.dim)
+            index = UsearchIndex(self._dim)
         self._reconcile(index)
         return index
 
-    def _reconcile(self, index: UsearchIndex, force: bool = False) -> None:
+    def _reconcile(self, index: VectorIndex, force: bool = False) -> None:
         """Make the HNSW keys equal the vectors table (repairs a save missed by a killed process,
         and the in-memory index after a rolled-back run)."""
         meta = self.meta()
@@ -390,10 +302,10 @@ class SqliteStore:
         index.remove(extra)
         for start in range(0, len(missing), 4096):
             batch = missing[start : start + 4096]
-            index.add(batch, self.get_vectors(batch))
-        self.save_vectors(index)
+            index.add(batch, self._get_vectors(batch))
+        self._save_vectors(index)
 
-    def save_vectors(self, index: UsearchIndex | None = None) -> None:
+    def _save_vectors(self, index: VectorIndex | None = None) -> None:
         """Persist the HNSW file and record which store generation it reflects."""
         idx = self.vectors if index is None else index
         with self._write_lock:
@@ -401,10 +313,10 @@ class SqliteStore:
             idx.save(self.vec_path)
             self.set_meta({"vector_generation": gen})
 
-    def get_vectors(self, chunk_ids: Sequence[int]) -> F32:
+    def _get_vectors(self, chunk_ids: Sequence[int]) -> F32:
         """Vectors of the given chunks, in order (zeros for a chunk without one)."""
         if not chunk_ids:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self._dim), dtype=np.float32)
         rows = dict(
             self._reader()
             .execute(
@@ -413,15 +325,14 @@ class SqliteStore:
             )
             .fetchall()
         )
-        zero = np.zeros(self.dim, dtype="<f2").tobytes()
-        return decode_vectors([rows.get(i, zero) for i in chunk_ids], self.dim)
+        zero = np.zeros(self._dim, dtype="<f2").tobytes()
+        return decode_vectors([rows.get(i, zero) for i in chunk_ids], self._dim)
+
+    def vector_count(self) -> int:
+        return len(self.vectors)
 
     # -- files -----------------------------------------------------------------------------------
-    def generation(self) -> int:
-        """A number that changes with every committed write (search-side caches key on it)."""
-        row = self._reader().execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-        return int(row[0]) if row else 0
-
+    @_translated
     def snapshot(self) -> tuple[dict[str, FileRow], int]:
         """Every file row and the chunk count, cached until the next write.
 
@@ -437,24 +348,19 @@ class SqliteStore:
         self._snapshot = (gen, files, n_chunks)
         return files, n_chunks
 
+    @_translated
     def files(self) -> dict[str, FileRow]:
-        rows = self._reader().execute(
-            "SELECT id, path, hash, size, mtime_ns, language, n_lines, n_chunks FROM files"
-        )
+        rows = self._reader().execute(f"SELECT {_FILE_COLS} FROM files")
         return {r[1]: FileRow(*r) for r in rows}
 
+    @_translated
     def file(self, path: str) -> FileRow | None:
-        r = (
-            self._reader()
-            .execute(
-                "SELECT id, path, hash, size, mtime_ns, language, n_lines, n_chunks FROM files WHERE path=?",
-                (path,),
-            )
-            .fetchone()
-        )
+        r = self._reader().execute(f"SELECT {_FILE_COLS} FROM files WHERE path=?", (path,)).fetchone()
         return FileRow(*r) if r else None
 
-    def touch_files(self, stamps: Iterable[tuple[str, int, int]]) -> None:
+    # -- writes (through writer()) ----------------------------------------------------------------
+    @_translated
+    def _touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
         """Record a new (size, mtime) for files whose content hash did not change."""
         with self._tx() as tx:
             tx.executemany(
@@ -483,7 +389,7 @@ class SqliteStore:
                 docstring=r[7],
                 header=r[8],
             )
-            fts_deletes.append((r[0], *fts_columns(path, chunk)))
+            fts_deletes.append((r[0], *sql.fts_columns(path, chunk)))
         tx.executemany(
             "INSERT INTO chunks_fts(chunks_fts, rowid, name, path, body) VALUES ('delete', ?, ?, ?, ?)",
             fts_deletes,
@@ -498,10 +404,11 @@ class SqliteStore:
         tx.execute("DELETE FROM files WHERE id=?", (file_id,))
         return ids
 
-    def apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
+    @_translated
+    def _apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
         """Replace the rows of updated files and remove deleted ones, in one transaction.
 
-        The HNSW index is updated after the commit; its file is saved by ``save_vectors``.
+        The HNSW index is updated after the commit; its file is saved when the writer block ends.
         """
         removed: list[int] = []
         added_ids: list[int] = []
@@ -553,13 +460,13 @@ class SqliteStore:
                     cid = int(c.lastrowid or 0)
                     tx.execute(
                         "INSERT INTO chunks_fts(rowid, name, path, body) VALUES (?, ?, ?, ?)",
-                        (cid, *fts_columns(up.path, chunk)),
+                        (cid, *sql.fts_columns(up.path, chunk)),
                     )
                     tx.execute(
                         "INSERT INTO vectors(chunk_id, vec) VALUES (?, ?)",
                         (cid, encode_vector(up.vectors[i])),
                     )
-                    names = ([chunk.symbol] if chunk.symbol else []) + defined_names(chunk)
+                    names = ([chunk.symbol] if chunk.symbol else []) + sql.defined_names(chunk)
                     if names:
                         tx.executemany(
                             "INSERT INTO chunk_names(name, chunk_id) VALUES (?, ?)", [(n, cid) for n in names]
@@ -571,10 +478,18 @@ class SqliteStore:
         if added_ids:
             self.vectors.add(added_ids, np.vstack(added_vecs).astype(np.float32))
 
+    @_translated
+    def _set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
+        with self._tx() as tx:
+            tx.execute("DELETE FROM skips")
+            tx.executemany("INSERT OR REPLACE INTO skips(path, reason, detail) VALUES (?, ?, ?)", skips)
+
+    @_translated
     def clear(self) -> None:
         """Remove every file, chunk and vector; keep the meta."""
         with self._tx() as tx:
-            tx.execute("DELETE FROM chunks_fts")
+            # A contentless FTS5 table refuses DELETE; "delete-all" is its way to empty itself.
+            tx.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('delete-all')")
             tx.execute("DELETE FROM vectors")
             tx.execute("DELETE FROM chunk_names")
             tx.execute("DELETE FROM chunks")
@@ -582,64 +497,138 @@ class SqliteStore:
             tx.execute("DELETE FROM skips")
             tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
         self.vectors.remove(sorted(self.vectors.keys()))
-        self.save_vectors()
+        self._save_vectors()
 
     # -- skips and runs --------------------------------------------------------------------------
-    def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
-        with self._tx() as tx:
-            tx.execute("DELETE FROM skips")
-            tx.executemany("INSERT OR REPLACE INTO skips(path, reason, detail) VALUES (?, ?, ?)", skips)
-
+    @_translated
     def skip_counts(self) -> dict[str, int]:
         return dict(self._reader().execute("SELECT reason, COUNT(*) FROM skips GROUP BY reason").fetchall())
 
-    def skips(self, limit: int = 50) -> list[tuple[str, str, str]]:
-        rows = self._reader().execute(
-            "SELECT path, reason, detail FROM skips ORDER BY path LIMIT ?", (limit,)
-        )
-        return [(r[0], r[1], r[2]) for r in rows]
-
+    @_translated
     def start_run(self) -> int:
-        with self._tx() as tx:
-            cur = tx.execute("INSERT INTO runs(started_at, status) VALUES (?, 'running')", (time.time(),))
-            return int(cur.lastrowid or 0)
+        """Record a run of this process and hold the run lock until :meth:`finish_run`."""
+        fd = self._take_run_lock()
+        try:
+            with self._tx() as tx:
+                cur = tx.execute(
+                    "INSERT INTO runs(started_at, status, pid, host) VALUES (?, 'running', ?, ?)",
+                    (time.time(), os.getpid(), socket.gethostname()),
+                )
+                run_id = int(cur.lastrowid or 0)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
+        if fd is not None:
+            self._run_locks[run_id] = fd
+        return run_id
 
-    def finish_run(self, run_id: int, status: str, stats: dict[str, Any]) -> None:
-        with self._tx() as tx:
-            tx.execute(
-                "UPDATE runs SET finished_at=?, status=?, stats=? WHERE id=?",
-                (time.time(), status, json.dumps(stats), run_id),
-            )
+    @_translated
+    def finish_run(self, run_id: int, status: str, stats: Mapping[str, Any]) -> None:
+        try:
+            with self._tx() as tx:
+                tx.execute(
+                    "UPDATE runs SET finished_at=?, status=?, stats=? WHERE id=?",
+                    (time.time(), status, json.dumps(dict(stats)), run_id),
+                )
+        finally:
+            fd = self._run_locks.pop(run_id, None)
+            if fd is not None:
+                os.close(fd)  # closing the descriptor releases the flock
 
+    @_translated
     def last_run(self) -> dict[str, Any] | None:
         r = (
             self._reader()
-            .execute("SELECT id, started_at, finished_at, status, stats FROM runs ORDER BY id DESC LIMIT 1")
+            .execute(
+                "SELECT id, started_at, finished_at, status, stats, pid, host "
+                "FROM runs ORDER BY id DESC LIMIT 1"
+            )
             .fetchone()
         )
         if not r:
             return None
+        status = r[3]
+        if status == "running" and not self._run_alive(r[5], r[6]):
+            status = INTERRUPTED
         return {
             "id": r[0],
             "started_at": r[1],
             "finished_at": r[2],
-            "status": r[3],
+            "status": status,
             "stats": json.loads(r[4]),
+            "pid": r[5],
+            "host": r[6],
         }
 
-    # -- reads for search --------------------------------------------------------------------------
+    def _take_run_lock(self) -> int | None:
+        """An open descriptor holding the exclusive run lock, or None when it cannot be had."""
+        if fcntl is None:
+            return None
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            logger.warning("cannot create the run lock %s: %s", self.lock_path, exc)
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            # Another process is indexing this root: both runs go on (SQLite serialises their
+            # writes), and the pid recorded with this run still tells whether it is alive.
+            os.close(fd)
+            logger.warning("another process holds %s; indexing anyway", self.lock_path)
+            return None
+        return fd
+
+    def _run_alive(self, pid: int | None, host: str | None) -> bool:
+        """Whether the process of a ``running`` run still runs: its lock is held and, on this
+        host, its pid exists. A run row without a pid (older Conexus) counts as alive."""
+        if pid is None:
+            return True
+        if host == socket.gethostname():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass  # exists, owned by someone else
+        if fcntl is None or not self.lock_path.exists():
+            return fcntl is None
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR)
+        except OSError:
+            return True
+        try:
+            # flock locks belong to open file descriptions: this probe conflicts with a run
+            # lock held by any process, this one included.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    # -- reads -------------------------------------------------------------------------------------
+    @_translated
     def counts(self) -> tuple[int, int]:
         conn = self._reader()
         files = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
         chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return int(files), int(chunks)
 
+    @_translated
     def languages(self) -> dict[str, int]:
         rows = self._reader().execute(
             "SELECT language, COUNT(*) FROM files GROUP BY language ORDER BY 2 DESC"
         )
         return {r[0]: int(r[1]) for r in rows}
 
+    @_translated
+    def kinds(self) -> dict[str, int]:
+        rows = self._reader().execute("SELECT kind, COUNT(*) FROM chunks GROUP BY kind ORDER BY 2 DESC, 1")
+        return {r[0]: int(r[1]) for r in rows}
+
+    @_translated
     def doc_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         """Number of chunks containing each term (FTS5 vocabulary).
 
@@ -668,58 +657,80 @@ class SqliteStore:
                     cache[term] = int(doc)
         return out
 
+    @_translated
     def lexical(
-        self, match: str, limit: int, file_ids: Sequence[int] | None = None
+        self,
+        terms: Sequence[str],
+        limit: int,
+        where: ChunkFilter = NO_FILTER,
+        *,
+        require_all: bool = False,
+        fields: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
-        """BM25 candidates ``(chunk_id, score)``, higher score better."""
-        if not match:
+        """BM25 candidates ``(chunk_id, score)`` of plain index terms, higher score better."""
+        match = sql.match_expression(terms, require_all=require_all, fields=fields)
+        if not match or where.matches_nothing:
             return []
         params: dict[str, Any] = {"match": match}
-        if file_ids is not None:
-            params["file_ids"] = json.dumps(list(file_ids))
-        try:
-            rows = self._reader().execute(lexical_sql(limit, file_ids is not None), params).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"lexical search failed: {exc}") from exc
+        rows = self._reader().execute(sql.lexical_sql(limit, where, params), params).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
+    @_translated
+    def nearest(self, query: F32, k: int, where: ChunkFilter = NO_FILTER) -> list[tuple[int, float]]:
+        """The ``k`` chunks nearest ``query`` by cosine, best first.
+
+        Unfiltered: the HNSW index. Filtered: exact over the allowed chunks while they
+        are at most ``EXACT_VECTOR_LIMIT`` (no ANN recall loss on a small subset), else
+        a ``FILTERED_ANN_WIDENING`` times wider HNSW search, post-filtered.
+        """
+        if where.is_empty:
+            return self.vectors.search(query, k)
+        if where.matches_nothing:
+            return []
+        chunk_ids = self._chunk_ids(where)
+        if len(chunk_ids) <= EXACT_VECTOR_LIMIT:
+            if not chunk_ids:
+                return []
+            mat = self._get_vectors(chunk_ids)
+            sims = mat @ query.astype(np.float32)
+            top = np.argsort(-sims)[:k]
+            return [(chunk_ids[i], float(sims[i])) for i in top]
+        allowed = set(chunk_ids)
+        wide = self.vectors.search(query, k * FILTERED_ANN_WIDENING)
+        return [(cid, score) for cid, score in wide if cid in allowed][:k]
+
+    def _chunk_ids(self, where: ChunkFilter) -> list[int]:
+        params: dict[str, Any] = {}
+        return [int(r[0]) for r in self._reader().execute(sql.chunk_ids_sql(where, params), params)]
+
+    @_translated
     def chunks_by_symbol(
-        self, names: Sequence[str], limit: int, file_ids: Sequence[int] | None = None
+        self, names: Sequence[str], limit: int, where: ChunkFilter = NO_FILTER
     ) -> list[tuple[int, str]]:
         """Chunks that define one of ``names`` (case-insensitive): as their symbol, or as a
         top-level name bound in a module chunk. Returns ``(chunk_id, name)``."""
-        if not names:
+        if not names or where.matches_nothing:
             return []
-        sql = (
-            "SELECT n.chunk_id, n.name FROM chunk_names n "
-            "WHERE n.name COLLATE NOCASE IN (SELECT value FROM json_each(:names))"
-        )
         params: dict[str, Any] = {"names": json.dumps(list(names))}
-        if file_ids is not None:
-            sql = (
-                "SELECT n.chunk_id, n.name FROM chunk_names n JOIN chunks c ON c.id = n.chunk_id "
-                "WHERE n.name COLLATE NOCASE IN (SELECT value FROM json_each(:names)) "
-                "AND c.file_id IN (SELECT value FROM json_each(:file_ids))"
-            )
-            params["file_ids"] = json.dumps(list(file_ids))
-        sql += f" LIMIT {int(limit)}"
-        return [(int(r[0]), str(r[1])) for r in self._reader().execute(sql, params)]
+        return [
+            (int(r[0]), str(r[1]))
+            for r in self._reader().execute(sql.symbol_sql(limit, where, params), params)
+        ]
 
+    @_translated
     def chunk_ids_for_files(self, file_ids: Sequence[int]) -> list[int]:
-        rows = self._reader().execute(
-            "SELECT id FROM chunks WHERE file_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(file_ids)),),
-        )
-        return [int(r[0]) for r in rows]
+        return self._chunk_ids(ChunkFilter(file_ids=frozenset(file_ids)))
 
-    def first_chunks_of_files(self, file_ids: Sequence[int]) -> list[int]:
-        """One representative chunk id per file (the first by line)."""
-        rows = self._reader().execute(
-            "SELECT MIN(id) FROM chunks WHERE file_id IN (SELECT value FROM json_each(?)) GROUP BY file_id",
-            (json.dumps(list(file_ids)),),
-        )
+    @_translated
+    def first_chunks_of_files(self, file_ids: Sequence[int], where: ChunkFilter = NO_FILTER) -> list[int]:
+        """One representative chunk id per file (the first by id) among those ``where`` allows."""
+        if where.matches_nothing:
+            return []
+        params: dict[str, Any] = {"files": json.dumps(list(file_ids))}
+        rows = self._reader().execute(sql.first_chunks_sql(where, params), params)
         return [int(r[0]) for r in rows if r[0] is not None]
 
+    @_translated
     def chunk_meta(self, ids: Sequence[int]) -> dict[int, ChunkMeta]:
         """Path, language and kind of each chunk (no text): cheap enough for every candidate."""
         if not ids:
@@ -731,6 +742,7 @@ class SqliteStore:
         )
         return {int(r[0]): ChunkMeta(r[1], r[2], r[3]) for r in rows}
 
+    @_translated
     def get_chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not ids:
             return {}
@@ -741,6 +753,7 @@ class SqliteStore:
         )
         return {int(r[0]): ChunkRow(*r) for r in rows}
 
+    @_translated
     def chunks_of_file(self, path: str) -> list[ChunkRow]:
         rows = self._reader().execute(
             f"SELECT {_CHUNK_COLS} FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path=? "
@@ -748,12 +761,3 @@ class SqliteStore:
             (path,),
         )
         return [ChunkRow(*r) for r in rows]
-
-    def integrity_check(self) -> None:
-        """Raise IndexIncompatibleError when SQLite reports corruption."""
-        try:
-            row = self._reader().execute("PRAGMA quick_check").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise IndexIncompatibleError(f"index at {self.db_path} is corrupt: {exc}") from exc
-        if row and row[0] != "ok":
-            raise IndexIncompatibleError(f"index at {self.db_path} is corrupt: {row[0]}")
