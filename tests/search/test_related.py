@@ -14,7 +14,6 @@ import pytest
 from conexus import gitinfo
 from conexus.engine import Engine
 from conexus.errors import PathError, QueryError
-from conexus.search import related
 from conexus.search.related import (
     RelatedInfo,
     extract_imports,
@@ -24,6 +23,7 @@ from conexus.search.related import (
     related_info,
     subject_of_test,
 )
+from conexus.search.related import imports as related
 from conexus.store.base import Store
 from tests.conftest import FIXTURES, write
 
