@@ -119,3 +119,35 @@ def test_vectors_round_trip_through_float16(values: list[float]) -> None:
     vec = np.asarray(values, dtype=np.float32)
     out = decode_vectors([encode_vector(vec)], DIM)[0]
     assert np.allclose(out, vec, atol=1e-3)
+
+
+def _v1_index(directory: Path, run_status: str) -> None:
+    """An index as Conexus wrote it before schema 2 (runs without pid/host, no 'complete' key)."""
+    from conexus.store.sqlite.schema import MIGRATIONS
+
+    directory.mkdir(parents=True)
+    conn = sqlite3.connect(directory / "index.sqlite3")
+    conn.executescript(MIGRATIONS[1])
+    conn.executemany(
+        "INSERT INTO meta(key, value) VALUES (?, ?)",
+        [("schema_version", "1"), ("format_version", str(FORMAT_VERSION)), ("generation", "3")],
+    )
+    conn.execute("INSERT INTO runs(started_at, finished_at, status) VALUES (1.0, 2.0, ?)", (run_status,))
+    conn.commit()
+    conn.close()
+
+
+def test_a_pre_schema_2_index_with_a_finished_run_is_complete_after_migration(tmp_path: Path) -> None:
+    _v1_index(tmp_path / "idx", "complete")
+    store = SqliteStore(tmp_path / "idx", DIM)
+    assert store.meta()["complete"] == "1" and store.meta()["schema_version"] == "2"
+    run = store.last_run()
+    assert run is not None and run["status"] == "complete" and run["pid"] is None
+    store.close()
+
+
+def test_an_index_from_before_schema_2_without_a_finished_run_stays_partial(tmp_path: Path) -> None:
+    _v1_index(tmp_path / "idx", "stopped")
+    store = SqliteStore(tmp_path / "idx", DIM)
+    assert "complete" not in store.meta()
+    store.close()
