@@ -27,8 +27,8 @@ from pathlib import Path
 
 from conexus.config import load_settings
 from conexus.engine import Engine
-from conexus.search import related
 from conexus.search.localize import localize
+from conexus.search.related import imports as related
 
 
 def main(argv: list[str] | None = None) -> int:

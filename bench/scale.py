@@ -16,8 +16,8 @@ For each N, builds an index of exactly N chunks of real code and measures it:
   perturbation (``--noise``), so the HNSW graph does not hold exact duplicates.
   With ``--fast-vectors`` every distinct chunk is embedded by the fake
   (hashed bag-of-words) embedder instead. Copies reuse their original's vector.
-* **Write.** Through the store's own write path, ``SqliteStore.apply([FileUpdate
-  ...], [])`` in batches, then ``save_vectors()``, in a child process (peak RSS
+* **Write.** Through the store's own write path, ``SqliteStore.writer()`` with
+  ``apply([FileUpdate ...], [])`` in batches (leaving it saves the vectors), in a child process (peak RSS
   of the build = that child's ``ru_maxrss``, pool embedding included).
 * **Freshness.** The same serving process then runs the server's own update
   path (``ServedRoot``: file watcher, debounce, incremental job) and times
@@ -136,7 +136,8 @@ def build(root: Path, home: Path, n: int, fast: bool, pool: int, noise: float) -
     from conexus.embedding import create_embedder
     from conexus.engine import Engine
     from conexus.models import content_hash
-    from conexus.store.sqlite import FileUpdate, SqliteStore
+    from conexus.store.base import COMPLETE_KEY, FileUpdate
+    from conexus.store.sqlite import SqliteStore
 
     t_start = time.perf_counter()
     settings = load_settings(root, overrides={"home": home, "embedder": "fake" if fast else "bundled"})
@@ -169,39 +170,40 @@ def build(root: Path, home: Path, n: int, fast: bool, pool: int, noise: float) -
 
     store = SqliteStore(engine.index_dir, embedder.dim)
     store.set_meta({**engine.identity().as_meta(), "root": str(root)})
-    written, copies, batch = 0, 0, []
-    copy = 0
-    while written < n:
-        if copy > 0 and not (root / f"c{copy}").exists():
-            make_copy_links(root, copy)
-        for rel, _path, text, language, chunks, first in files:
-            take = min(len(chunks), n - written)
-            if take <= 0:
-                break
-            prefixed = f"c{copy}/{rel}"
-            st = (root / prefixed).stat()
-            batch.append(
-                FileUpdate(
-                    path=prefixed,
-                    hash=content_hash(text),
-                    size=st.st_size,
-                    mtime_ns=st.st_mtime_ns,
-                    language=language,
-                    n_lines=text.count("\n") + 1,
-                    invalid_utf8=False,
-                    chunks=[dataclasses.replace(c, path=prefixed) for c in chunks[:take]],
-                    vectors=vectors[first : first + take],
+    with store.writer(atomic=False) as w:  # leaving the block saves the vectors
+        written, copies, batch = 0, 0, []
+        copy = 0
+        while written < n:
+            if copy > 0 and not (root / f"c{copy}").exists():
+                make_copy_links(root, copy)
+            for rel, _path, text, language, chunks, first in files:
+                take = min(len(chunks), n - written)
+                if take <= 0:
+                    break
+                prefixed = f"c{copy}/{rel}"
+                st = (root / prefixed).stat()
+                batch.append(
+                    FileUpdate(
+                        path=prefixed,
+                        hash=content_hash(text),
+                        size=st.st_size,
+                        mtime_ns=st.st_mtime_ns,
+                        language=language,
+                        n_lines=text.count("\n") + 1,
+                        invalid_utf8=False,
+                        chunks=[dataclasses.replace(c, path=prefixed) for c in chunks[:take]],
+                        vectors=vectors[first : first + take],
+                    )
                 )
-            )
-            written += take
-            if len(batch) >= BATCH_FILES:
-                store.apply(batch, [])
-                batch = []
-        copies = copy + 1
-        copy += 1
-    if batch:
-        store.apply(batch, [])
-    store.save_vectors()
+                written += take
+                if len(batch) >= BATCH_FILES:
+                    w.apply(batch, [])
+                    batch = []
+            copies = copy + 1
+            copy += 1
+        if batch:
+            w.apply(batch, [])
+        w.set_meta({COMPLETE_KEY: "1"})  # a whole build, as `conexus index` records it
     store.close()
     engine.close()
     t_done = time.perf_counter()

@@ -249,3 +249,10 @@ def test_a_killed_update_leaves_the_last_complete_index_and_the_next_run_applies
     r = run(["search", "renamed_function_7", "--root", str(repo), "--json", "--lines", "5"], home)
     hits = json.loads(r.stdout)["hits"]
     assert hits[0]["path"] == "pkg7/mod_7.py" and "renamed_function_7" in hits[0]["snippet"]
+
+
+def test_the_cli_offset_limit_is_the_engine_limit() -> None:
+    from conexus import cli
+    from conexus.search.hybrid import MAX_OFFSET
+
+    assert cli.MAX_OFFSET == MAX_OFFSET

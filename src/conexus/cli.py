@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+MAX_OFFSET = 10_000  # = conexus.search.hybrid.MAX_OFFSET; not imported, to keep the cold path light
 EXIT_CODES_HELP = """
 Exit codes: 0 ok; 1 unexpected error; 2 bad option or configuration; 3 missing path;
 4 no index for this folder; 5 incompatible or corrupt index; 6 storage failure;
@@ -270,7 +271,7 @@ LOCAL_HELP = "Run in this process even when a running server serves the root."
 @click.option(
     "-k", "--top-k", default=10, show_default=True, type=click.IntRange(1, 100), help="Hits to show."
 )
-@click.option("--offset", default=0, type=click.IntRange(0, 10_000), help="Skip this many hits (paging).")
+@click.option("--offset", default=0, type=click.IntRange(0, MAX_OFFSET), help="Skip this many hits (paging).")
 @click.option("--path", "paths", multiple=True, help="Only paths matching this glob; prefix ! to exclude.")
 @click.option("--lang", "languages", multiple=True, help="Only this language (repeatable).")
 @click.option("--kind", "kinds", multiple=True, help="Only this symbol kind: function, method, class, ...")

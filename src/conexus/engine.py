@@ -9,6 +9,12 @@ The index describes itself (format, embedder id and dimension, chunker and
 tokenizer versions, options hash). ``index()`` rebuilds from scratch when any
 of those changed; ``search()`` refuses an index built by another embedder
 rather than mix vectors of two models.
+
+The engine depends on the :class:`~conexus.store.base.Store` role; ``_open_store``
+is the one place that picks the backend (SQLite). A run killed mid-way reads as
+``interrupted`` in ``status()["last_run"]``, and an index whose first build never
+finished is ``partial``: ``status()["partial"]`` and ``index_state="partial"``
+on search results.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,36 +50,11 @@ from conexus.search.localize import FOCUS_FILES, FileGraph, Localization, locali
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, file_graph, related_info
 from conexus.sources.filesystem import FilesystemSource
-from conexus.store.sqlite import FORMAT_VERSION, FileRow, SqliteStore
+from conexus.store.base import COMPLETE_KEY, FileRow, IndexIdentity, Store
+from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
 from conexus.tokens import TOKENIZER_VERSION
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IndexIdentity:
-    """What an index must agree with to be used as is."""
-
-    embedder_id: str
-    dim: int
-    chunker_version: str
-    tokenizer_version: str
-    options_hash: str
-
-    def as_meta(self) -> dict[str, str]:
-        return {
-            "embedder_id": self.embedder_id,
-            "dim": str(self.dim),
-            "chunker_version": self.chunker_version,
-            "tokenizer_version": self.tokenizer_version,
-            "options_hash": self.options_hash,
-        }
-
-    def mismatches(self, meta: dict[str, str]) -> list[str]:
-        """Names of the fields that differ from a stored meta (empty for a fresh index)."""
-        if "embedder_id" not in meta:
-            return []
-        return [k for k, v in self.as_meta().items() if meta.get(k) != v]
 
 
 class Engine:
@@ -93,7 +73,7 @@ class Engine:
         # Where documents come from: indexing lists and reads them, freshness checks them.
         self.source = FilesystemSource.for_settings(self.root, self.settings)
         self._embedder = embedder
-        self._store: SqliteStore | None = None
+        self._store: Store | None = None
         self._cache: EmbeddingCache | None = None
         self._lock = threading.RLock()
         self._index_lock = threading.Lock()
@@ -118,7 +98,15 @@ class Engine:
     def has_index(self) -> bool:
         return (self.index_dir / INDEX_DB).exists()
 
-    def _open_store(self, create: bool) -> SqliteStore:
+    def is_complete(self) -> bool:
+        """Whether the index exists and a build of it ever finished (one meta read).
+
+        Raises:
+            IndexIncompatibleError, StoreError.
+        """
+        return self.has_index() and self._open_store(create=False).meta().get(COMPLETE_KEY) == "1"
+
+    def _open_store(self, create: bool) -> Store:
         with self._lock:
             if self._store is None:
                 if not create and not self.has_index():
@@ -214,7 +202,11 @@ class Engine:
             self._drop_index_files()
 
     # -- queries -------------------------------------------------------------------------------
-    def _checked_store(self) -> SqliteStore:
+    def _checked_store(self) -> Store:
+        return self._checked_store_meta()[0]
+
+    def _checked_store_meta(self) -> tuple[Store, dict[str, str]]:
+        """The store, refused when built by another embedder, and its meta."""
         store = self._open_store(create=False)
         meta = store.meta()
         ident = self.identity()
@@ -226,7 +218,7 @@ class Engine:
                 f"({meta.get('dim')} dims) but {ident.embedder_id} ({ident.dim} dims) is configured; "
                 "run `conexus index` to rebuild it, or configure the same embedder"
             )
-        return store
+        return store, meta
 
     def search(self, request: SearchRequest | str, **options: Any) -> SearchResult:
         """Hybrid search. ``request`` may be a query string plus SearchRequest fields as keywords.
@@ -235,8 +227,13 @@ class Engine:
             IndexNotFoundError, IndexIncompatibleError, QueryError.
         """
         req = request if isinstance(request, SearchRequest) else SearchRequest(query=request, **options)
-        store = self._checked_store()
-        state = "indexing" if self._index_lock.locked() else "ready"
+        store, meta = self._checked_store_meta()
+        if self._index_lock.locked():
+            state = "indexing"
+        elif meta.get(COMPLETE_KEY) != "1":
+            state = "partial"  # a first build that never finished (killed): results may be incomplete
+        else:
+            state = "ready"
         searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings, self.source)
         size = self.settings.query_cache
         key = (req, self._store_epoch, store.generation(), state)
@@ -273,7 +270,7 @@ class Engine:
             return None
         return checker.check(row.path, row.hash, row.size, row.mtime_ns)
 
-    def _refreshed(self, cached: SearchResult, store: SqliteStore, t0: float) -> SearchResult | None:
+    def _refreshed(self, cached: SearchResult, store: Store, t0: float) -> SearchResult | None:
         """A cached result with its hits' freshness checked again; None when a hit's file has
         changed since (its citation may have moved: the caller searches again)."""
         files, _ = store.snapshot()
@@ -322,10 +319,12 @@ class Engine:
             {
                 "files": files,
                 "chunks": chunks,
-                "vectors": len(store.vectors),
+                "vectors": store.vector_count(),
                 "languages": store.languages(),
                 "skipped": store.skip_counts(),
+                "kinds": store.kinds(),
                 "last_run": store.last_run(),
+                "partial": meta.get(COMPLETE_KEY) != "1",
                 "index_bytes": size,
                 "format_version": int(meta.get("format_version", FORMAT_VERSION)),
                 "embedder_id": meta.get("embedder_id"),
@@ -345,7 +344,7 @@ class Engine:
             out["stale"] = self.stale_files(store)
         return out
 
-    def stale_files(self, store: SqliteStore | None = None, limit: int = 50) -> dict[str, Any]:
+    def stale_files(self, store: Store | None = None, limit: int = 50) -> dict[str, Any]:
         """Indexed files modified or deleted since indexing, by the rule search uses
         (:mod:`conexus.search.freshness`: a touched but unchanged file is fresh)."""
         st = store or self._open_store(create=False)

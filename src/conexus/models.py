@@ -55,6 +55,17 @@ class SkipReason(StrEnum):
     DUPLICATE_LINK = "duplicate_link"  # the same file (device and inode) is indexed at another path
 
 
+#: Every kind of chunk the chunker emits: symbols (functions, methods, containers, one-line
+#: types, macros), ``module`` code between symbols, prose ``section``s and line ``window``s.
+#: Search filters accept exactly these (tests/indexing/test_chunker.py checks the chunker).
+CHUNK_KINDS: frozenset[str] = frozenset(
+    {
+        "function", "method", "class", "interface", "struct", "enum", "trait", "impl", "object",
+        "protocol", "extension", "union", "namespace", "module", "type", "macro", "section", "window",
+    }
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """A contiguous slice of one file: a symbol, part of a symbol, or the code between symbols.

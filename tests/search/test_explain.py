@@ -13,7 +13,7 @@ from conexus.engine import Engine
 from conexus.errors import QueryError
 from conexus.search.explain import Claim, Explanation, explain
 from conexus.search.hybrid import HybridSearcher
-from conexus.store.sqlite import SqliteStore
+from conexus.store.base import Store
 from tests.conftest import FIXTURES, write
 
 MakeEngine = Callable[..., Engine]
@@ -23,7 +23,7 @@ class Indexed:
     def __init__(self, root: Path, engine: Engine) -> None:
         self.root = root
         self.engine = engine
-        self.store: SqliteStore = engine._open_store(create=False)
+        self.store: Store = engine._open_store(create=False)
         self.searcher = HybridSearcher(str(root), self.store, engine.embedder, engine.settings)
 
     def explain(self, target: str, **options: int) -> Explanation:

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conexus.search.query import analyze
+from conexus.store.sqlite.sql import match_expression
 
 
 def _fts() -> sqlite3.Connection:
@@ -18,8 +19,8 @@ CONN = _fts()
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=2000))
-def test_any_string_builds_an_fts_expression_sqlite_accepts(query: str) -> None:
-    expr = analyze(query).fts_expression()
+def test_any_string_builds_terms_whose_fts_expression_sqlite_accepts(query: str) -> None:
+    expr = match_expression(analyze(query).lexical_terms())
     if expr:
         CONN.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()
 
@@ -29,14 +30,14 @@ def test_any_string_builds_an_fts_expression_sqlite_accepts(query: str) -> None:
     st.lists(st.sampled_from(list("\"*():^-+{}[]NEAR AND OR NOT \\/'`~!@#$%&|<>.,;\x00\n\t")), max_size=400)
 )
 def test_fts_operators_and_punctuation_never_reach_fts_syntax(chars: list[str]) -> None:
-    expr = analyze("".join(chars) + " parse").fts_expression()
+    expr = match_expression(analyze("".join(chars) + " parse").lexical_terms())
     CONN.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()
 
 
 def test_ten_kilobyte_punctuation_heavy_query_is_analyzed() -> None:
     query = ('"); DROP TABLE x; -- (*) ^^ NEAR/3 "unbalanced AND OR NOT {col}: ' * 200)[:10_240]
     plan = analyze(query)
-    expr = plan.fts_expression()
+    expr = match_expression(plan.lexical_terms())
     assert expr
     CONN.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()
 
@@ -68,25 +69,24 @@ def test_stopwords_are_not_search_terms() -> None:
     assert "redirect" in plan.terms and "follow" in plan.terms
 
 
-def test_document_frequencies_drop_unknown_terms_and_cap_expression() -> None:
+def test_document_frequencies_drop_unknown_terms_and_cap_the_terms() -> None:
     plan = analyze(" ".join(f"word{i}" for i in range(200)))
     df = {f"word{i}": 1 for i in range(100)}
-    expr = plan.fts_expression(df, n_docs=1000)
-    terms = expr.split(" OR ")
+    terms = plan.lexical_terms(df, n_docs=1000)
     assert len(terms) <= 48
-    assert all(int(t.strip('"')[4:]) < 100 for t in terms)
+    assert all(int(t[4:]) < 100 for t in terms)
 
 
 def test_very_common_terms_are_dropped_while_rarer_ones_remain() -> None:
     plan = analyze("def __init__(self, timeout)")
     df = {"def": 900, "__init__": 400, "self": 950, "timeout": 12}
-    assert plan.fts_expression(df, n_docs=1000) == '"timeout"'
+    assert plan.lexical_terms(df, n_docs=1000) == ["timeout"]
 
 
 def test_a_query_of_only_common_terms_keeps_its_two_rarest() -> None:
     plan = analyze("def self return")
     df = {"def": 900, "self": 950, "return": 800}
-    assert set(plan.fts_expression(df, n_docs=1000).split(" OR ")) == {'"return"', '"def"'}
+    assert set(plan.lexical_terms(df, n_docs=1000)) == {"return", "def"}
 
 
 def test_a_very_large_index_keeps_the_rarest_terms_within_the_postings_budget() -> None:
@@ -94,9 +94,9 @@ def test_a_very_large_index_keeps_the_rarest_terms_within_the_postings_budget() 
 
     plan = analyze("read a file and decode utf-8")
     df = {"read": 45_000, "file": 40_000, "decod": 20_000, "utf": 13_000}
-    small = plan.fts_expression(df, 240_000)
-    large = plan.fts_expression(df, 1_000_000)
-    assert set(small.replace('"', "").split(" OR ")) == {"read", "file", "decod", "utf"}
-    assert large == '"utf"'  # 13K fits; adding decod's 20K would not
-    only_common = analyze("file").fts_expression({"file": 110_000}, 1_000_000)
-    assert only_common == '"file"' and q.POSTINGS_BUDGET < 110_000  # the rarest term is always kept
+    small = plan.lexical_terms(df, 240_000)
+    large = plan.lexical_terms(df, 1_000_000)
+    assert set(small) == {"read", "file", "decod", "utf"}
+    assert large == ["utf"]  # 13K fits; adding decod's 20K would not
+    only_common = analyze("file").lexical_terms({"file": 110_000}, 1_000_000)
+    assert only_common == ["file"] and q.POSTINGS_BUDGET < 110_000  # the rarest term is always kept

@@ -15,7 +15,6 @@ from conexus import gitinfo
 from conexus.engine import Engine
 from conexus.errors import PathError, QueryError
 from conexus.paths import is_test_path
-from conexus.search import related
 from conexus.search.related import (
     RelatedInfo,
     extract_imports,
@@ -24,7 +23,8 @@ from conexus.search.related import (
     related_info,
     subject_of_test,
 )
-from conexus.store.sqlite import SqliteStore
+from conexus.search.related import imports as related
+from conexus.store.base import Store
 from tests.conftest import FIXTURES, write
 
 MakeEngine = Callable[..., Engine]
@@ -60,7 +60,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def indexed(repo: Path, make_engine: MakeEngine) -> tuple[Path, SqliteStore, Engine]:
+def indexed(repo: Path, make_engine: MakeEngine) -> tuple[Path, Store, Engine]:
     engine = make_engine(repo)
     engine.index()
     return repo, engine._open_store(create=False), engine
@@ -180,7 +180,7 @@ def test_test_files_are_recognised_by_convention(path: str, is_test: bool, subje
 # ----------------------------------------------------------------------------------- Python
 
 
-def test_python_file_lists_its_symbols_with_citations(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_python_file_lists_its_symbols_with_citations(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "src/shop/pricing.py")
     assert info.target_kind == "file"
@@ -192,7 +192,7 @@ def test_python_file_lists_its_symbols_with_citations(indexed: tuple[Path, Sqlit
 
 
 def test_python_importers_resolve_absolute_relative_and_parent_relative_imports(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "src/shop/pricing.py")
@@ -207,7 +207,7 @@ def test_python_importers_resolve_absolute_relative_and_parent_relative_imports(
 
 
 def test_python_imports_resolve_inside_the_repo_and_mark_the_rest_external(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "src/shop/cli.py")
@@ -226,7 +226,7 @@ def test_python_imports_resolve_inside_the_repo_and_mark_the_rest_external(
     assert [i.detail for i in external] == ["external"]
 
 
-def test_package_init_is_imported_by_from_package_imports(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_package_init_is_imported_by_from_package_imports(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "src/shop/__init__.py")
     # "from shop import Cart" names the package; "from .. import Cart" inside it does not.
@@ -237,7 +237,7 @@ def test_package_init_is_imported_by_from_package_imports(indexed: tuple[Path, S
 
 
 def test_references_are_confirmed_identifiers_not_token_matches(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "apply_discount")
@@ -250,7 +250,7 @@ def test_references_are_confirmed_identifiers_not_token_matches(
 
 
 def test_qualified_method_target_finds_the_method_and_its_callers(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "Cart.total")
@@ -263,7 +263,7 @@ def test_qualified_method_target_finds_the_method_and_its_callers(
 
 
 def test_citation_target_narrows_to_the_symbol_at_that_line(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "src/shop/cart.py:29")
@@ -271,7 +271,7 @@ def test_citation_target_narrows_to_the_symbol_at_that_line(
     assert [d.name for d in info.definitions] == ["Cart.total"]
 
 
-def test_tests_are_found_by_import_mention_and_name(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_tests_are_found_by_import_mention_and_name(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, _ = indexed
     tests = _by_path(related_info(root, store, "src/shop/pricing.py").tests)
     assert set(tests) == {"tests/test_pricing.py"}
@@ -285,7 +285,7 @@ def test_tests_are_found_by_import_mention_and_name(indexed: tuple[Path, SqliteS
 
 
 def test_typescript_importers_resolve_extensions_index_files_and_js_specifiers(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "web/src/format.ts")
@@ -302,7 +302,7 @@ def test_typescript_importers_resolve_extensions_index_files_and_js_specifiers(
     }
 
 
-def test_typescript_test_file_is_related_to_its_subject(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_typescript_test_file_is_related_to_its_subject(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, _ = indexed
     tests = _by_path(related_info(root, store, "formatPrice").tests)
     assert list(tests) == ["web/src/format.test.ts"]
@@ -312,7 +312,7 @@ def test_typescript_test_file_is_related_to_its_subject(indexed: tuple[Path, Sql
 
 
 def test_go_package_imports_resolve_through_the_module_path(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "internal/store/store.go")
@@ -327,7 +327,7 @@ def test_go_package_imports_resolve_through_the_module_path(
 
 
 def test_go_test_in_the_same_package_is_found_without_an_import(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     tests = _by_path(related_info(root, store, "internal/store/store.go").tests)
@@ -338,21 +338,21 @@ def test_go_test_in_the_same_package_is_found_without_an_import(
 
 
 def test_unknown_target_is_a_query_error_that_suggests_search(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     with pytest.raises(QueryError, match="no file or symbol named 'NoSuchThing'"):
         related_info(root, store, "NoSuchThing")
 
 
-def test_a_path_leaving_the_root_is_a_path_error(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_a_path_leaving_the_root_is_a_path_error(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, _ = indexed
     with pytest.raises(PathError):
         related_info(root, store, "../../etc/passwd")
 
 
 def test_a_bare_file_name_resolves_when_unique_and_lists_candidates_when_not(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     assert related_info(root, store, "checkout.py").files == ("src/shop/checkout.py",)
@@ -360,7 +360,7 @@ def test_a_bare_file_name_resolves_when_unique_and_lists_candidates_when_not(
         related_info(root, store, "__init__.py")
 
 
-def test_a_package_directory_stands_for_its_entry_file(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_a_package_directory_stands_for_its_entry_file(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, _ = indexed
     assert related_info(root, store, "src/shop").files == ("src/shop/__init__.py",)
     assert related_info(root, store, "web/src/client/").files == ("web/src/client/index.ts",)
@@ -369,7 +369,7 @@ def test_a_package_directory_stands_for_its_entry_file(indexed: tuple[Path, Sqli
 
 
 def test_a_file_created_after_indexing_is_related_but_marked_unindexed(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, _ = indexed
     write(root, "src/shop/late.py", "from shop import pricing\n")
@@ -379,7 +379,7 @@ def test_a_file_created_after_indexing_is_related_but_marked_unindexed(
     assert "src/shop/late.py is not indexed" in info.notes
 
 
-def test_limit_caps_every_list_and_notes_the_cut(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_limit_caps_every_list_and_notes_the_cut(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "src/shop/pricing.py", limit=1)
     assert len(info.importers) == 1
@@ -388,7 +388,7 @@ def test_limit_caps_every_list_and_notes_the_cut(indexed: tuple[Path, SqliteStor
         related_info(root, store, "src/shop/pricing.py", limit=0)
 
 
-def test_importers_are_cached_until_the_index_changes(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_importers_are_cached_until_the_index_changes(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, engine = indexed
     before = {e.importer for e in find_importers(root, store, ["src/shop/pricing.py"])}
     write(root, "src/shop/extra.py", "from shop.pricing import round_money\n")
@@ -399,7 +399,7 @@ def test_importers_are_cached_until_the_index_changes(indexed: tuple[Path, Sqlit
 
 
 def test_the_file_graph_lists_resolved_imports_and_counts_importers(
-    indexed: tuple[Path, SqliteStore, Engine],
+    indexed: tuple[Path, Store, Engine],
 ) -> None:
     root, store, engine = indexed
     graph = engine.file_graph(["src/shop/cart.py", "src/shop/cli.py", "README.md"])
@@ -414,7 +414,7 @@ def test_the_file_graph_lists_resolved_imports_and_counts_importers(
     )
 
 
-def test_the_file_graph_follows_the_index_generation(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_the_file_graph_follows_the_index_generation(indexed: tuple[Path, Store, Engine]) -> None:
     root, _store, engine = indexed
     before = engine.file_graph(["src/shop/pricing.py"]).in_degree["src/shop/pricing.py"]
     write(root, "src/shop/extra.py", "from shop.pricing import round_money\n")
@@ -425,7 +425,7 @@ def test_the_file_graph_follows_the_index_generation(indexed: tuple[Path, Sqlite
 
 
 def test_past_the_size_bound_the_graph_reads_only_the_asked_files(
-    indexed: tuple[Path, SqliteStore, Engine], monkeypatch: pytest.MonkeyPatch
+    indexed: tuple[Path, Store, Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _root, _store, engine = indexed
     monkeypatch.setattr(related, "MAX_GRAPH_FILES", 2)
@@ -435,7 +435,7 @@ def test_past_the_size_bound_the_graph_reads_only_the_asked_files(
     assert graph.in_degree == {}  # no whole-tree count: no centrality
 
 
-def test_result_is_json_ready_and_every_item_cites_lines(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_result_is_json_ready_and_every_item_cites_lines(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "src/shop/cart.py")
     data = json.loads(json.dumps(info.to_dict()))
@@ -447,7 +447,7 @@ def test_result_is_json_ready_and_every_item_cites_lines(indexed: tuple[Path, Sq
             assert 1 <= item["start_line"] <= item["end_line"] <= len(lines)
 
 
-def test_without_git_history_the_result_says_so(indexed: tuple[Path, SqliteStore, Engine]) -> None:
+def test_without_git_history_the_result_says_so(indexed: tuple[Path, Store, Engine]) -> None:
     root, store, _ = indexed
     info = related_info(root, store, "src/shop/cart.py")
     assert info.co_changes == ()

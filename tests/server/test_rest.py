@@ -333,12 +333,6 @@ async def test_an_index_whose_metadata_names_another_embedder_is_409(foreign: ht
     assert "some-other-model" in problem["detail"] and "action=rebuild" in problem["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opening an index of another dimension crashes in SqliteStore._load_vectors (ValueError from "
-    "decode_vectors: 'cannot reshape array of size 576 into shape (9,256)') before Engine._checked_store "
-    "compares the embedder, so the answer is 500 internal instead of 409",
-)
 async def test_an_index_built_with_another_embedding_dimension_is_409(foreign: httpx.AsyncClient) -> None:
     response = await foreign.post(f"{API}/search", json={"query": "retry", "root": "resized"})
     assert_problem(response, 409, "index-incompatible")

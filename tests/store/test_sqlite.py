@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from conexus.errors import IndexIncompatibleError
 from conexus.models import Chunk
-from conexus.store.sqlite import FORMAT_VERSION, FileUpdate, SqliteStore, lexical_sql
+from conexus.store.base import NO_FILTER, ChunkFilter, FileUpdate
+from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
+from conexus.store.sqlite.sql import lexical_sql
 from conexus.store.vectors import decode_vectors, encode_vector
 
 DIM = 8
@@ -47,35 +49,39 @@ def _update(path: str, body: str, n: int = 2) -> FileUpdate:
     )
 
 
+def _apply(store: SqliteStore, updates: list[FileUpdate], deletes: list[str]) -> None:
+    with store.writer(atomic=False) as w:
+        w.apply(updates, deletes)
+
+
 def test_replacing_a_file_removes_its_old_tokens_and_vectors(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "idx", DIM)
-    store.apply([_update("a.py", "alpha")], [])
-    assert store.lexical('"alpha_0"', 10)
-    store.apply([_update("a.py", "beta")], [])
-    assert not store.lexical('"alpha_0"', 10)
-    assert store.lexical('"beta_1"', 10)
-    assert len(store.vectors) == 2
-    store.apply([], ["a.py"])
+    _apply(store, [_update("a.py", "alpha")], [])
+    assert store.lexical(["alpha_0"], 10)
+    _apply(store, [_update("a.py", "beta")], [])
+    assert not store.lexical(["alpha_0"], 10)
+    assert store.lexical(["beta_1"], 10)
+    assert store.vector_count() == 2
+    _apply(store, [], ["a.py"])
     assert store.counts() == (0, 0)
-    assert len(store.vectors) == 0
-    assert not store.lexical('"beta_1"', 10)
+    assert store.vector_count() == 0
+    assert not store.lexical(["beta_1"], 10)
     store.close()
 
 
 def test_vector_index_is_repaired_from_sqlite_when_its_file_is_lost(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "idx", DIM)
-    store.apply([_update("a.py", "alpha"), _update("b.py", "beta")], [])
-    store.save_vectors()
-    store.apply([_update("c.py", "gamma")], [])  # not saved: as if the process died here
+    _apply(store, [_update("a.py", "alpha"), _update("b.py", "beta")], [])  # saved on leaving the writer
+    store._apply([_update("c.py", "gamma")], [])  # not saved: as if the process died here
     store.close()
     reopened = SqliteStore(tmp_path / "idx", DIM)
-    assert len(reopened.vectors) == 6
+    assert reopened.vector_count() == 6
     (tmp_path / "idx" / "vectors.usearch").unlink()
     reopened.close()
     again = SqliteStore(tmp_path / "idx", DIM)
-    assert len(again.vectors) == 6
-    q = again.get_vectors([1])[0]
-    assert again.vectors.search(q, 1)[0][0] == 1
+    assert again.vector_count() == 6
+    q = again._get_vectors([1])[0]
+    assert again.nearest(q, 1)[0][0] == 1
     again.close()
 
 
@@ -88,19 +94,21 @@ def test_a_newer_format_is_refused(tmp_path: Path) -> None:
 
 
 def test_lexical_sql_is_built_without_a_database() -> None:
-    sql = lexical_sql(10, filtered=True)
+    params: dict[str, object] = {}
+    sql = lexical_sql(10, ChunkFilter(file_ids=frozenset({3, 1})), params)
     assert "MATCH :match" in sql and "json_each(:file_ids)" in sql and "LIMIT 10" in sql
+    assert params == {"file_ids": "[1, 3]"}
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(name, path, body)")
     conn.execute("CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER)")
-    conn.execute(lexical_sql(10, filtered=False), {"match": '"x"'}).fetchall()
+    conn.execute(lexical_sql(10, NO_FILTER, {}), {"match": '"x"'}).fetchall()
 
 
 def test_filtered_lexical_search_only_returns_allowed_files(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "idx", DIM)
-    store.apply([_update("a.py", "same"), _update("b.py", "same")], [])
+    _apply(store, [_update("a.py", "same"), _update("b.py", "same")], [])
     files = store.files()
-    hits = store.lexical('"same_0"', 10, [files["b.py"].id])
+    hits = store.lexical(["same_0"], 10, ChunkFilter(file_ids=frozenset({files["b.py"].id})))
     rows = store.get_chunks([cid for cid, _ in hits])
     assert {r.path for r in rows.values()} == {"b.py"}
     store.close()
@@ -111,3 +119,35 @@ def test_vectors_round_trip_through_float16(values: list[float]) -> None:
     vec = np.asarray(values, dtype=np.float32)
     out = decode_vectors([encode_vector(vec)], DIM)[0]
     assert np.allclose(out, vec, atol=1e-3)
+
+
+def _v1_index(directory: Path, run_status: str) -> None:
+    """An index as Conexus wrote it before schema 2 (runs without pid/host, no 'complete' key)."""
+    from conexus.store.sqlite.schema import MIGRATIONS
+
+    directory.mkdir(parents=True)
+    conn = sqlite3.connect(directory / "index.sqlite3")
+    conn.executescript(MIGRATIONS[1])
+    conn.executemany(
+        "INSERT INTO meta(key, value) VALUES (?, ?)",
+        [("schema_version", "1"), ("format_version", str(FORMAT_VERSION)), ("generation", "3")],
+    )
+    conn.execute("INSERT INTO runs(started_at, finished_at, status) VALUES (1.0, 2.0, ?)", (run_status,))
+    conn.commit()
+    conn.close()
+
+
+def test_a_pre_schema_2_index_with_a_finished_run_is_complete_after_migration(tmp_path: Path) -> None:
+    _v1_index(tmp_path / "idx", "complete")
+    store = SqliteStore(tmp_path / "idx", DIM)
+    assert store.meta()["complete"] == "1" and store.meta()["schema_version"] == "2"
+    run = store.last_run()
+    assert run is not None and run["status"] == "complete" and run["pid"] is None
+    store.close()
+
+
+def test_an_index_from_before_schema_2_without_a_finished_run_stays_partial(tmp_path: Path) -> None:
+    _v1_index(tmp_path / "idx", "stopped")
+    store = SqliteStore(tmp_path / "idx", DIM)
+    assert "complete" not in store.meta()
+    store.close()

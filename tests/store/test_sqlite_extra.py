@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conexus.engine import Engine
-from conexus.store import sqlite as sqlite_store
+from conexus.store.sqlite import store as sqlite_store
 
 
 def test_cached_document_frequencies_follow_every_write(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conexus.search.hybrid import MAX_TOP_K
+from conexus.search.hybrid import MAX_OFFSET, MAX_TOP_K
 from conexus.search.query import MAX_QUERY_CHARS
 
 __all__ = [
@@ -17,7 +17,6 @@ __all__ = [
     "PROGRESS_POLL_S",
 ]
 
-MAX_OFFSET = 10_000  # the deepest page a search serves (offset or cursor)
 MAX_PATH_CHARS = 4096
 MAX_ARGUMENT_BYTES = 1_000_000  # a request's arguments, serialised; larger ones are refused (413)
 MAX_LIST_ITEMS = 200

@@ -162,13 +162,19 @@ def index_state(root: ServedRoot, reported: str = "ready") -> str:
     ``reported`` is what the engine said (``ready``, ``indexing``, ``partial``
     or ``empty``). The engine says ``indexing`` whenever an index job holds its
     lock, even a start-up sync that turns out to change nothing; the service
-    knows better (:attr:`ServedRoot.updating`).
+    knows better (:attr:`ServedRoot.updating`). Without pending work, an index
+    whose first build never finished (a killed run) is ``partial``.
     """
     if root.updating:
         return "indexing"
     if not root.engine.has_index():
         return "indexing" if root.busy else "empty"
-    return "ready" if reported == "indexing" else reported
+    if reported in ("indexing", "ready"):
+        try:
+            return "ready" if root.engine.is_complete() else "partial"
+        except ConexusError:  # the operation itself reports what is wrong with the index
+            return reported
+    return reported
 
 
 def _rel(root: ServedRoot, user_path: str) -> str:
@@ -189,7 +195,7 @@ def status_dict(root: ServedRoot, *, check_stale: bool) -> dict[str, Any]:
     status = {k: (str(v) if isinstance(v, Path) else v) for k, v in status.items()}
     status.update(root.describe())
     status["jobs"] = root.jobs()
-    status["index_state"] = index_state(root, "partial" if status.get("partial") else "ready")
+    status["index_state"] = index_state(root)
     status["watch_updates"] = root.watch_updates
     return status
 
@@ -307,7 +313,7 @@ def localize(call: Call, args: LocalizeArgs) -> LocalizeOut:
         root=root.name,
         issue_chars=len(args.issue),
         took_ms=round((time.perf_counter() - started) * 1000, 2),
-        index_state=index_state(root, "indexing" if busy else "ready"),
+        index_state=index_state(root),
     )
     return LocalizeOut.model_validate(data)
 

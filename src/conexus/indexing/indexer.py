@@ -32,7 +32,7 @@ from conexus.embedding import Embedder, EmbeddingCache, embed_with_cache
 from conexus.indexing.chunker import chunk_text
 from conexus.models import Chunk, SkippedFile, SkipReason
 from conexus.sources.base import DocumentRef, Source
-from conexus.store.sqlite import FileRow, FileUpdate, SqliteStore
+from conexus.store.base import COMPLETE_KEY, FileRow, FileUpdate, Store, StoreWriter
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Indexer:
     def __init__(
         self,
         source: Source,
-        store: SqliteStore,
+        store: Store,
         embedder: Embedder,
         cache: EmbeddingCache | None,
         settings: Settings,
@@ -161,24 +161,26 @@ class Indexer:
             # complete state until it commits, and a killed or stopped run leaves it untouched
             # (the embedding cache keeps the work). A first build commits batch by batch, so
             # its partial results are searchable (flagged "indexing") and survive a kill.
-            with self.store.atomic(enabled=bool(existing)) as abandon:
-                read_skips = self._process(todo, existing, report, progress, notify, stop)
+            # Leaving the writer block commits and saves the vectors (see conexus.store.base).
+            with self.store.writer(atomic=bool(existing)) as writer:
+                read_skips = self._process(todo, existing, report, progress, notify, stop, writer)
                 skips.extend(read_skips)
                 # Files that were indexed before but are now skipped or gone leave the index.
                 skipped_paths = {s.path for s in read_skips}
                 deletes = sorted(set(gone) | {p for p in skipped_paths if p in existing})
                 if deletes and not report.stopped:
-                    self.store.apply([], deletes)
+                    writer.apply([], deletes)
                     report.files_deleted = len(deletes)
 
                 progress.phase = "saving"
                 notify(progress)
                 if paths is None and not report.stopped:
-                    self.store.set_skips([(s.path, s.reason.value, s.detail) for s in skips])
+                    writer.set_skips([(s.path, s.reason.value, s.detail) for s in skips])
+                    # The whole tree is indexed: a first build is complete (status stops saying partial).
+                    writer.set_meta({COMPLETE_KEY: "1"})
                 if report.stopped:
-                    abandon()
-            t_save = time.perf_counter()
-            self.store.save_vectors()
+                    writer.abandon()
+                t_save = time.perf_counter()
             report.timings["save_s"] = round(time.perf_counter() - t_save, 3)
             report.skipped = dict(Counter(s.reason.value for s in skips))
             status = "stopped" if report.stopped else "complete"
@@ -282,6 +284,7 @@ class Indexer:
         progress: IndexProgress,
         notify: Callable[[IndexProgress], None],
         stop: Callable[[], bool],
+        writer: StoreWriter,
     ) -> list[SkippedFile]:
         skips: list[SkippedFile] = []
         q: queue.Queue[_Batch | None] = queue.Queue(maxsize=4)
@@ -352,9 +355,9 @@ class Indexer:
                     offset += n
                     report.invalid_utf8 += int(p.invalid_utf8)
                 if file_updates:
-                    self.store.apply(file_updates, [])
+                    writer.apply(file_updates, [])
                 if touches:
-                    self.store.touch_files(touches)
+                    writer.touch(touches)
                 t_write += time.perf_counter() - t2
                 report.files_changed += len(updates)
                 report.files_unchanged += len(touches)

@@ -352,3 +352,17 @@ def get_language(language: str) -> tree_sitter.Language | None:
         return _language(language)
     except (ImportError, AttributeError, ValueError, TypeError):
         return None
+
+
+#: Every language an indexed file can carry: what :func:`detect_language` returns, plus
+#: ``text`` (the indexer's name for any other text file). Search filters accept these.
+KNOWN_LANGUAGES: frozenset[str] = frozenset(
+    {
+        *_EXTENSIONS.values(),
+        *_EXACT_EXTENSIONS.values(),
+        *_FILE_NAMES.values(),
+        *_INTERPRETERS.values(),
+        "dotenv",
+        "text",
+    }
+)

@@ -43,7 +43,7 @@ from conexus.search.related import (
     repo_layout,
     resolve_target,
 )
-from conexus.store.sqlite import ChunkRow, FileRow, SqliteStore
+from conexus.store.base import ChunkRow, FileRow, Store
 
 # A call: an optional receiver and member access (``obj.``, ``ptr->``, ``ns::``), a name, optional
 # generic arguments, an opening parenthesis.
@@ -165,7 +165,7 @@ class CitationChecker:
     def __init__(
         self,
         root: Path,
-        store: SqliteStore,
+        store: Store,
         files: dict[str, FileRow],
         freshness: FreshnessChecker | None = None,
     ) -> None:
@@ -326,7 +326,7 @@ def _snippet(row: ChunkRow, line: int) -> tuple[int, int, str]:
 
 def _explain_symbol(
     root: Path,
-    store: SqliteStore,
+    store: Store,
     checker: CitationChecker,
     layout: RepoLayout,
     defn: Definition,
@@ -401,7 +401,7 @@ def _explain_symbol(
 
 
 def _examples(
-    store: SqliteStore, checker: CitationChecker, calls: Sequence[Reference], limit: int
+    store: Store, checker: CitationChecker, calls: Sequence[Reference], limit: int
 ) -> tuple[Claim, ...]:
     """Snippets around call sites, at most one per file, non-test files first."""
     chosen: list[Reference] = []
@@ -434,7 +434,7 @@ def _item_claim(checker: CitationChecker, kind: str, item: RelatedItem) -> Claim
 
 def explain(
     root: Path,
-    store: SqliteStore,
+    store: Store,
     searcher: HybridSearcher,
     target: str,
     *,

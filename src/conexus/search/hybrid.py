@@ -1,14 +1,17 @@
 """Hybrid search: BM25 + vectors + exact symbol and path signals, fused, boosted, diversified.
 
-The searcher runs the retrievers against a store and hands the ranked lists
-to the pure functions in :mod:`conexus.search.fusion`.
+The searcher runs the retrievers against a :class:`~conexus.store.base.Store`
+(lexical terms, vector nearest neighbours, symbol names, mentioned paths), each
+with the request's filter applied inside the store's query (see
+:mod:`conexus.search.filters`), and hands the ranked lists to the pure
+functions in :mod:`conexus.search.fusion`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -18,14 +21,17 @@ from conexus.config import Settings
 from conexus.embedding import Embedder
 from conexus.errors import QueryError
 from conexus.models import Hit, SearchResult
+from conexus.search.filters import chunk_filter, filter_files
 from conexus.search.freshness import FreshnessChecker
 from conexus.search.fusion import RankedList, apply_boosts, diversify, file_prior, is_test_path, rank, rrf
 from conexus.search.query import QueryPlan, analyze
 from conexus.sources.base import Source
-from conexus.store.sqlite import ChunkMeta, FileRow, SqliteStore
+from conexus.store.base import ChunkFilter, ChunkMeta, FileRow, Store
+
+__all__ = ["MAX_OFFSET", "MAX_TOP_K", "HybridSearcher", "SearchRequest", "WorkContext", "filter_files"]
 
 MAX_TOP_K = 100
-EXACT_VECTOR_LIMIT = 50_000  # below this many filtered chunks, vector search is exact (no ANN recall loss)
+MAX_OFFSET = 10_000  # deepest page a search serves (offset + top_k candidates are ranked)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,6 @@ class WorkContext:
 
     active_file: str | None = None
     open_files: tuple[str, ...] = ()
-    git_branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,49 +60,12 @@ class SearchRequest:
         """Raise QueryError for out-of-range options (any query text is valid)."""
         if not 1 <= self.top_k <= MAX_TOP_K:
             raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}, got {self.top_k}")
-        if self.offset < 0 or self.offset > 10_000:
-            raise QueryError(f"offset must be between 0 and 10000, got {self.offset}")
+        if self.offset < 0 or self.offset > MAX_OFFSET:
+            raise QueryError(f"offset must be between 0 and {MAX_OFFSET}, got {self.offset}")
         if self.snippet_lines < 0:
             raise QueryError("snippet_lines must be >= 0")
         if self.max_chars is not None and self.max_chars < 0:
             raise QueryError("max_chars must be >= 0")
-
-
-def filter_files(
-    files: Iterable[FileRow], globs: Sequence[str], languages: Sequence[str]
-) -> list[int] | None:
-    """File ids allowed by path globs and languages, or None when there is no filter.
-
-    Raises:
-        QueryError: a glob pathspec cannot parse.
-    """
-    if not globs and not languages:
-        return None
-    spec = None
-    if globs:
-        import pathspec
-
-        include = [g for g in globs if not g.startswith("!")]
-        exclude = [g[1:] for g in globs if g.startswith("!")]
-        try:
-            inc = pathspec.GitIgnoreSpec.from_lines(include) if include else None
-            exc = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
-        except (ValueError, TypeError) as err:
-            raise QueryError(f"invalid path glob: {err}") from err
-        spec = (inc, exc)
-    langs = {lang.lower() for lang in languages}
-    out = []
-    for f in files:
-        if langs and f.language.lower() not in langs:
-            continue
-        if spec is not None:
-            inc, exc = spec
-            if inc is not None and not inc.match_file(f.path):
-                continue
-            if exc is not None and exc.match_file(f.path):
-                continue
-        out.append(f.id)
-    return out
 
 
 def make_snippet(text: str, max_lines: int) -> str:
@@ -129,7 +97,7 @@ class HybridSearcher:
     def __init__(
         self,
         root: str,
-        store: SqliteStore,
+        store: Store,
         embedder: Embedder,
         settings: Settings,
         source: Source | None = None,  # where freshness is checked; the files under root by default
@@ -145,17 +113,15 @@ class HybridSearcher:
         t0 = time.perf_counter()
         plan = analyze(req.query)
         files, n_chunks = self.store.snapshot()
-        allowed = filter_files(files.values(), req.paths, req.languages)
+        where = chunk_filter(files.values(), req.paths, req.languages, req.kinds)
         want = req.offset + req.top_k
         n_cand = max(self.settings.candidates, want * 3)
 
-        lists = self._retrieve(plan, allowed, n_cand, files, n_chunks)
+        lists = self._retrieve(plan, where, n_cand, files, n_chunks)
         scores, signals = rrf(lists, k=self.settings.rrf_k)
         # Ranking needs only where each candidate lives; full rows (with text) only for the page.
+        # Every retriever applied the filter; a chunk without meta was deleted since.
         meta = self.store.chunk_meta(list(scores))
-        if req.kinds:
-            kinds = {k.lower() for k in req.kinds}
-            scores = {cid: s for cid, s in scores.items() if cid in meta and meta[cid].kind.lower() in kinds}
         scores = {cid: s for cid, s in scores.items() if cid in meta}
         # In a long issue text, test and doc words are everywhere (tracebacks, "pytest", "the docs
         # say"); only a test or documentation file the issue names makes it about tests or docs.
@@ -230,13 +196,13 @@ class HybridSearcher:
     def _retrieve(
         self,
         plan: QueryPlan,
-        allowed: list[int] | None,
+        where: ChunkFilter,
         n_cand: int,
         files: dict[str, FileRow],
         n_chunks: int,
     ) -> list[RankedList]:
         lists: list[RankedList] = []
-        if n_chunks == 0 or (allowed is not None and not allowed):
+        if n_chunks == 0 or where.matches_nothing:
             return lists
         s = self.settings
 
@@ -248,13 +214,13 @@ class HybridSearcher:
 
         if s.bm25_weight > 0:
             df = self.store.doc_frequencies(list(plan.terms))
-            expr = plan.fts_expression(df, n_chunks)
-            lex = self.store.lexical(expr, n_cand, allowed)
+            lex = self.store.lexical(plan.lexical_terms(df, n_chunks), n_cand, where)
             lists.append(RankedList("bm25", [cid for cid, _ in lex], s.bm25_weight))
 
         if pending is not None:
             qv = pending.result()
-            lists.append(RankedList("vector", self._vector(qv, allowed, n_cand), s.vector_weight))
+            vec = [cid for cid, _ in self.store.nearest(qv, n_cand, where)]
+            lists.append(RankedList("vector", vec, s.vector_weight))
 
         if plan.identifiers:
             names: list[str] = []
@@ -262,39 +228,23 @@ class HybridSearcher:
                 for name in (ident, ident.split(".")[-1]):
                     if name not in names:
                         names.append(name)
-            found = self.store.chunks_by_symbol(names, 500, allowed)
+            found = self.store.chunks_by_symbol(names, 500, where)
             order = {n.lower(): i for i, n in enumerate(names)}
             found.sort(key=lambda x: (order.get(x[1].lower(), len(order)), x[0]))
             if found:
                 lists.append(RankedList("symbol", [cid for cid, _ in found], 1.0))
 
         if plan.paths:
-            mentioned = self._mentioned_files(plan.paths, files, allowed)
+            mentioned = self._mentioned_files(plan.paths, files, where.file_ids)
             if mentioned:
-                ids = self.store.first_chunks_of_files(mentioned)
+                ids = self.store.first_chunks_of_files(mentioned, ChunkFilter(kinds=where.kinds))
                 lists.append(RankedList("path", ids, 1.0))
         return lists
 
-    def _vector(self, qv: np.ndarray, allowed: list[int] | None, n_cand: int) -> list[int]:
-        if allowed is None:
-            return [cid for cid, _ in self.store.vectors.search(qv, n_cand)]
-        chunk_ids = self.store.chunk_ids_for_files(allowed)
-        if len(chunk_ids) <= EXACT_VECTOR_LIMIT:
-            if not chunk_ids:
-                return []
-            mat = self.store.get_vectors(chunk_ids)
-            sims = mat @ qv.astype(np.float32)
-            top = np.argsort(-sims)[:n_cand]
-            return [chunk_ids[i] for i in top]
-        allowed_set = set(chunk_ids)
-        wide = self.store.vectors.search(qv, n_cand * 10)
-        return [cid for cid, _ in wide if cid in allowed_set][:n_cand]
-
     @staticmethod
     def _mentioned_files(
-        paths: Sequence[str], files: dict[str, FileRow], allowed: list[int] | None
+        paths: Sequence[str], files: dict[str, FileRow], allowed_set: frozenset[int] | None
     ) -> list[int]:
-        allowed_set = set(allowed) if allowed is not None else None
         by_name: dict[str, list[FileRow]] = {}
         for path, row in files.items():
             by_name.setdefault(path.rsplit("/", 1)[-1], []).append(row)

@@ -1,8 +1,8 @@
 """Query analysis: turn any string into a safe, weighted query plan. Pure, no I/O.
 
-Every string is a valid query. The FTS5 expression is built only from tokens
-of ``[a-z0-9_]`` and non-ASCII letters, each double-quoted, so no user text can
-reach FTS5's query syntax (operators, column filters, unbalanced quotes).
+Every string is a valid query. The lexical terms are tokens of ``[a-z0-9_]``
+and non-ASCII letters; the store quotes each one when it builds its own query
+syntax, so no user text can reach it (operators, column filters, unbalanced quotes).
 
 Long natural-language queries (issue texts) carry exact signals worth more
 than their words: file paths, dotted names, identifiers in backticks or code
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from conexus.tokens import index_form, iter_code_tokens, split_identifier, stem
 
 MAX_QUERY_CHARS = 200_000
-MAX_FTS_TERMS = 48
+MAX_LEXICAL_TERMS = 48
 COMMON_TERM_SHARE = 0.2
 # In a very large index FTS5 must score every chunk that holds any query term (~1-2 µs each on
 # this hardware). Past LARGE_INDEX_CHUNKS, terms are kept rarest first while their summed
@@ -93,18 +93,19 @@ class QueryPlan:
     wants_tests: bool = False  # the query is about tests: do not damp test files
     wants_docs: bool = False  # the query is about documentation: do not damp prose
 
-    def fts_expression(self, doc_freq: dict[str, int] | None = None, n_docs: int = 0) -> str:
-        """An FTS5 MATCH expression: the best terms, each quoted, OR-ed. Empty when nothing is searchable.
+    def lexical_terms(self, doc_freq: dict[str, int] | None = None, n_docs: int = 0) -> list[str]:
+        """The terms for the lexical retriever (any of them matches), best first. Empty when
+        nothing is searchable.
 
         With document frequencies, terms absent from the index are dropped, the
-        rest ranked by weight x idf and capped at ``MAX_FTS_TERMS``. Terms found in
+        rest ranked by weight x idf and capped at ``MAX_LEXICAL_TERMS``. Terms found in
         more than ``COMMON_TERM_SHARE`` of the chunks (``self``, ``def``, ``return``)
         are dropped while rarer terms remain: they barely change a BM25 ranking but
         make FTS5 score most of the index (the cause of slow lexical tails at scale).
         Past ``LARGE_INDEX_CHUNKS`` chunks the kept terms must also fit ``POSTINGS_BUDGET``.
         """
         if not self.terms:
-            return ""
+            return []
         scored: list[tuple[float, str]] = []
         common: list[tuple[int, str]] = []
         for term, weight in self.terms.items():
@@ -123,10 +124,10 @@ class QueryPlan:
             # Nothing but common words: the two rarest of them still find something.
             scored = [(1.0 / df, term) for df, term in sorted(common)[:2]]
         scored.sort(key=lambda x: (-x[0], x[1]))
-        chosen = [t for _, t in scored[:MAX_FTS_TERMS]]
+        chosen = [t for _, t in scored[:MAX_LEXICAL_TERMS]]
         if doc_freq is not None and n_docs > LARGE_INDEX_CHUNKS:
             chosen = _within_budget(chosen, doc_freq)
-        return " OR ".join(f'"{t}"' for t in chosen)
+        return chosen
 
 
 def _within_budget(terms: list[str], doc_freq: dict[str, int]) -> list[str]:

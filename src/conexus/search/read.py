@@ -20,7 +20,7 @@ from conexus.sources.base import Stamp
 from conexus.sources.filesystem.read import MAX_TEXT_BYTES
 from conexus.sources.filesystem.read import looks_binary as looks_binary  # the one binary rule
 from conexus.sources.filesystem.read import read_bytes as read_bytes  # the one reader
-from conexus.store.sqlite import SqliteStore
+from conexus.store.base import Store
 
 MAX_READ_BYTES = MAX_TEXT_BYTES
 MAX_LINE_CHARS = 4000
@@ -120,7 +120,7 @@ def _window(
 
 def read_range(
     root: Path,
-    store: SqliteStore | None,
+    store: Store | None,
     path: str,
     start: int | None = None,
     end: int | None = None,
@@ -185,7 +185,7 @@ def read_range(
 
 
 def _read_deleted(
-    store: SqliteStore,
+    store: Store,
     rel: str,
     start: int | None,
     end: int | None,

@@ -4,7 +4,8 @@ SQLite is the source of truth (every vector is also stored there, as float16);
 the HNSW file is a derived, rebuildable accelerator. It is saved atomically
 (write to a temporary file, then rename) together with the store generation it
 reflects, so a killed process leaves either the old file or the new one, and
-``reconcile`` repairs any drift from the database on open.
+the store repairs any drift from the database on open. Every usearch failure
+is a :class:`~conexus.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -64,9 +65,12 @@ class UsearchIndex:
         ks = np.asarray(keys, dtype=np.uint64)
         with self._lock:
             present = [int(k) for k in ks if int(k) in self._index]
-            if present:
-                self._index.remove(present)
-            self._index.add(ks, arr, threads=1)
+            try:
+                if present:
+                    self._index.remove(present)
+                self._index.add(ks, arr, threads=1)
+            except (RuntimeError, ValueError) as exc:
+                raise StoreError(f"cannot add {len(ks)} vectors to the vector index: {exc}") from exc
 
     def remove(self, keys: Sequence[int]) -> None:
         if not len(keys):
@@ -74,7 +78,10 @@ class UsearchIndex:
         with self._lock:
             present = [int(k) for k in keys if int(k) in self._index]
             if present:
-                self._index.remove(present)
+                try:
+                    self._index.remove(present)
+                except (RuntimeError, ValueError) as exc:
+                    raise StoreError(f"cannot remove vectors from the vector index: {exc}") from exc
 
     def search(self, query: F32, k: int) -> list[tuple[int, float]]:
         with self._lock:
@@ -84,7 +91,10 @@ class UsearchIndex:
             k = min(k, n)
             # HNSW recall falls when ef < k; widen the beam for deep candidate lists.
             self._index.expansion_search = max(96, k)  # type: ignore[misc]
-            matches = self._index.search(np.asarray(query, dtype=np.float32), k)
+            try:
+                matches = self._index.search(np.asarray(query, dtype=np.float32), k)
+            except (RuntimeError, ValueError) as exc:
+                raise StoreError(f"vector search failed: {exc}") from exc
             keys = matches.keys
             dists = matches.distances
         return [(int(key), 1.0 - float(d)) for key, d in zip(keys, dists, strict=True)]

@@ -1,0 +1,346 @@
+"""The ``Store`` role: what indexing, search and the engine need from an index backend.
+
+Everything above ``conexus.store`` is typed to :class:`Store`, never to a backend.
+A backend (:class:`conexus.store.sqlite.SqliteStore` today, a PostgreSQL store
+next) owns its query syntax: callers hand it plain index TERMS (the code-aware
+tokens of :mod:`conexus.tokens`) and a :class:`ChunkFilter`, and the backend
+builds its own full-text expression and applies the filter inside each query,
+so a filtered retrieval still returns ``limit`` candidates when that many match.
+
+Every method raises :class:`conexus.errors.StoreError` when the backend fails
+underneath (a broken, locked or closed database); opening an index that is
+corrupt or of a newer format raises :class:`conexus.errors.IndexIncompatibleError`.
+``tests/store/test_contract.py`` is the suite every backend must pass.
+
+Writes go through one path, :meth:`Store.writer`::
+
+    with store.writer(atomic=bool(existing)) as w:
+        w.apply(updates, deletes)   # replace / remove files' rows and vectors
+        w.touch(stamps)             # new (size, mtime) for unchanged content
+        w.set_skips(skips)
+        w.set_meta({"complete": "1"})
+        if stopped:
+            w.abandon()             # atomic: roll everything back on leaving the block
+
+Leaving the block commits (an atomic writer: all at once; otherwise each call
+committed already) and persists the vectors. Readers see the previous index
+until an atomic writer commits; a killed process leaves it untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from conexus.models import Chunk
+
+F32 = npt.NDArray[np.float32]
+
+#: Status of a run whose process died (``kill -9``, power loss) before it could record an end.
+INTERRUPTED = "interrupted"
+
+#: The meta key that says the first build of an index finished (see :meth:`Store.last_run`).
+COMPLETE_KEY = "complete"
+
+#: Text fields a lexical query may be restricted to.
+LEXICAL_FIELDS = ("name", "path", "body")
+
+
+@dataclass(frozen=True)
+class IndexIdentity:
+    """What an index must agree with to be used as is (every backend records and checks it)."""
+
+    embedder_id: str
+    dim: int
+    chunker_version: str
+    tokenizer_version: str
+    options_hash: str
+
+    def as_meta(self) -> dict[str, str]:
+        return {
+            "embedder_id": self.embedder_id,
+            "dim": str(self.dim),
+            "chunker_version": self.chunker_version,
+            "tokenizer_version": self.tokenizer_version,
+            "options_hash": self.options_hash,
+        }
+
+    def mismatches(self, meta: Mapping[str, str]) -> list[str]:
+        """Names of the fields that differ from a stored meta (empty for a fresh index)."""
+        if "embedder_id" not in meta:
+            return []
+        return [k for k, v in self.as_meta().items() if meta.get(k) != v]
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """A file as the index knows it."""
+
+    id: int
+    path: str
+    hash: str
+    size: int
+    mtime_ns: int
+    language: str
+    n_lines: int
+    n_chunks: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A stored chunk joined with its file."""
+
+    id: int
+    file_id: int
+    path: str
+    language: str
+    file_hash: str
+    file_size: int
+    file_mtime_ns: int
+    start_line: int
+    end_line: int
+    kind: str
+    symbol: str | None
+    parent: str | None
+    signature: str | None
+    docstring: str | None
+    header: str
+    text: str
+    hash: str
+
+    def to_chunk(self) -> Chunk:
+        return Chunk(
+            path=self.path,
+            start_line=self.start_line,
+            end_line=self.end_line,
+            language=self.language,
+            kind=self.kind,
+            text=self.text,
+            symbol=self.symbol,
+            parent=self.parent,
+            signature=self.signature,
+            docstring=self.docstring,
+            header=self.header,
+        )
+
+
+class ChunkMeta(NamedTuple):
+    """Where a chunk lives: all that ranking needs."""
+
+    path: str
+    language: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileUpdate:
+    """Everything needed to replace one file's rows."""
+
+    path: str
+    hash: str
+    size: int
+    mtime_ns: int
+    language: str
+    n_lines: int
+    invalid_utf8: bool
+    chunks: Sequence[Chunk]
+    vectors: F32  # (len(chunks), dim)
+
+
+@dataclass(frozen=True)
+class ChunkFilter:
+    """Which chunks a retrieval may return: those of ``file_ids`` and of ``kinds`` (None: any).
+
+    Kinds are lower-case chunk kinds (``function``, ``class``, ...). The filter is
+    applied inside each retriever's query, never after ranking.
+    """
+
+    file_ids: frozenset[int] | None = None
+    kinds: frozenset[str] | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the filter lets every chunk through."""
+        return self.file_ids is None and self.kinds is None
+
+    @property
+    def matches_nothing(self) -> bool:
+        """True when no chunk can pass (an empty set of files or kinds)."""
+        return (self.file_ids is not None and not self.file_ids) or (
+            self.kinds is not None and not self.kinds
+        )
+
+    @cached_property
+    def sorted_file_ids(self) -> tuple[int, ...] | None:
+        """The file ids in ascending order (a deterministic order for queries), or None.
+
+        Computed once per filter: one search hands the same filter to every retriever.
+        """
+        return None if self.file_ids is None else tuple(sorted(self.file_ids))
+
+    @cached_property
+    def sorted_kinds(self) -> tuple[str, ...] | None:
+        """The kinds in ascending order, or None."""
+        return None if self.kinds is None else tuple(sorted(self.kinds))
+
+
+NO_FILTER = ChunkFilter()
+
+
+class StoreWriter(Protocol):
+    """The writes of one :meth:`Store.writer` block."""
+
+    def apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
+        """Replace the rows (and vectors) of updated files and remove deleted ones.
+
+        Each call is one transaction of its own unless the writer is atomic.
+        """
+        ...
+
+    def touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
+        """Record a new ``(path, size, mtime_ns)`` for files whose content did not change."""
+        ...
+
+    def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
+        """Replace the skipped-file records ``(path, reason, detail)``."""
+        ...
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        """Set meta keys as part of this block's writes."""
+        ...
+
+    def abandon(self) -> None:
+        """Roll back every write of an atomic block on leaving it (no-op for a non-atomic one)."""
+        ...
+
+
+class Store(Protocol):
+    """An index backend: identity and meta, reads, retrieval, one write path, runs.
+
+    Raises:
+        StoreError: from any method, when the backend fails underneath.
+    """
+
+    @property
+    def key(self) -> str:
+        """A stable string naming this index (caches in the layers above key on it)."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Dimensions of the stored vectors."""
+        ...
+
+    def close(self) -> None: ...
+
+    # -- identity and meta
+    def meta(self) -> dict[str, str]:
+        """Every meta key (identity, format, generation, completeness)."""
+        ...
+
+    def set_meta(self, values: Mapping[str, str]) -> None: ...
+
+    def generation(self) -> int:
+        """A number that changes with every committed write (search-side caches key on it)."""
+        ...
+
+    # -- reads
+    def snapshot(self) -> tuple[dict[str, FileRow], int]:
+        """Every file row by path and the chunk count, cached per generation."""
+        ...
+
+    def files(self) -> dict[str, FileRow]: ...
+
+    def file(self, path: str) -> FileRow | None: ...
+
+    def counts(self) -> tuple[int, int]:
+        """``(files, chunks)``."""
+        ...
+
+    def languages(self) -> dict[str, int]:
+        """Files per language, most first."""
+        ...
+
+    def kinds(self) -> dict[str, int]:
+        """Chunks per kind, most first."""
+        ...
+
+    def skip_counts(self) -> dict[str, int]: ...
+
+    def vector_count(self) -> int: ...
+
+    def get_chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...
+
+    def chunk_meta(self, ids: Sequence[int]) -> dict[int, ChunkMeta]:
+        """Path, language and kind of each chunk (no text): cheap enough for every candidate."""
+        ...
+
+    def chunks_of_file(self, path: str) -> list[ChunkRow]:
+        """The chunks of one file, by start line."""
+        ...
+
+    def chunk_ids_for_files(self, file_ids: Sequence[int]) -> list[int]: ...
+
+    def first_chunks_of_files(self, file_ids: Sequence[int], where: ChunkFilter = NO_FILTER) -> list[int]:
+        """One representative chunk id per file (the first by id) among those ``where`` allows."""
+        ...
+
+    def chunks_by_symbol(
+        self, names: Sequence[str], limit: int, where: ChunkFilter = NO_FILTER
+    ) -> list[tuple[int, str]]:
+        """Chunks defining one of ``names`` (case-insensitive), as ``(chunk_id, name)``."""
+        ...
+
+    # -- retrieval
+    def doc_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """Number of chunks holding each term (terms absent from the index are left out)."""
+        ...
+
+    def lexical(
+        self,
+        terms: Sequence[str],
+        limit: int,
+        where: ChunkFilter = NO_FILTER,
+        *,
+        require_all: bool = False,
+        fields: Sequence[str] | None = None,
+    ) -> list[tuple[int, float]]:
+        """BM25 candidates ``(chunk_id, score)`` of plain index terms, best (highest) first.
+
+        Any term matches unless ``require_all``; ``fields`` restricts the match to
+        some of :data:`LEXICAL_FIELDS`.
+        """
+        ...
+
+    def nearest(self, query: F32, k: int, where: ChunkFilter = NO_FILTER) -> list[tuple[int, float]]:
+        """The ``k`` chunks most similar to ``query`` ``(chunk_id, cosine)``, best first."""
+        ...
+
+    # -- writes
+    def writer(self, atomic: bool) -> AbstractContextManager[StoreWriter]:
+        """The one write path (see the module docstring)."""
+        ...
+
+    def clear(self) -> None:
+        """Remove every file, chunk, vector and skip; keep the meta."""
+        ...
+
+    # -- runs
+    def start_run(self) -> int:
+        """Record an index run starting in this process; returns its id."""
+        ...
+
+    def finish_run(self, run_id: int, status: str, stats: Mapping[str, Any]) -> None: ...
+
+    def last_run(self) -> dict[str, Any] | None:
+        """The latest run: id, started_at, finished_at, status, stats, pid, host.
+
+        A ``running`` run whose process is gone reports :data:`INTERRUPTED`.
+        """
+        ...

@@ -1,0 +1,138 @@
+"""Pure builders of the SQL and FTS5 text the SQLite store runs: testable without a database.
+
+This module and :mod:`conexus.store.sqlite.store` are the only places FTS5
+syntax exists. Callers above the store pass plain index terms; every term is
+double-quoted here (a quote inside is doubled), so no caller text can reach
+FTS5's query syntax (operators, column filters, unbalanced quotes).
+
+It also says what the contentless ``chunks_fts`` table holds for a chunk
+(:func:`fts_columns`), which deletes must reproduce exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from conexus.errors import QueryError
+from conexus.models import Chunk
+from conexus.store.base import LEXICAL_FIELDS, ChunkFilter
+from conexus.tokens import path_tokens, token_string
+
+# FTS5 column weights for bm25(): symbol names matter most, then the path, then the body.
+FTS_WEIGHTS = (4.0, 2.0, 1.0)
+
+# Names bound at the top of a module chunk: Python/Ruby assignments, JS/TS/Go/Rust declarations.
+_MODULE_NAME = re.compile(
+    r"^(?:export\s+)?(?:(?:pub\s+)?(?:const|let|var|static|type)\s+(?:mut\s+)?)?([A-Za-z_][A-Za-z0-9_]*)"
+    r"\s*(?::[^=\n]{0,80})?=(?!=)",
+    re.M,
+)
+
+
+def defined_names(chunk: Chunk) -> list[str]:
+    """Top-level names a module chunk binds (``builtin_str = str``), so lookups of them find it."""
+    if chunk.kind != "module":
+        return []
+    return _MODULE_NAME.findall(chunk.text)[:200]
+
+
+def fts_columns(path: str, chunk: Chunk) -> tuple[str, str, str]:
+    """The (name, path, body) token strings indexed for a chunk. Deterministic: used for deletes too."""
+    name = token_string([chunk.symbol or "", chunk.parent or "", " ".join(defined_names(chunk))])
+    body = token_string([chunk.signature or "", chunk.header, chunk.text])
+    return name, path_tokens(path), body
+
+
+def quote_term(term: str) -> str:
+    """One FTS5 string token: the term in double quotes, inner quotes doubled."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def match_expression(
+    terms: Sequence[str], *, require_all: bool = False, fields: Sequence[str] | None = None
+) -> str:
+    """The FTS5 MATCH expression of plain terms: OR-ed (AND-ed with ``require_all``), each
+    restricted to ``fields`` when given. Empty when there is no term.
+
+    Raises:
+        QueryError: a field that is not one of :data:`conexus.store.base.LEXICAL_FIELDS`.
+    """
+    if fields is not None:
+        unknown = [f for f in fields if f not in LEXICAL_FIELDS]
+        if unknown or not fields:
+            raise QueryError(f"unknown lexical fields {unknown or list(fields)}; use {list(LEXICAL_FIELDS)}")
+    prefix = ""
+    if fields:
+        prefix = f"{fields[0]} : " if len(fields) == 1 else "{" + " ".join(fields) + "} : "
+    joiner = " AND " if require_all else " OR "
+    return joiner.join(prefix + quote_term(t) for t in terms if t)
+
+
+def filter_params(where: ChunkFilter) -> dict[str, str]:
+    """The JSON parameters of ``where`` (``:file_ids``, ``:kinds``) for ``json_each``."""
+    params: dict[str, str] = {}
+    if where.sorted_file_ids is not None:
+        params["file_ids"] = json.dumps(list(where.sorted_file_ids))
+    if where.sorted_kinds is not None:
+        params["kinds"] = json.dumps(list(where.sorted_kinds))
+    return params
+
+
+def filter_clause(where: ChunkFilter, params: dict[str, Any], alias: str = "c") -> str:
+    """``AND ...`` conditions on the chunks table ``alias`` for ``where`` (adds their parameters)."""
+    sql = ""
+    if where.file_ids is not None:
+        sql += f" AND {alias}.file_id IN (SELECT value FROM json_each(:file_ids))"
+    if where.kinds is not None:
+        sql += f" AND {alias}.kind IN (SELECT value FROM json_each(:kinds))"
+    params.update(filter_params(where))
+    return sql
+
+
+def lexical_sql(limit: int, where: ChunkFilter, params: dict[str, Any]) -> str:
+    """SQL for BM25 candidates of the MATCH expression ``:match``, best first (bm25 is negative:
+    lower is better), restricted to ``where`` (its parameters are added to ``params``)."""
+    w = ", ".join(str(x) for x in FTS_WEIGHTS)
+    if where.is_empty:
+        # No join: looking up every match in ``chunks`` before the sort doubled the cost at 100K chunks.
+        return (
+            f"SELECT rowid, bm25(chunks_fts, {w}) AS score FROM chunks_fts "
+            f"WHERE chunks_fts MATCH :match ORDER BY score LIMIT {int(limit)}"
+        )
+    return (
+        f"SELECT chunks_fts.rowid, bm25(chunks_fts, {w}) AS score FROM chunks_fts "
+        "JOIN chunks c ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH :match"
+        f"{filter_clause(where, params)} ORDER BY score LIMIT {int(limit)}"
+    )
+
+
+def symbol_sql(limit: int, where: ChunkFilter, params: dict[str, Any]) -> str:
+    """SQL for ``(chunk_id, name)`` of chunks defining one of the JSON list ``:names``."""
+    if where.is_empty:
+        sql = (
+            "SELECT n.chunk_id, n.name FROM chunk_names n "
+            "WHERE n.name COLLATE NOCASE IN (SELECT value FROM json_each(:names))"
+        )
+    else:
+        sql = (
+            "SELECT n.chunk_id, n.name FROM chunk_names n JOIN chunks c ON c.id = n.chunk_id "
+            "WHERE n.name COLLATE NOCASE IN (SELECT value FROM json_each(:names))"
+            f"{filter_clause(where, params)}"
+        )
+    return sql + f" LIMIT {int(limit)}"
+
+
+def chunk_ids_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
+    """SQL for the ids of every chunk ``where`` allows."""
+    return "SELECT c.id FROM chunks c WHERE 1" + filter_clause(where, params)
+
+
+def first_chunks_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
+    """SQL for one chunk id (the lowest) per file of the JSON list ``:files`` among those ``where`` allows."""
+    return (
+        "SELECT MIN(c.id) FROM chunks c WHERE c.file_id IN (SELECT value FROM json_each(:files))"
+        f"{filter_clause(where, params)} GROUP BY c.file_id"
+    )
