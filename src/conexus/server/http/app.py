@@ -33,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 from conexus import __version__
 from conexus.app.service import ConexusService
 from conexus.errors import ConexusError
+from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.mcp.app import ConexusMCP
 from conexus.server.mcp.jsonrpc import MalformedMessageError, check_message
@@ -57,36 +58,19 @@ class JsonRpcGuard:
         if scope["type"] != "http" or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body = message.get("body", b"")
-            size += len(body)
-            if size > MAX_MCP_BODY_BYTES:
-                await _send_json(send, 413, _rpc_error(-32600, "Invalid Request: message too large"))
-                return
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
-        raw = b"".join(chunks)
+        try:
+            raw = await read_body(receive, MAX_MCP_BODY_BYTES)
+        except BodyTooLargeError:
+            await _send_json(send, 413, _rpc_error(-32600, "Invalid Request: message too large"))
+            return
+        if raw is None:
+            return
         try:
             check_message(raw)
         except MalformedMessageError as bad:
             await _send_json(send, 400, bad.body())
             return
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": raw, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(raw, receive), send)
 
 
 def _rpc_error(code: int, message: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from conexus.api.limits import MAX_ARGUMENT_BYTES
 from conexus.api.operations import BY_NAME, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService
 from conexus.errors import TooLargeError
+from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 
 logger = logging.getLogger(__name__)
 
@@ -138,30 +139,13 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, send, int(declared))
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(scope, send, size)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        try:
+            body = await read_body(receive, self.max_bytes)
+        except BodyTooLargeError as big:
+            await self._refuse(scope, send, big.size)
+            return
+        if body is not None:
+            await self.app(scope, replaying(body, receive), send)
 
     async def _refuse(self, scope: Scope, send: Send, size: int) -> None:
         exc = TooLargeError(f"the request body has at least {size} bytes; the limit is {self.max_bytes}")
