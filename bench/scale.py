@@ -105,7 +105,7 @@ def real_files() -> list[tuple[str, Path]]:
 
 def iter_chunked(settings: Any) -> Iterator[tuple[str, Path, str, str, list[Any]]]:
     """(rel path, absolute path, text, language, chunks) of each distinct real file, in order."""
-    from conexus.indexing.chunker import chunk_text
+    from conexus.indexing.chunking import chunk_text
     from conexus.indexing.languages import detect_language
     from conexus.models import decode_text
 

@@ -33,7 +33,7 @@ from typing import Any
 from conexus.config import Settings, load_settings
 from conexus.embedding import Embedder, EmbeddingCache, create_embedder
 from conexus.errors import IndexIncompatibleError, IndexNotFoundError
-from conexus.indexing.chunker import CHUNKER_VERSION
+from conexus.indexing.chunking import CHUNKER_VERSION
 from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
 from conexus.layout import (
     CACHEDIR_TAG,

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conexus.indexing import chunker as chunker_module
-from conexus.indexing.chunker import SMALL_CONTAINER_LINES, chunk_text
+from conexus.indexing import chunking as chunker_module
+from conexus.indexing.chunking import SMALL_CONTAINER_LINES, chunk_text
 from conexus.indexing.languages import TREE_SITTER_LANGUAGES, detect_language, get_parser
 from conexus.models import Chunk
 

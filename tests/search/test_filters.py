@@ -10,7 +10,7 @@ import pytest
 
 from conexus.engine import Engine
 from conexus.errors import QueryError
-from conexus.indexing.chunker import chunk_text
+from conexus.indexing.chunking import chunk_text
 from conexus.indexing.languages import KNOWN_LANGUAGES, detect_language
 from conexus.models import CHUNK_KINDS
 from conexus.search.filters import check_kinds, check_languages, chunk_filter, compile_globs, filter_files

@@ -29,7 +29,7 @@ import numpy as np
 
 from conexus.config import Settings
 from conexus.embedding import Embedder, EmbeddingCache, embed_with_cache
-from conexus.indexing.chunker import chunk_text
+from conexus.indexing.chunking import chunk_text
 from conexus.models import Chunk, SkippedFile, SkipReason
 from conexus.sources.base import DocumentRef, Source
 from conexus.store.base import COMPLETE_KEY, FileRow, FileUpdate, Store, StoreWriter
