@@ -19,7 +19,8 @@
 Third-party errors are translated at the boundary (``raise StoreError(...) from exc``).
 Adapters map the tree to their protocol: the CLI to a one-line message and an
 exit code (``exit_code``), the MCP server to ``isError`` results, the HTTP API
-to problem documents.
+to problem documents with ``http_status`` and the RFC 9457 type ``problem``
+(:mod:`conexus.api.errors`; the CLI's REST client maps a problem back to its class).
 """
 
 from __future__ import annotations
@@ -29,69 +30,93 @@ class ConexusError(Exception):
     """Root of every error Conexus raises on purpose."""
 
     exit_code = 1
+    http_status = 400
+    problem = "request-failed"
 
 
 class ConfigError(ConexusError):
     """An option, environment variable or conexus.toml value is invalid."""
 
     exit_code = 2
+    http_status = 400
+    problem = "configuration"
 
 
 class PathError(ConexusError):
     """A path does not exist, or leaves the root it must stay in."""
 
     exit_code = 3
+    http_status = 400
+    problem = "path-refused"
 
 
 class PathNotFoundError(PathError):
     """A root, file or folder that the request names does not exist."""
 
     exit_code = 3
+    http_status = 404
+    problem = "not-found"
 
 
 class IndexStateError(ConexusError):
     """Base for problems with an index as a whole."""
 
     exit_code = 4
+    http_status = 409
+    problem = "index-state"
 
 
 class IndexNotFoundError(IndexStateError):
     """No index exists for the requested root."""
 
     exit_code = 4
+    http_status = 404
+    problem = "index-not-found"
 
 
 class IndexIncompatibleError(IndexStateError):
     """The index was built by another format, embedder or chunker, or is corrupt."""
 
     exit_code = 5
+    http_status = 409
+    problem = "index-incompatible"
 
 
 class IndexNotReadyError(IndexStateError):
     """The index is being built for the first time and cannot answer yet."""
 
     exit_code = 4
+    http_status = 503
+    problem = "index-not-ready"
 
 
 class StoreError(ConexusError):
     """The storage layer failed (SQLite, vector index files)."""
 
     exit_code = 6
+    http_status = 503
+    problem = "store-unavailable"
 
 
 class EmbeddingError(ConexusError):
     """The embedding model could not be loaded or failed."""
 
     exit_code = 7
+    http_status = 503
+    problem = "embedding-unavailable"
 
 
 class QueryError(ConexusError):
     """A request the engine cannot answer (bad filter, bad limits)."""
 
     exit_code = 2
+    http_status = 400
+    problem = "invalid-request"
 
 
 class TooLargeError(QueryError):
     """A request, or the file it asks for, is larger than the limit."""
 
     exit_code = 2
+    http_status = 413
+    problem = "too-large"

@@ -75,68 +75,54 @@ class Failure:
 class InvalidArgumentsError(QueryError):
     """Arguments that do not fit an operation's input model; carries the per-field report."""
 
+    problem = "invalid-arguments"
+
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.message)
         self.failure = failure
+
+
+# Title and message of each kind of failure; the status and problem type are the error class's own
+# (``http_status``, ``problem`` in :mod:`conexus.errors`). The most specific class listed wins.
+_REPORTS: dict[type[ConexusError], tuple[str, str]] = {
+    PathNotFoundError: ("Not found", "{exc}."),
+    PathError: (
+        "Path refused",
+        "Path refused: {exc}. Paths are relative to the served root (see context_status).",
+    ),
+    IndexNotFoundError: (
+        "No index",
+        "{exc}. Start indexing with context_index_control action=start, then retry.",
+    ),
+    IndexNotReadyError: ("Index not ready", "{exc}; retry in a few seconds."),
+    IndexIncompatibleError: (
+        "Index incompatible",
+        "{exc}. Rebuild it with context_index_control action=rebuild.",
+    ),
+    TooLargeError: ("Too large", "Too large: {exc}"),
+    QueryError: ("Invalid request", "Invalid request: {exc}"),
+    ConfigError: ("Configuration problem", "Configuration problem: {exc}"),
+    EmbeddingError: (
+        "Embedding model failed",
+        "The embedding model failed: {exc}. Keyword search still works via context_grep.",
+    ),
+    StoreError: (
+        "Index storage failed",
+        "The index storage failed: {exc}. Try context_index_control action=rebuild.",
+    ),
+    ConexusError: ("Request failed", "{exc}"),
+}
 
 
 def describe(exc: BaseException, operation: str) -> Failure:
     """The report for an exception raised while running ``operation`` (its tool name)."""
     if isinstance(exc, InvalidArgumentsError):
         return exc.failure
-    if isinstance(exc, PathNotFoundError):
-        return Failure(404, "not-found", "Not found", f"{exc}.")
-    if isinstance(exc, PathError):
-        return Failure(
-            400,
-            "path-refused",
-            "Path refused",
-            f"Path refused: {exc}. Paths are relative to the served root (see context_status).",
-        )
-    if isinstance(exc, IndexNotFoundError):
-        return Failure(
-            404,
-            "index-not-found",
-            "No index",
-            f"{exc}. Start indexing with context_index_control action=start, then retry.",
-        )
-    if isinstance(exc, IndexNotReadyError):
-        return Failure(
-            503,
-            "index-not-ready",
-            "Index not ready",
-            f"{exc}; retry in a few seconds.",
-            retry_after=RETRY_AFTER_NOT_READY_S,
-        )
-    if isinstance(exc, IndexIncompatibleError):
-        return Failure(
-            409,
-            "index-incompatible",
-            "Index incompatible",
-            f"{exc}. Rebuild it with context_index_control action=rebuild.",
-        )
-    if isinstance(exc, TooLargeError):
-        return Failure(413, "too-large", "Too large", f"Too large: {exc}")
-    if isinstance(exc, QueryError):
-        return Failure(400, "invalid-request", "Invalid request", f"Invalid request: {exc}")
-    if isinstance(exc, ConfigError):
-        return Failure(400, "configuration", "Configuration problem", f"Configuration problem: {exc}")
-    if isinstance(exc, EmbeddingError):
-        return Failure(
-            503,
-            "embedding-unavailable",
-            "Embedding model failed",
-            f"The embedding model failed: {exc}. Keyword search still works via context_grep.",
-        )
-    if isinstance(exc, StoreError):
-        return Failure(
-            503,
-            "store-unavailable",
-            "Index storage failed",
-            f"The index storage failed: {exc}. Try context_index_control action=rebuild.",
-        )
     if isinstance(exc, ConexusError):
-        return Failure(400, "invalid-request", "Request failed", str(exc))
+        cls = next(c for c in type(exc).__mro__ if c in _REPORTS)
+        title, message = _REPORTS[cls]
+        retry = RETRY_AFTER_NOT_READY_S if isinstance(exc, IndexNotReadyError) else None
+        return Failure(exc.http_status, exc.problem, title, message.format(exc=exc), retry_after=retry)
     return Failure(
         500,
         "internal",

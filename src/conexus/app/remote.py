@@ -13,35 +13,34 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from conexus.errors import (
-    ConexusError,
-    EmbeddingError,
-    IndexIncompatibleError,
-    IndexNotFoundError,
-    IndexNotReadyError,
-    PathError,
-    PathNotFoundError,
-    QueryError,
-    StoreError,
-    TooLargeError,
-)
+from conexus.errors import ConexusError
 
 API_PREFIX = "/api/v1"
 TIMEOUT_S = 600.0
 
-_BY_TYPE: dict[str, type[ConexusError]] = {
-    "not-found": PathNotFoundError,
-    "path-refused": PathError,
-    "index-not-found": IndexNotFoundError,
-    "index-not-ready": IndexNotReadyError,
-    "index-incompatible": IndexIncompatibleError,
-    "too-large": TooLargeError,
-    "invalid-request": QueryError,
-    "invalid-arguments": QueryError,
-    "invalid-json": QueryError,
-    "embedding-unavailable": EmbeddingError,
-    "store-unavailable": StoreError,
-}
+
+def _error_classes() -> list[type[ConexusError]]:
+    """Every error class, most general first (breadth-first from the root)."""
+    out: list[type[ConexusError]] = []
+    todo: list[type[ConexusError]] = [ConexusError]
+    while todo:
+        cls = todo.pop(0)
+        out.append(cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+def error_for(problem: dict[str, Any], status: int) -> type[ConexusError]:
+    """The error class a problem document stands for: by its type, else the most general of its status."""
+    kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
+    classes = _error_classes()
+    for cls in classes:
+        if cls.problem == kind:
+            return cls
+    for cls in classes[1:]:  # a kind this client does not know: the most general class of its status
+        if cls.http_status == status:
+            return cls
+    return ConexusError
 
 
 class ServerUnavailableError(ConexusError):
@@ -70,8 +69,7 @@ def call_remote(base_url: str, operation: str, arguments: dict[str, Any]) -> dic
             problem = json.loads(exc.read())
         except ValueError:
             problem = {}
-        kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
         detail = str(problem.get("detail") or f"HTTP {exc.code} from {base_url}")
-        raise _BY_TYPE.get(kind, ConexusError)(detail) from None
+        raise error_for(problem, exc.code)(detail) from None
     except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         raise ServerUnavailableError(f"the server at {base_url} did not answer: {exc}") from exc
