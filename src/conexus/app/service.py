@@ -34,7 +34,6 @@ from conexus.engine import Engine
 from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError, PathNotFoundError
 from conexus.indexing.indexer import IndexProgress, IndexReport
 from conexus.layout import resolve_root
-from conexus.sources.filesystem import walk_options
 from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 
 logger = logging.getLogger(__name__)
@@ -131,11 +130,9 @@ class ServedRoot:
         self.watch_updates = 0  # watcher-triggered jobs run so far
         self.watcher: TreeWatcher | None = None
         if watch:
-            self.watcher = TreeWatcher(
-                self.path,
-                walk_options(engine.settings),
-                self.on_changes,
-                exclude_dirs=[engine.settings.home, engine.index_dir, *exclude_dirs],
+            # The engine's source watches itself, with the same ignore rules it indexes by.
+            self.watcher = engine.source.watch(
+                self.on_changes, exclude_dirs=[engine.settings.home, engine.index_dir, *exclude_dirs]
             )
         self._worker = threading.Thread(target=self._work, name=f"conexus-index-{name}", daemon=True)
 
