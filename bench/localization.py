@@ -312,6 +312,7 @@ def rescore(
             {
                 "instance_id": rec["instance_id"],
                 "repo": rec["repo"],
+                **({"lang": rows[rec["instance_id"]]["lang"]} if "lang" in rows[rec["instance_id"]] else {}),
                 **score(files, fns, rows[rec["instance_id"]]),
             }
         )
@@ -340,6 +341,13 @@ def summarize(results: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, 
     summary["macro"] = {
         m: round(statistics.mean(v[m] for v in per_repo.values()), 3 if m == "mrr" else 1) for m in METRICS
     }
+    languages = sorted({r["lang"] for r in results if r.get("lang")})
+    if languages:  # the multi-language set: one row per language too
+        summary["per_language"] = {
+            lang: {"n": len(rs), **{m: mean(rs, m) for m in METRICS}}
+            for lang in languages
+            for rs in [[r for r in results if r.get("lang") == lang]]
+        }
     summary["n"] = len(results)
     return summary, per_repo
 
@@ -447,6 +455,7 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
             rec = {
                 "instance_id": r["instance_id"],
                 "repo": repo,
+                **({"lang": r["lang"]} if "lang" in r else {}),
                 **metrics,
                 "top_files": ranked_files[:10],
                 "top_functions": ranked_fns[:10],
@@ -502,10 +511,18 @@ def run_costs(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def print_partial(path: Path) -> int:
+def print_partial(path: Path, instances: Path | None = None) -> int:
     """Summarise a ``*.partial.jsonl`` written by a run that is still going or was stopped:
-    a table per repository, the run's costs (one JSON line), then the summary (the last line)."""
+    a table per repository (and per language, for the multi-language set), the run's costs (one
+    JSON line), then the summary (the last line). ``instances`` supplies languages to records
+    written before they carried them."""
     results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if instances is not None:
+        rows = [json.loads(line) for line in instances.read_text().splitlines() if line.strip()]
+        langs = {r["instance_id"]: r["lang"] for r in rows if "lang" in r}
+        for rec in results:
+            if "lang" not in rec and rec["instance_id"] in langs:
+                rec["lang"] = langs[rec["instance_id"]]
     if not results:
         print(json.dumps({"n": 0}))
         return 0
@@ -516,6 +533,11 @@ def print_partial(path: Path) -> int:
         print(
             f"{repo:28} {v['n']:>6} {v['acc@1']:>6} {v['acc@3']:>6} {v['acc@5']:>6} {v['acc@10']:>6} "
             f"{v['mrr']:>6} {v['fn_acc@10']:>6}"
+        )
+    for lang, v in summary.get("per_language", {}).items():
+        print(
+            f"{'language ' + lang:28} {v['n']:>6} {v['acc@1']:>6} {v['acc@3']:>6} {v['acc@5']:>6} "
+            f"{v['acc@10']:>6} {v['mrr']:>6}"
         )
     print(json.dumps({"costs": run_costs(results)}))
     print(json.dumps(summary))
@@ -592,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.summarize is not None:
-        return print_partial(args.summarize)
+        return print_partial(args.summarize, args.instances)
     if args.rescore is not None:
         if args.instances is None:
             ap.error("--rescore needs --instances")

@@ -155,3 +155,19 @@ def test_run_costs_total_the_records_and_take_medians_per_repository() -> None:
     a = costs["per_repo"]["o/a"]
     assert a == {"embedded": 100, "median_query_ms": 200.0, "median_files_written": 3.0}
     assert costs["per_repo"]["o/b"]["median_files_written"] == 9.0
+
+
+def test_the_summary_has_a_row_per_language_when_instances_carry_one() -> None:
+    from bench.localization import METRICS, summarize
+
+    def rec(repo: str, lang: str | None, hit: float) -> dict[str, object]:
+        out: dict[str, object] = {"repo": repo, **{m: hit for m in METRICS}}
+        if lang is not None:
+            out["lang"] = lang
+        return out
+
+    summary, per_repo = summarize([rec("a/x", "Rust", 1.0), rec("a/y", "Rust", 0.0), rec("b/z", "Go", 1.0)])
+    assert summary["per_language"]["Rust"]["n"] == 2 and summary["per_language"]["Rust"]["acc@5"] == 50.0
+    assert summary["per_language"]["Go"]["acc@1"] == 100.0 and set(per_repo) == {"a/x", "a/y", "b/z"}
+    python_only, _ = summarize([rec("a/x", None, 1.0)])
+    assert "per_language" not in python_only
