@@ -7,15 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from conexus.api import operations
 from conexus.api.models import SearchArgs
 from conexus.api.operations import Call
 from conexus.app.service import ConexusService, IndexJob
 from conexus.config import load_settings
 from conexus.indexing.indexer import IndexProgress
-from tests.server.conftest import make_repo, server_env, start_http_server
+from tests.server.conftest import make_repo, server_env
 
 
 def _index(repo: Path, home: Path) -> None:
@@ -27,21 +25,6 @@ def _index(repo: Path, home: Path) -> None:
         env={**os.environ, **server_env(home)},
     )
     assert r.returncode == 0, r.stderr
-
-
-def test_the_first_search_after_a_start_that_changes_nothing_is_ready(tmp_path: Path) -> None:
-    repo, home = make_repo(tmp_path / "repo"), tmp_path / "home"
-    _index(repo, home)
-    server = start_http_server([repo], home)
-    try:
-        base = server.url.removesuffix("/mcp")
-        # The start-up sync is queued or running right now, and finds nothing to do.
-        r = httpx.post(base + "/api/v1/search", json={"query": "parse_header_links"}, timeout=60)
-        assert r.status_code == 200, r.text
-        data = r.json()
-        assert data["index_state"] == "ready" and data["hits"]
-    finally:
-        server.stop()
 
 
 def test_a_queued_start_up_sync_does_not_flag_results_as_incomplete(tmp_path: Path) -> None:

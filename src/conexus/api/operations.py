@@ -156,24 +156,25 @@ class Operation(Generic[InT, OutT]):
 # ================================================================================== shared helpers
 
 
-def index_state(root: ServedRoot, reported: str = "ready") -> str:
+def index_state(root: ServedRoot, reported: str | None = None) -> str:
     """The state a result of ``root`` carries: ``indexing`` only while work is known to be pending.
 
     ``reported`` is what the engine said (``ready``, ``indexing``, ``partial``
-    or ``empty``). The engine says ``indexing`` whenever an index job holds its
-    lock, even a start-up sync that turns out to change nothing; the service
-    knows better (:attr:`ServedRoot.updating`). Without pending work, an index
+    or ``empty``; None when the operation's engine call does not say). The
+    engine says ``indexing`` whenever an index job holds its lock, even a
+    start-up sync that turns out to change nothing; the service knows better
+    (:attr:`ServedRoot.updating`). Without pending work, an index
     whose first build never finished (a killed run) is ``partial``.
     """
     if root.updating:
         return "indexing"
     if not root.engine.has_index():
         return "indexing" if root.busy else "empty"
-    if reported in ("indexing", "ready"):
+    if reported in (None, "indexing"):  # the engine did not say, or said only that a job holds its lock
         try:
             return "ready" if root.engine.is_complete() else "partial"
         except ConexusError:  # the operation itself reports what is wrong with the index
-            return reported
+            return reported or "ready"
     return reported
 
 

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import anyio.abc
-import mcp_types as types
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 
@@ -68,6 +67,8 @@ def _private_stdin() -> Iterator[anyio.AsyncFile[str]]:
     finally:
         with contextlib.suppress(OSError):
             os.dup2(private, 0)
+        # ``private`` stays open, as the SDK does for its duplicates: a reader thread may still be
+        # blocked on it, and a closed descriptor number could be reused under that thread.
 
 
 async def serve_stdio(app: ConexusMCP) -> None:
@@ -76,28 +77,6 @@ async def serve_stdio(app: ConexusMCP) -> None:
         lines = _CheckedLines(stdin)
         async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
             lines.write = write_stream
-
-            send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-
-            async def relay() -> None:
-                # Lines were checked above; what still fails the SDK's parse is answered here.
-                async with send:
-                    async for item in read_stream:
-                        if isinstance(item, Exception):
-                            error = types.JSONRPCError(
-                                jsonrpc="2.0",
-                                id=None,
-                                error=types.ErrorData(
-                                    code=types.INVALID_REQUEST,
-                                    message="Invalid Request: not a JSON-RPC message",
-                                ),
-                            )
-                            await write_stream.send(SessionMessage(error))
-                            continue
-                        await send.send(item)
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(relay)
-                await app.server.run(receive, write_stream, app.server.create_initialization_options())
-                tg.cancel_scope.cancel()
+            # Every line the SDK sees passed the same parse in _CheckedLines: none can fail it.
+            await app.server.run(read_stream, write_stream, app.server.create_initialization_options())
     sys.stdout.flush()
