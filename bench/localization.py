@@ -48,11 +48,13 @@ from typing import Any
 from conexus.config import load_settings
 from conexus.engine import Engine
 from conexus.models import Hit
+from conexus.search.history import FileHistory, GitHistory
 from conexus.search.localize import (
     FILE_STAGE_HITS,
     FOCUS_STAGE_HITS,
     FileGraph,
     Location,
+    apply_history,
     localize,
     location_of,
     rank_files,
@@ -240,12 +242,16 @@ def _keyword_options(fn: Callable[..., Any]) -> set[str]:
     return {p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
 
 
-#: What ``--rank KEY=VALUE`` may change: the keyword options of the two ranking functions.
-RANK_OPTIONS = {"files": _keyword_options(rank_files), "locations": _keyword_options(rank_locations)}
+#: What ``--rank KEY=VALUE`` may change: the keyword options of the ranking functions.
+RANK_OPTIONS = {
+    "files": _keyword_options(rank_files) | _keyword_options(apply_history),
+    "locations": _keyword_options(rank_locations),
+}
 
 
 def split_rank_options(pairs: Sequence[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``--rank`` settings split into :func:`rank_files` and :func:`rank_locations` keyword arguments."""
+    """``--rank`` settings split into file-ranking (:func:`rank_files`, :func:`apply_history`) and
+    :func:`rank_locations` keyword arguments."""
     files: dict[str, Any] = {}
     locations: dict[str, Any] = {}
     for key, value in pairs:
@@ -263,12 +269,17 @@ def rank_from_hits(
     hits: list[list[Any]],
     focus_hits: list[list[Any]],
     graph: FileGraph | None = None,
+    history: FileHistory | None = None,
     *,
     file_options: Mapping[str, Any] | None = None,
     location_options: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Files and functions ranked from the two stages' dumped hits (and the saved graph), best first."""
-    files = rank_files([(h[0], float(h[4])) for h in hits], graph, **(file_options or {}))
+    """Files and functions ranked from the two stages' dumped hits (and the saved graph and history),
+    best first."""
+    options = dict(file_options or {})
+    history_options = {k: options.pop(k) for k in list(options) if k in _keyword_options(apply_history)}
+    files = rank_files([(h[0], float(h[4])) for h in hits], graph, **options)
+    files = apply_history(files, history, **history_options)
     locations = rank_locations(files, _locations(focus_hits), _locations(hits), **(location_options or {}))
     return [p for p, _ in files], [loc.key for loc in locations]
 
@@ -279,6 +290,7 @@ def rescore(
     *,
     first_stage_only: bool = False,
     no_graph: bool = False,
+    no_history: bool = False,
     options: Sequence[tuple[str, Any]] = (),
 ) -> int:
     """Score a finished or partial run again from its saved hits, with the current ranking code.
@@ -286,7 +298,8 @@ def rescore(
     ``first_stage_only`` ranks functions from the first (whole-index) search alone, in hit
     order: the ablation of the second, focused stage. ``no_graph`` ranks files from the hits
     alone, without the import graph a record saved (the ablation of import propagation and
-    centrality; records without a graph are always ranked so). ``options`` (``--rank
+    centrality; records without a graph are always ranked so); ``no_history`` ignores the
+    saved history prior (its ablation). ``options`` (``--rank
     KEY=VALUE``) change a keyword option of :func:`rank_files` or :func:`rank_locations` for
     the ablations (e.g. ``centrality_weight=0``).
     """
@@ -301,10 +314,13 @@ def rescore(
             continue
         saved = None if no_graph else rec.get("graph")
         graph = FileGraph.from_dict(saved) if saved is not None else None
+        saved_history = None if no_history else rec.get("history")
+        history = FileHistory.from_dict(saved_history) if saved_history else None
         files, fns = rank_from_hits(
             rec["hits"],
             [] if first_stage_only else rec.get("focus_hits", []),
             graph,
+            history,
             file_options=file_options,
             location_options=location_options,
         )
@@ -441,16 +457,19 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
             t1 = time.perf_counter()
             embedded = 0 if cfg.queries_only else engine.index().embedded
             t2 = time.perf_counter()
-            _loc, first, second, graph = localize(
+            # The history prior sees the snapshot's log up to the base commit: ancestors only.
+            engine.history = GitHistory(tree, rev=r["base_commit"], git_dir=git_dir)
+            _loc, first, second, graph, history = localize(
                 engine.search,
                 r["problem_statement"],
                 file_hits=cfg.hits,
                 focus_hits=cfg.focus_hits,
                 graph=engine.file_graph,
+                history=engine.file_history,
             )
             t3 = time.perf_counter()
             dumped, focus_dumped = dump_hits(first), dump_hits(second)
-            ranked_files, ranked_fns = rank_from_hits(dumped, focus_dumped, graph)
+            ranked_files, ranked_fns = rank_from_hits(dumped, focus_dumped, graph, history)
             metrics = score(ranked_files, ranked_fns, r)
             rec = {
                 "instance_id": r["instance_id"],
@@ -464,6 +483,8 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
                 "focus_hits": focus_dumped,
                 # The import graph around the first stage's files, as file ranking read it.
                 "graph": graph.to_dict() if graph is not None else None,
+                # The history prior (similar commits' files, co-change of the first files), as used.
+                "history": history.to_dict() if history is not None else None,
                 "sync_s": round(t1 - t0, 2),
                 "index_s": round(t2 - t1, 2),
                 "query_ms": round((t3 - t2) * 1000, 1),
@@ -563,6 +584,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --rescore: files from the hits alone, ignoring the saved import graph (ablation)",
     )
     ap.add_argument(
+        "--no-history",
+        action="store_true",
+        help="with --rescore: ignore the saved history prior (ablation)",
+    )
+    ap.add_argument(
         "--rank",
         action="append",
         default=[],
@@ -623,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
             args.instances,
             first_stage_only=args.first_stage_only,
             no_graph=args.no_graph,
+            no_history=args.no_history,
             options=[parse_setting(kv, "--rank") for kv in args.rank],
         )
     if args.instances is None or args.mirrors is None or args.out is None:

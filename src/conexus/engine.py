@@ -44,7 +44,9 @@ from conexus.layout import (
 from conexus.models import Freshness, SearchResult
 from conexus.search.explain import Explanation, explain
 from conexus.search.freshness import FreshnessChecker
+from conexus.search.fusion import is_code_language, is_test_path
 from conexus.search.grep import GrepResult, grep
+from conexus.search.history import FileHistory, GitHistory, HistorySource
 from conexus.search.hybrid import HybridSearcher, SearchRequest
 from conexus.search.localize import FOCUS_FILES, FileGraph, Localization, localize
 from conexus.search.read import ReadResult, read_range
@@ -66,12 +68,15 @@ class Engine:
         settings: Settings | None = None,
         *,
         embedder: Embedder | None = None,
+        history: HistorySource | None = None,
     ) -> None:
         self.root = resolve_root(root)
         self.settings = settings or load_settings(self.root)
         self.index_dir = index_dir_for(self.root, self.settings.home)
         # Where documents come from: indexing lists and reads them, freshness checks them.
         self.source = FilesystemSource.for_settings(self.root, self.settings)
+        # Where the history prior of localize reads commits: the root's own git log by default.
+        self.history: HistorySource = history if history is not None else GitHistory(self.root)
         self._embedder = embedder
         self._store: Store | None = None
         self._cache: EmbeddingCache | None = None
@@ -290,10 +295,27 @@ class Engine:
         Raises:
             IndexNotFoundError, IndexIncompatibleError, QueryError.
         """
-        result, _first, _second, _graph = localize(
-            self.search, issue, focus_files=focus_files, graph=self.file_graph
+        result, _first, _second, _graph, _history = localize(
+            self.search, issue, focus_files=focus_files, graph=self.file_graph, history=self.file_history
         )
         return result
+
+    def file_history(self, issue: str, paths: Sequence[str]) -> FileHistory | None:
+        """The history prior for an issue: files of similar past commits, and the files that changed
+        with ``paths`` (None without history or with ``history_prior`` off). Only indexed code files
+        that are not tests count."""
+        if not self.settings.history_prior:
+            return None
+        index = self.history.index()
+        if index is None or not len(index):
+            return None
+        files = self._checked_store().files()
+
+        def keep(path: str) -> bool:
+            row = files.get(path)
+            return row is not None and is_code_language(row.language) and not is_test_path(path)
+
+        return index.file_history(issue, paths, keep)
 
     def file_graph(self, paths: Sequence[str]) -> FileGraph:
         """The import graph around ``paths`` (what each imports, how many files import each),

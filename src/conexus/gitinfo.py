@@ -76,9 +76,15 @@ def _git_env() -> dict[str, str]:
 
 
 def run_git(
-    root: Path, args: list[str], *, timeout_s: float = GIT_TIMEOUT_S, max_bytes: int = MAX_OUTPUT_BYTES
+    root: Path,
+    args: list[str],
+    *,
+    timeout_s: float = GIT_TIMEOUT_S,
+    max_bytes: int = MAX_OUTPUT_BYTES,
+    git_dir: Path | None = None,
 ) -> _GitOutput | None:
-    """Run ``git -C root <args>``; None when git is missing or could not start.
+    """Run ``git -C root <args>`` (with ``--git-dir`` when given); None when git is missing or
+    could not start.
 
     Output beyond ``max_bytes`` is not read and the process is killed; so is a
     process still running after ``timeout_s``. Either way ``complete`` is False.
@@ -86,6 +92,7 @@ def run_git(
     cmd = [
         "git",
         "--literal-pathspecs",
+        *(["--git-dir", str(git_dir)] if git_dir is not None else []),
         "-C",
         str(root),
         "-c",
@@ -224,3 +231,68 @@ def co_changed(
         if len(out) >= limit:
             break
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedCommit:
+    """One commit of a history log: its id, whole message and the paths it touched."""
+
+    sha: str
+    message: str
+    files: tuple[str, ...]
+
+
+#: Commits a history log reads at most (the newest first); older history says little about today's code.
+HISTORY_COMMITS = 5000
+HISTORY_TIMEOUT_S = 20.0
+HISTORY_MAX_BYTES = 32 * 1024 * 1024
+
+
+def resolve_rev(root: Path, rev: str = "HEAD", *, git_dir: Path | None = None) -> str | None:
+    """The commit id ``rev`` names, or None when there is no such commit (or no repository)."""
+    out = run_git(root, ["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], git_dir=git_dir)
+    if out is None or not out.complete or out.returncode != 0:
+        return None
+    sha = out.text.strip()
+    return sha or None
+
+
+def commit_log(
+    root: Path,
+    rev: str = "HEAD",
+    *,
+    git_dir: Path | None = None,
+    max_commits: int = HISTORY_COMMITS,
+) -> list[LoggedCommit]:
+    """The newest ``max_commits`` non-merge commits reachable from ``rev``, newest first.
+
+    Only ancestors of ``rev`` are read (``git log REV``), so a benchmark that
+    names an issue's base commit never sees the fix. Paths are relative to
+    ``root`` (to the repository's top with ``git_dir``, which has no work
+    tree); quoted names (control characters) are dropped. Empty when there
+    is no repository or git fails; a log cut by the byte cap or the timeout
+    keeps its complete records.
+    """
+    if max_commits <= 0:
+        return []
+    args = [
+        "log",
+        "--no-color",
+        "--no-merges",
+        "--no-renames",
+        "--name-only",
+        *(["--relative"] if git_dir is None else []),  # a root below the top of its repository
+        f"--max-count={int(max_commits)}",
+        f"--format={_RS}%H{_US}%B{_US}",
+        rev,
+        "--",
+    ]
+    out = run_git(root, args, git_dir=git_dir, timeout_s=HISTORY_TIMEOUT_S, max_bytes=HISTORY_MAX_BYTES)
+    commits: list[LoggedCommit] = []
+    for record in _records(out):
+        fields = record.split(_US)
+        if len(fields) != 3:
+            continue
+        names = tuple(ln for ln in fields[2].split("\n") if ln.strip() and not ln.startswith('"'))
+        commits.append(LoggedCommit(fields[0].strip(), fields[1].strip(), names))
+    return commits

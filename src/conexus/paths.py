@@ -138,20 +138,24 @@ class Confiner:
 
 # -- test files ----------------------------------------------------------------------------------
 
-_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata"})
-_NOT_TESTS = frozenset({"latest", "contest", "attest", "protest"})
+_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "selftest"})
+_NOT_TESTS = frozenset({"latest", "contest", "attest", "protest", "latests", "contests", "protests"})
 
 
 def is_test_path(path: str) -> bool:
-    """True for test files by the common conventions of Python, JS/TS, Go, Java, Ruby and Rust."""
+    """True for test files by the common conventions of Python, JS/TS, Go, Java, C/C++, Ruby and Rust.
+
+    Directories named like ``tests`` (``UnitTests``, ``UsageTests``) hold tests
+    too, and so do files named ``FooTests.java`` or ``misc.tests.cpp``.
+    """
     p = path.lower()
     name = p.rsplit("/", 1)[-1]
     parts = p.split("/")[:-1]
-    if any(d in _TEST_DIRS for d in parts):
+    if any(d in _TEST_DIRS or (d.endswith("tests") and d not in _NOT_TESTS) for d in parts):
         return True
     stem = name.rsplit(".", 1)[0]
     return (
         stem.startswith("test_")
-        or (stem.endswith(("_test", "_tests", "_spec", ".test", ".spec", "test")) and stem not in _NOT_TESTS)
+        or (stem.endswith(("_spec", ".spec", "test", "tests")) and stem not in _NOT_TESTS)
         or name == "conftest.py"
     )

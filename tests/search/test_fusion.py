@@ -67,7 +67,10 @@ def test_long_queries_damp_non_code_harder() -> None:
 
 
 def test_test_paths_follow_common_conventions() -> None:
-    for p in ["tests/a.py", "pkg/test_a.py", "a_test.go", "web/a.test.ts", "spec/a_spec.rb", "conftest.py"]:
+    for p in [
+        "tests/a.py", "pkg/test_a.py", "a_test.go", "web/a.test.ts", "spec/a_spec.rb", "conftest.py",
+        "projects/SelfTest/UsageTests/Misc.tests.cpp", "src/JsonParserTests.java", "UnitTests/a.cpp",
+    ]:  # fmt: skip
         assert is_test_path(p), p
-    for p in ["pkg/latest.py", "pkg/contest.py", "src/attestation.py", "pkg/session.py"]:
+    for p in ["pkg/latest.py", "pkg/contest.py", "src/attestation.py", "pkg/session.py", "requests/api.py"]:
         assert not is_test_path(p), p

@@ -198,7 +198,7 @@ def test_an_issue_finds_its_file_first_and_its_function_near_the_top(
 ) -> None:
     engine = make_engine(golden_repo, embedder="bundled")
     engine.index()
-    result, first, second, graph = localize(engine.search, ISSUE, graph=engine.file_graph)
+    result, first, second, graph, _history = localize(engine.search, ISSUE, graph=engine.file_graph)
     assert result.files[0][0] == "httpkit/retry.py"
     keys = [x.key for x in result.locations[:3]]
     assert "httpkit/retry.py::Retry.should_retry" in keys, keys

@@ -126,7 +126,7 @@ def test_go_imports_are_extracted_from_single_and_grouped_forms() -> None:
 
 
 def test_languages_without_import_support_give_no_imports() -> None:
-    assert extract_imports("rust", "use std::io;\n") == ()
+    assert extract_imports("kotlin", "import kotlin.math.abs\n") == ()
 
 
 def test_import_extraction_is_cached_per_file_content(

@@ -128,6 +128,11 @@ def is_changelog_path(path: str) -> bool:
     return name.startswith(_CHANGELOG_NAMES) or "/whatsnew/" in p or "/changelog" in p or "/releases/" in p
 
 
+def is_code_language(language: str) -> bool:
+    """True for programming languages (the files a fix changes), False for prose, data and config."""
+    return language in _CODE_LANGUAGES
+
+
 def is_auxiliary_path(path: str) -> bool:
     """True for examples, documentation sources and benchmarks: code that illustrates, not code that runs."""
     parts = path.lower().split("/")[:-1]

@@ -27,6 +27,7 @@ from typing import Any
 
 from conexus.models import Hit, SearchResult
 from conexus.search.fusion import aggregate_files, is_test_path
+from conexus.search.history import FileHistory
 
 #: Hits the first stage aggregates into the file ranking (two pages of the search tool).
 FILE_STAGE_HITS = 200
@@ -50,6 +51,12 @@ MAX_IMPORT_FANOUT = 50
 CENTRALITY_WEIGHT = 0.2
 #: Importers past which a file gets no further lift from :func:`centrality`.
 CENTRALITY_CAP = 20
+#: Weight of the history prior's similar-commit vote (1 for the best file) beside a file's normalised score.
+HISTORY_SIMILAR_WEIGHT = 0.3
+#: Weight of co-change with the first-ranked files (1 for the most co-changed file).
+HISTORY_CO_CHANGE_WEIGHT = 0.1
+#: Files ranked first whose co-changed files are asked for.
+HISTORY_TOP_FILES = 3
 #: Package entry files: they re-export, so an import of one says little about which code is used.
 _ENTRY_FILE_NAMES = frozenset(
     {"__init__.py", "__init__.pyi", *(f"index.{ext}" for ext in ("js", "jsx", "mjs", "cjs", "ts", "tsx"))}
@@ -288,6 +295,45 @@ def rank_files(
     return out
 
 
+def apply_history(
+    files: Sequence[tuple[str, float]],
+    history: FileHistory | None,
+    *,
+    similar_weight: float = HISTORY_SIMILAR_WEIGHT,
+    co_change_weight: float = HISTORY_CO_CHANGE_WEIGHT,
+) -> list[tuple[str, float]]:
+    """Adjust a file ranking by the repository's history (:mod:`conexus.search.history`).
+
+    Each score is divided by the best one, then gains ``similar_weight`` times
+    the file's similar-commit vote and ``co_change_weight`` times its
+    co-change with the files ``history`` was asked about, each of those
+    weighted by its own normalised score (the sum scaled so the most co-changed
+    file has 1). A file the history names but the hits missed enters the
+    ranking this way. Without history (no repository, or nothing matched) the
+    ranking is returned unchanged.
+    """
+    if history is None or history.empty or not files:
+        return list(files)
+    top = max(score for _, score in files) or 1.0
+    scores = {path: score / top for path, score in files}
+    coupled: dict[str, float] = {}
+    for anchor, partners in history.co_change.items():
+        weight = scores.get(anchor, 0.0)
+        for path, value in partners.items():
+            coupled[path] = coupled.get(path, 0.0) + weight * value
+    top_coupled = max(coupled.values(), default=0.0) or 1.0
+    out = []
+    for path in scores.keys() | history.similar.keys() | coupled.keys():
+        score = (
+            scores.get(path, 0.0)
+            + similar_weight * history.similar.get(path, 0.0)
+            + co_change_weight * coupled.get(path, 0.0) / top_coupled
+        )
+        out.append((path, score))
+    out.sort(key=lambda x: (-x[1], x[0]))
+    return out
+
+
 def exact_path_glob(path: str) -> str:
     """A gitignore-style pattern that matches exactly ``path`` (glob characters escaped)."""
     escaped = "".join("\\" + ch if ch in "*?[]!\\" else ch for ch in path)
@@ -314,18 +360,25 @@ def localize(
     focus_files: int = FOCUS_FILES,
     focus_hits: int = FOCUS_STAGE_HITS,
     graph: Callable[[Sequence[str]], FileGraph] | None = None,
-) -> tuple[Localization, list[Hit], list[Hit], FileGraph | None]:
+    history: Callable[[str, Sequence[str]], FileHistory | None] | None = None,
+) -> tuple[Localization, list[Hit], list[Hit], FileGraph | None, FileHistory | None]:
     """Run both stages with ``search`` (``Engine.search``'s signature).
 
     ``graph(paths)`` returns the import graph around the first stage's files
     (see :func:`rank_files`); without it files are ranked from the hits alone.
-    Returns the localization, the raw hits of each stage and the graph used
-    (for inspection and benchmarks).
+    ``history(query, paths)`` returns the history prior for the query and the
+    first :data:`HISTORY_TOP_FILES` files so far (see :func:`apply_history`).
+    Returns the localization, the raw hits of each stage, the graph and the
+    history used (for inspection and benchmarks).
     """
     first = _hits(search, query, file_hits)
     file_graph = graph(list(dict.fromkeys(h.path for h in first))) if graph is not None and first else None
     files = rank_files([(h.path, h.score) for h in first], file_graph)
+    file_history = None
+    if history is not None and files:
+        file_history = history(query, [p for p, _ in files[:HISTORY_TOP_FILES]])
+        files = apply_history(files, file_history)
     focus = [p for p, _ in files[:focus_files]]
     second = _hits(search, query, focus_hits, paths=tuple(exact_path_glob(p) for p in focus)) if focus else []
     locations = rank_locations(files, [location_of(h) for h in second], [location_of(h) for h in first])
-    return Localization(files, locations), first, second, file_graph
+    return Localization(files, locations), first, second, file_graph, file_history

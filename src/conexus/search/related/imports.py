@@ -2,7 +2,8 @@
 
 Python (absolute, relative, packages, ``src`` layouts), JavaScript/TypeScript
 (relative specifiers with extension and ``index`` resolution, ``.js`` naming ``.ts``
-sources) and Go (module path from ``go.mod``, one package = one directory).
+sources) and Go (module path from ``go.mod``, one package = one directory) here;
+Java, Rust, C/C++, PHP and Ruby in :mod:`conexus.search.related.native_imports`.
 Extraction is cached per (path, content hash); the repository layout and the
 whole-tree graph once per index generation, keyed by the store's ``key``. "Who
 imports this" parses only the files whose indexed text names the module.
@@ -23,13 +24,20 @@ from typing import Any
 from conexus.models import content_hash, decode_text
 from conexus.search.localize import FileGraph
 from conexus.search.read import looks_binary, read_bytes
+from conexus.search.related.native_imports import (
+    NATIVE_LANGUAGES,
+    NativeResolver,
+    import_name,
+    java_type_names,
+    statement_specifiers,
+)
 from conexus.store.base import FileRow, Store
 from conexus.tokens import MAX_TOKEN_LEN, index_form
 
 logger = logging.getLogger(__name__)
 
 MAX_IMPORT_FILE_BYTES = 2 * 1024 * 1024
-IMPORT_LANGUAGES = frozenset({"python", "javascript", "typescript", "tsx", "go"})
+IMPORT_LANGUAGES = frozenset({"python", "javascript", "typescript", "tsx", "go"}) | NATIVE_LANGUAGES
 _JS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 _JS_EXTENSIONS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
 _JS_SWAPS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
@@ -77,6 +85,18 @@ _QUERY_SOURCES = {
         (call_expression function: (identifier) @fn arguments: (arguments . (string) @src))
         (call_expression function: (import) @fn arguments: (arguments . (string) @src))
     """,
+    "java": "(import_declaration) @stmt",
+    "rust": "(use_declaration) @stmt (mod_item) @stmt",
+    "c": "(preproc_include path: (_) @stmt)",
+    "cpp": "(preproc_include path: (_) @stmt)",
+    "php": """
+        (namespace_use_declaration) @stmt
+        (require_expression (_) @stmt) (require_once_expression (_) @stmt)
+        (include_expression (_) @stmt) (include_once_expression (_) @stmt)
+    """,
+    "ruby": """
+        (call method: (identifier) @fn arguments: (argument_list . (string (string_content) @stmt)))
+    """,
 }
 _QUERY_LOCK = threading.Lock()
 
@@ -105,7 +125,8 @@ def _unquote(literal: str) -> str:
 
 
 def extract_imports(language: str, text: str) -> tuple[ImportRef, ...]:
-    """The import statements of ``text`` in ``language`` (Python, JavaScript, TypeScript/TSX, Go).
+    """The import statements of ``text`` in ``language`` (Python, JavaScript, TypeScript/TSX, Go,
+    Java, Rust, C/C++, PHP, Ruby).
 
     Returns an empty tuple for other languages or when no grammar is available.
     """
@@ -130,6 +151,8 @@ def extract_imports(language: str, text: str) -> tuple[ImportRef, ...]:
             for node in caps.get("path", []):
                 line = node.start_point[0] + 1
                 out.append(ImportRef(line, node.end_point[0] + 1, _unquote(_text(node))))
+        elif language in NATIVE_LANGUAGES:
+            out.extend(_native_refs(language, caps))
         else:
             fn = caps.get("fn", [])
             if fn and _text(fn[0]) not in ("require", "import"):
@@ -140,8 +163,48 @@ def extract_imports(language: str, text: str) -> tuple[ImportRef, ...]:
                 start = (stmt or node).start_point[0] + 1
                 end = (stmt or node).end_point[0] + 1
                 out.append(ImportRef(start, end, _unquote(_text(node))))
+    if language == "java" and any(r.specifier.endswith("*") for r in out):
+        used = java_type_names(text)
+        out = [ImportRef(r.line, r.end_line, r.specifier, used) if r.specifier[-1] == "*" else r for r in out]
     unique = sorted(set(out), key=lambda r: (r.line, r.specifier, r.names))
     return tuple(unique)
+
+
+_RUBY_REQUIRES = {"require": "", "require_relative": "relative:", "load": ""}
+
+
+def _native_refs(language: str, caps: dict[str, Any]) -> list[ImportRef]:
+    """Import references of one match of a Java, Rust, C/C++, PHP or Ruby import query."""
+    prefix = ""
+    if language == "ruby":
+        fn = caps.get("fn", [])
+        if not fn or _text(fn[0]) not in _RUBY_REQUIRES:
+            return []
+        prefix = _RUBY_REQUIRES[_text(fn[0])]
+    out = []
+    for node in caps.get("stmt", []):
+        text = _text(node)
+        if language == "php" and node.type != "namespace_use_declaration":
+            # ``require __DIR__ . '/x.php'``: the literal part names the file.
+            literals = [c for c in _walk(node) if c.type == "string_content"]
+            if not literals:
+                continue
+            text = _text(literals[-1])
+        # The whole statement, so a multi-line import is cited in full.
+        stmt = node.parent if node.type in ("string_literal", "system_lib_string", "string_content") else node
+        start, end = (stmt or node).start_point[0] + 1, (stmt or node).end_point[0] + 1
+        for spec in statement_specifiers(language, node.type, text):
+            out.append(ImportRef(start, end, prefix + spec))
+    return out
+
+
+def _walk(node: Any) -> list[Any]:
+    out, stack = [], [node]
+    while stack:
+        cur = stack.pop()
+        out.append(cur)
+        stack.extend(reversed(cur.children))
+    return out
 
 
 def _python_imports(node: Any) -> list[ImportRef]:
@@ -240,10 +303,12 @@ class RepoLayout:
     py_modules: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # dotted -> [(path, prefix)]
     go_modules: list[tuple[str, str]] = field(default_factory=list)  # (module path, dir), longest first
     go_packages: dict[str, list[str]] = field(default_factory=dict)  # dir -> non-test .go files
+    native: NativeResolver | None = None  # Java, Rust, C/C++, PHP, Ruby
 
     @classmethod
     def build(cls, root: Path, files: dict[str, FileRow]) -> RepoLayout:
         layout = cls(files=files)
+        layout.native = NativeResolver(root, files)
         packages = {posixpath.dirname(p) for p in files if p.endswith("/__init__.py") or p == "__init__.py"}
         for path in files:
             if path.endswith((".py", ".pyi")):
@@ -364,6 +429,8 @@ class RepoLayout:
             return self.resolve_js(importer, ref)
         if language == "go":
             return self.resolve_go(importer, ref)
+        if language in NATIVE_LANGUAGES and self.native is not None:
+            return self.native.resolve(importer, language, ref.specifier, ref.names)
         return []
 
 
@@ -483,6 +550,9 @@ def _import_name(path: str) -> tuple[str, str | None]:
     stem = name.split(".", 1)[0]
     if path.endswith(".go"):
         return posixpath.basename(directory), None
+    native = import_name(path)
+    if native is not None:
+        return native, None
     if stem in ("__init__", "index"):
         return posixpath.basename(directory), directory
     return stem, None

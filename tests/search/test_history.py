@@ -1,0 +1,103 @@
+"""The history prior: commit logs read up to a commit, similar commits' files, co-change, and the ranking."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conexus.gitinfo import LoggedCommit, commit_log, resolve_rev
+from conexus.search.history import FileHistory, GitHistory, HistoryIndex
+from conexus.search.localize import apply_history
+
+
+def _git(root: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "HOME": str(root),
+    }
+    out = subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=env)
+    return out.stdout.strip()
+
+
+def _commit(root: Path, message: str, files: dict[str, str]) -> str:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", message)
+    return _git(root, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    _git(root, "init", "-q", "-b", "main")
+    return root
+
+
+def test_a_log_read_at_a_commit_holds_its_ancestors_only(repo: Path) -> None:
+    first = _commit(repo, "Add the retry policy", {"retry.py": "a\n"})
+    message = "Fix backoff jitter\n\nThe jitter was applied twice."
+    base = _commit(repo, message, {"backoff.py": "b\n", "retry.py": "c\n"})
+    _commit(repo, "Fix the issue that is being evaluated", {"fix.py": "d\n"})
+    log = commit_log(repo, base)
+    assert [c.sha for c in log] == [base, first]
+    assert log[0].message == message
+    assert set(log[0].files) == {"backoff.py", "retry.py"}
+    # A snapshot without a work tree, read through --git-dir, gives the same answer.
+    assert commit_log(repo, base, git_dir=repo / ".git") == log
+    assert resolve_rev(repo, "HEAD~1") == base
+
+
+def test_outside_a_repository_there_is_no_history(tmp_path: Path) -> None:
+    assert commit_log(tmp_path) == []
+    assert GitHistory(tmp_path).index() is None
+
+
+def test_similar_commits_vote_for_the_files_they_touched() -> None:
+    index = HistoryIndex(
+        [
+            LoggedCommit("3", "Handle proxy authentication headers", ("proxy.py", "auth.py")),
+            LoggedCommit("2", "Timeouts on redirects were ignored", ("redirects.py",)),
+            LoggedCommit("1", "Redirect timeout test", ("redirects.py", "tests/test_redirects.py")),
+        ]
+    )
+    votes = index.similar_files("Redirects ignore the timeout", lambda p: not p.startswith("tests/"))
+    assert max(votes, key=votes.__getitem__) == "redirects.py"
+    assert votes["redirects.py"] == 1.0
+    assert "tests/test_redirects.py" not in votes
+    assert "proxy.py" not in votes  # no shared word
+
+
+def test_co_change_weighs_each_shared_commit_by_its_size() -> None:
+    index = HistoryIndex(
+        [
+            LoggedCommit("3", "a", ("zstd.c", "zstd.h")),
+            LoggedCommit("2", "b", ("zstd.c", "zstd.h", "huf.c")),
+            LoggedCommit("1", "c", ("other.c",)),
+        ]
+    )
+    co = index.co_changed(["zstd.c"], lambda p: True)
+    assert co == {"zstd.c": {"zstd.h": pytest.approx(0.5 + 1 / 3), "huf.c": pytest.approx(1 / 3)}}
+
+
+def test_history_lifts_the_files_it_names_and_lets_missed_ones_in() -> None:
+    files = [("server.go", 1.0), ("router.go", 0.95), ("docs.go", 0.9)]
+    history = FileHistory(similar={"router.go": 1.0}, co_change={"server.go": {"engine.go": 1.0}})
+    ranked = apply_history(files, history, similar_weight=0.3, co_change_weight=0.1)
+    assert [p for p, _ in ranked] == ["router.go", "server.go", "docs.go", "engine.go"]
+    assert dict(ranked)["engine.go"] == pytest.approx(0.1)
+    assert apply_history(files, None) == files
+    assert apply_history(files, FileHistory()) == files
+
+
+def test_a_file_history_round_trips_through_json() -> None:
+    history = FileHistory(similar={"a.py": 1.0}, co_change={"a.py": {"b.py": 0.5}})
+    assert FileHistory.from_dict(history.to_dict()) == history
