@@ -48,10 +48,13 @@ from typing import Any
 from conexus.config import load_settings
 from conexus.engine import Engine
 from conexus.models import Hit
+from conexus.indexing.languages import detect_language
+from conexus.search.fusion import is_code_language, is_test_path
 from conexus.search.history import FileHistory, GitHistory
 from conexus.search.localize import (
     FILE_STAGE_HITS,
     FOCUS_STAGE_HITS,
+    HISTORY_TOP_FILES,
     FileGraph,
     Location,
     apply_history,
@@ -284,6 +287,24 @@ def rank_from_hits(
     return [p for p, _ in files], [loc.key for loc in locations]
 
 
+def snapshot_history(git_dir: Path, commit: str, query: str, top_paths: Sequence[str]) -> FileHistory | None:
+    """The history prior of a run recorded before the engine had one, from the snapshot at ``commit``.
+
+    What the engine computes, except that the files that count are the snapshot's code files
+    that are not tests (the engine asks its index, which may skip a few more).
+    """
+    index = GitHistory(git_dir.parent, rev=commit, git_dir=git_dir).index()
+    if index is None or not len(index):
+        return None
+    listing = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "--name-only", commit],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    present = {p for p in listing if is_code_language(detect_language(p) or "") and not is_test_path(p)}
+    return index.file_history(query, top_paths, present.__contains__)
+
+
 def rescore(
     path: Path,
     instances: Path,
@@ -291,6 +312,7 @@ def rescore(
     first_stage_only: bool = False,
     no_graph: bool = False,
     no_history: bool = False,
+    mirrors: Path | None = None,
     options: Sequence[tuple[str, Any]] = (),
 ) -> int:
     """Score a finished or partial run again from its saved hits, with the current ranking code.
@@ -299,7 +321,8 @@ def rescore(
     order: the ablation of the second, focused stage. ``no_graph`` ranks files from the hits
     alone, without the import graph a record saved (the ablation of import propagation and
     centrality; records without a graph are always ranked so); ``no_history`` ignores the
-    saved history prior (its ablation). ``options`` (``--rank
+    saved history prior (its ablation). With ``mirrors``, a record written before runs saved
+    the history prior gets one computed from its snapshot (:func:`snapshot_history`). ``options`` (``--rank
     KEY=VALUE``) change a keyword option of :func:`rank_files` or :func:`rank_locations` for
     the ablations (e.g. ``centrality_weight=0``).
     """
@@ -316,6 +339,13 @@ def rescore(
         graph = FileGraph.from_dict(saved) if saved is not None else None
         saved_history = None if no_history else rec.get("history")
         history = FileHistory.from_dict(saved_history) if saved_history else None
+        row = rows[rec["instance_id"]]
+        if not no_history and "history" not in rec and mirrors is not None:
+            git_dir = load_materializer(instances).find_git_dir(mirrors, row["repo"])
+            if git_dir is not None:
+                first = rank_files([(h[0], float(h[4])) for h in rec["hits"]], graph)
+                top = [p for p, _ in first[:HISTORY_TOP_FILES]]
+                history = snapshot_history(Path(git_dir), row["base_commit"], row["problem_statement"], top)
         files, fns = rank_from_hits(
             rec["hits"],
             [] if first_stage_only else rec.get("focus_hits", []),
@@ -650,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:
             first_stage_only=args.first_stage_only,
             no_graph=args.no_graph,
             no_history=args.no_history,
+            mirrors=args.mirrors,
             options=[parse_setting(kv, "--rank") for kv in args.rank],
         )
     if args.instances is None or args.mirrors is None or args.out is None:

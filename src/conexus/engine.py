@@ -286,17 +286,24 @@ class Engine:
                 return None
         return dataclasses.replace(cached, took_ms=(time.perf_counter() - t0) * 1000)
 
-    def localize(self, issue: str, *, focus_files: int = FOCUS_FILES) -> Localization:
+    def localize(self, issue: str, *, focus_files: int = FOCUS_FILES, history: bool = True) -> Localization:
         """Rank the files, then the functions, that an issue text (a bug report) is about.
 
         Two hybrid searches: the whole index for the files, then the best
         ``focus_files`` files for the functions (see :mod:`conexus.search.localize`).
+        With ``history`` (and the ``history_prior`` setting) the git log adjusts the file
+        ranking: files of past commits that resemble the issue, and files that changed with
+        the first-ranked ones.
 
         Raises:
             IndexNotFoundError, IndexIncompatibleError, QueryError.
         """
         result, _first, _second, _graph, _history = localize(
-            self.search, issue, focus_files=focus_files, graph=self.file_graph, history=self.file_history
+            self.search,
+            issue,
+            focus_files=focus_files,
+            graph=self.file_graph,
+            history=self.file_history if history else None,
         )
         return result
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from conexus.engine import Engine
 from conexus.gitinfo import LoggedCommit, commit_log, resolve_rev
 from conexus.search.history import FileHistory, GitHistory, HistoryIndex
 from conexus.search.localize import apply_history
@@ -101,3 +103,32 @@ def test_history_lifts_the_files_it_names_and_lets_missed_ones_in() -> None:
 def test_a_file_history_round_trips_through_json() -> None:
     history = FileHistory(similar={"a.py": 1.0}, co_change={"a.py": {"b.py": 0.5}})
     assert FileHistory.from_dict(history.to_dict()) == history
+
+
+def test_localize_reads_the_repository_history_unless_told_not_to(
+    repo: Path, make_engine: Callable[..., Engine]
+) -> None:
+    _commit(
+        repo,
+        "Initial layout",
+        {
+            "shop/cart.py": "def add_item(cart, item):\n    cart.append(item)\n    return cart\n",
+            "shop/pricing.py": "def total(items):\n    return sum(i.price for i in items)\n",
+            "shop/coupons.py": "def apply(code, amount):\n    return amount\n",
+            "tests/test_cart.py": "def test_add():\n    assert True\n",
+        },
+    )
+    # The history says discount bugs were fixed in pricing.py, although its text never says "discount".
+    _commit(repo, "Fix discount rounding for totals", {"shop/pricing.py": "def total(items):\n    return 0\n"})
+    _commit(repo, "Discount rounding again", {"shop/pricing.py": "def total(items):\n    return 1\n"})
+    engine = make_engine(repo)
+    engine.index()
+    issue = "Discount rounding is wrong when a coupon code is applied to the cart"
+    history = engine.file_history(issue, ["shop/coupons.py"])
+    assert history is not None and history.similar == {"shop/pricing.py": 1.0}
+    with_history = [p for p, _ in engine.localize(issue).files]
+    without = [p for p, _ in engine.localize(issue, history=False).files]
+    assert with_history.index("shop/pricing.py") < without.index("shop/pricing.py")
+    assert "tests/test_cart.py" not in history.similar
+    off = make_engine(repo, history_prior=False)
+    assert off.file_history(issue, ["shop/coupons.py"]) is None

@@ -295,8 +295,9 @@ def localize(call: Call, args: LocalizeArgs) -> LocalizeOut:
     engine = root.engine
     busy = root.busy
     started = time.perf_counter()
+    git = root.git  # as for related: history is on for a git repository unless a connector turns it off
     try:
-        located = engine.localize(args.issue)
+        located = engine.localize(args.issue, history=git is None or git.enabled)
     except IndexNotFoundError:
         if not busy:
             raise
