@@ -47,8 +47,8 @@ from typing import Any
 
 from conexus.config import load_settings
 from conexus.engine import Engine
-from conexus.models import Hit
 from conexus.indexing.languages import detect_language
+from conexus.models import Hit
 from conexus.search.fusion import is_code_language, is_test_path
 from conexus.search.history import FileHistory, GitHistory
 from conexus.search.localize import (
