@@ -89,6 +89,17 @@ def commit_time(git_dir: Path, commit: str) -> int:
     return int(out.stdout.strip() or 0)
 
 
+def _make_parents(root: Path, rel: str) -> None:
+    """Create the directories above ``root/rel``, removing files of the old tree that stand in their way."""
+    parts = rel.split(os.sep)[:-1]
+    cur = str(root)
+    for part in parts:
+        cur = os.path.join(cur, part)
+        if os.path.lexists(cur) and (os.path.islink(cur) or not os.path.isdir(cur)):
+            os.remove(cur)
+    os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+
+
 def sync_tree(src: Path, dst: Path) -> tuple[int, int]:
     """Make ``dst`` equal ``src``, touching only files whose bytes differ. Returns (written, deleted)."""
     written = deleted = 0
@@ -104,8 +115,10 @@ def sync_tree(src: Path, dst: Path) -> tuple[int, int]:
                 continue
             if os.path.isfile(d) and not os.path.islink(d) and filecmp.cmp(s, d, shallow=False):
                 continue
-            os.makedirs(os.path.dirname(d), exist_ok=True)
-            if os.path.lexists(d):
+            _make_parents(dst, rel)
+            if os.path.isdir(d) and not os.path.islink(d):
+                shutil.rmtree(d)  # a directory in the old tree is a file in the new one
+            elif os.path.lexists(d):
                 os.remove(d)
             shutil.copyfile(s, d)
             written += 1

@@ -171,3 +171,19 @@ def test_the_summary_has_a_row_per_language_when_instances_carry_one() -> None:
     assert summary["per_language"]["Go"]["acc@1"] == 100.0 and set(per_repo) == {"a/x", "a/y", "b/z"}
     python_only, _ = summarize([rec("a/x", None, 1.0)])
     assert "per_language" not in python_only
+
+
+def test_sync_replaces_a_directory_by_a_file_and_a_file_by_a_directory(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / ".github").mkdir(parents=True)
+    (src / ".github" / "ISSUE_TEMPLATE").write_text("one template\n")
+    (src / "pkg").mkdir()
+    (src / "pkg" / "mod").mkdir()
+    (src / "pkg" / "mod" / "a.py").write_text("x = 1\n")
+    (dst / ".github" / "ISSUE_TEMPLATE").mkdir(parents=True)
+    (dst / ".github" / "ISSUE_TEMPLATE" / "bug.md").write_text("old\n")
+    (dst / "pkg").mkdir()
+    (dst / "pkg" / "mod").write_text("was a file\n")
+    sync_tree(src, dst)
+    assert (dst / ".github" / "ISSUE_TEMPLATE").read_text() == "one template\n"
+    assert (dst / "pkg" / "mod" / "a.py").read_text() == "x = 1\n"
