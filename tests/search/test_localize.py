@@ -13,6 +13,7 @@ from conexus.engine import Engine
 from conexus.search.fusion import aggregate_files
 from conexus.search.localize import (
     CENTRALITY_CAP,
+    CODE_IMPORT_SHARE,
     LENGTH_CAP_LINES,
     MAX_IMPORT_FANOUT,
     FileGraph,
@@ -213,3 +214,18 @@ def test_the_engine_facade_localizes_too(golden_repo: Path, make_engine: Callabl
     result = engine.localize(ISSUE, focus_files=2)
     assert result.files[0][0] == "httpkit/retry.py"
     assert result.locations[0].path in {p for p, _ in result.files[:2]}
+
+
+def test_a_c_file_passes_nothing_to_its_own_header_but_does_to_other_headers() -> None:
+    graph = FileGraph(imports={"lib/zdict.c": ("lib/zdict.h", "lib/mem.h")}, in_degree={})
+    ranked = dict(rank_files([("lib/zdict.c", 1.0), ("lib/zdict.h", 0.9), ("lib/mem.h", 0.1)], graph))
+    assert ranked["lib/zdict.h"] == pytest.approx(0.9)  # its own score only
+    assert ranked["lib/mem.h"] == pytest.approx(0.1 + CODE_IMPORT_SHARE * 1.0)
+    assert max(ranked, key=ranked.__getitem__) == "lib/zdict.c"
+
+
+def test_rust_crate_roots_are_entry_files_that_receive_no_share() -> None:
+    graph = FileGraph(imports={"src/walk.rs": ("src/main.rs", "src/exec/mod.rs")}, in_degree={})
+    ranked = dict(rank_files([("src/walk.rs", 1.0), ("src/main.rs", 0.5)], graph))
+    assert ranked["src/main.rs"] == pytest.approx(0.5)
+    assert ranked["src/exec/mod.rs"] == pytest.approx(CODE_IMPORT_SHARE)

@@ -59,8 +59,15 @@ HISTORY_CO_CHANGE_WEIGHT = 0.1
 HISTORY_TOP_FILES = 3
 #: Package entry files: they re-export, so an import of one says little about which code is used.
 _ENTRY_FILE_NAMES = frozenset(
-    {"__init__.py", "__init__.pyi", *(f"index.{ext}" for ext in ("js", "jsx", "mjs", "cjs", "ts", "tsx"))}
+    {
+        "__init__.py",
+        "__init__.pyi",
+        *(f"index.{ext}" for ext in ("js", "jsx", "mjs", "cjs", "ts", "tsx")),
+        "lib.rs",  # a Rust crate root: `use crate::Item` names it for whatever it re-exports
+        "main.rs",
+    }
 )
+_HEADER_EXTENSIONS = frozenset({".h", ".hh", ".hpp", ".hxx", ".h++", ".inl", ".ipp", ".tpp", ".cuh"})
 
 
 @dataclass(frozen=True)
@@ -239,12 +246,26 @@ def centrality(in_degree: int, cap: int = CENTRALITY_CAP) -> float:
     return math.log1p(min(max(in_degree, 0), cap)) / math.log1p(cap)
 
 
-def _import_targets(imports: Sequence[str]) -> list[str]:
-    """Where a file's score may flow: imported repository files, minus tests and package entry files."""
+def _stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+def _is_own_header(importer: str, target: str) -> bool:
+    """``zdict.h`` for ``zdict.c``: a C/C++ file's own declarations, which match wherever it does."""
+    dot = target.rfind(".")
+    return dot > 0 and target[dot:].lower() in _HEADER_EXTENSIONS and _stem(target) == _stem(importer)
+
+
+def _import_targets(importer: str, imports: Sequence[str], *, own_headers: bool = False) -> list[str]:
+    """Where a file's score may flow: imported repository files, minus tests, package entry files
+    and (unless ``own_headers``) the importer's own header."""
     out = []
     for target in imports:
-        if target.rsplit("/", 1)[-1] not in _ENTRY_FILE_NAMES and not is_test_path(target):
-            out.append(target)
+        if target.rsplit("/", 1)[-1] in _ENTRY_FILE_NAMES or is_test_path(target):
+            continue
+        if not own_headers and _is_own_header(importer, target):
+            continue
+        out.append(target)
     return out
 
 
@@ -256,6 +277,8 @@ def rank_files(
     code_share: float = CODE_IMPORT_SHARE,
     max_fanout: int = MAX_IMPORT_FANOUT,
     centrality_weight: float = CENTRALITY_WEIGHT,
+    own_headers: bool = False,
+    entry_centrality: bool = True,
 ) -> list[tuple[str, float]]:
     """Rank files from chunk hits ``(path, score)`` (best first), then adjust by the import graph.
 
@@ -281,7 +304,7 @@ def rank_files(
     extra: dict[str, float] = {}
     for path, score in files:
         share = test_share if is_test_path(path) else code_share
-        targets = _import_targets(graph.imports.get(path, ()))
+        targets = _import_targets(path, graph.imports.get(path, ()), own_headers=own_headers)
         if share <= 0 or not targets or len(targets) > max_fanout:
             continue
         for target in targets:
@@ -289,7 +312,8 @@ def rank_files(
     out = []
     for path in scores.keys() | extra.keys():
         score = scores.get(path, 0.0) + extra.get(path, 0.0)
-        score *= 1.0 + centrality_weight * centrality(graph.in_degree.get(path, 0))
+        if entry_centrality or path.rsplit("/", 1)[-1] not in _ENTRY_FILE_NAMES:
+            score *= 1.0 + centrality_weight * centrality(graph.in_degree.get(path, 0))
         out.append((path, score))
     out.sort(key=lambda x: (-x[1], x[0]))
     return out
