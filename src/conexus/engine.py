@@ -41,7 +41,7 @@ from conexus.layout import (
     index_dir_for,
     resolve_root,
 )
-from conexus.models import Freshness, SearchResult
+from conexus.models import Confidence, Freshness, SearchResult
 from conexus.search.explain import Explanation, explain
 from conexus.search.freshness import FreshnessChecker
 from conexus.search.grep import GrepResult, grep
@@ -294,6 +294,16 @@ class Engine:
             self.search, issue, focus_files=focus_files, graph=self.file_graph
         )
         return result
+
+    def localize_confidence(self, issue: str) -> Confidence | None:
+        """How well the issue matched the code: the confidence of the search localization starts
+        with (its first page, which the query cache holds after :meth:`localize`).
+
+        Raises:
+            IndexNotFoundError, IndexIncompatibleError, QueryError.
+        """
+        # The same request as the first page of the first stage (conexus.search.localize._hits).
+        return self.search(issue, top_k=100, snippet_lines=0).confidence
 
     def file_graph(self, paths: Sequence[str]) -> FileGraph:
         """The import graph around ``paths`` (what each imports, how many files import each),

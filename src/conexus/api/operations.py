@@ -310,7 +310,9 @@ def localize(call: Call, args: LocalizeArgs) -> LocalizeOut:
             index_state="indexing",
         )
     data = located.to_dict(engine.freshness, max_files=args.max_files, max_locations=args.max_locations)
+    confidence = engine.localize_confidence(args.issue)
     data.update(
+        confidence=confidence.to_dict() if confidence is not None else None,
         root=root.name,
         issue_chars=len(args.issue),
         took_ms=round((time.perf_counter() - started) * 1000, 2),

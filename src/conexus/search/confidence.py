@@ -46,14 +46,18 @@ FEATURES = (
     "exact",  # 1 when the first hit matches a symbol, identifier, fragment or path the query names
     "agree",  # 1 when keywords and meaning both rank the first hit among their first ten
     "gap",  # how far the first fused score stands above the tenth, relative to the first
-    "long",  # 1 for an issue-length query (its terms are many: coverage means less)
+    "long",  # 1 for an issue-length query
+    # An issue text holds many words no code does (names, URLs, prose): for it, coverage and
+    # absent terms mean less, so they carry their own weights.
+    "coverage_long",
+    "absent_long",
 )
 
 #: Intercept, then one weight per feature of :data:`FEATURES` (see the module docstring).
-COEFFICIENTS: tuple[float, ...] = (-6.0, 4.0, -4.0, 8.0, 2.5, 0.8, 1.5, 0.5)
+COEFFICIENTS: tuple[float, ...] = (-5.169, 3.392, -2.915, 2.547, 1.853, 1.247, 1.895, 1.589, 0.072, 0.297)
 
 #: The cosine a search without a vector side is assumed to have (the training queries' median).
-NEUTRAL_COSINE = 0.35
+NEUTRAL_COSINE = 0.34
 #: Hits whose terms count towards coverage: the answer is often the second or third hit.
 COVERAGE_HITS = 3
 #: Labels by score, highest first; ``no_good_match`` is set below :data:`GOOD_MATCH`.
@@ -126,6 +130,8 @@ def features(s: ConfidenceSignals) -> list[float]:
         float(s.agree),
         s.gap,
         float(s.long_query),
+        s.coverage * s.long_query,
+        s.absent * s.long_query,
     ]
 
 

@@ -41,7 +41,7 @@ RARE_CHUNK_SHARE = 0.002
 #: Rare identifiers of one query looked up together (the rarest first).
 MAX_EXACT_TERMS = 16
 #: In an issue-length query the exact lists vote with this share of ``exact_weight``.
-LONG_QUERY_EXACT_SHARE = 0.5
+LONG_QUERY_EXACT_SHARE = 0.25
 
 
 @dataclass
@@ -311,11 +311,12 @@ class HybridSearcher:
         BM25 alone lets a name that occurs in two chunks lose to its parts: ``TimeoutSauce`` is
         also ``timeout``, which every timeout test and exception shares, and the vector side
         knows nothing of an alias (issue #12, part 4). A rare name or fragment is the
-        strongest evidence a short query carries, so these lists vote with ``exact_weight``
-        (an issue text names many identifiers, most of them the API its author called: there
-        they vote with half that weight). A name the symbol list found defined is left to it:
-        its definition is the answer, and voting for every use of it would bury the definition
-        under the file that uses it most.
+        strongest evidence a short query carries, so these lists vote with ``exact_weight``.
+        An issue text names many identifiers, most of them the API its author called: there
+        they vote with a quarter of it (more cost localization Acc@3 on the development loop,
+        docs/retrieval.md). A name the symbol list found defined is left to it: its definition
+        is the answer, and voting for every use of it would bury the definition under the file
+        that uses it most.
         """
         max_df = rare_limit(n_chunks)
         weight = self.settings.exact_weight * (LONG_QUERY_EXACT_SHARE if plan.is_long else 1.0)
