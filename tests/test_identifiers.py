@@ -4,7 +4,7 @@ Golden cases over packages installed in the environment (``tests/golden/identifi
 identifiers that occur in one file only (aliases, locals, attributes, definitions) and lines
 of code pasted verbatim. A case whose precondition no longer holds in the installed version
 (the name now occurs elsewhere too, or the line is gone) is skipped, not failed. Before the
-exact and phrase lists, 13 of these 14 did not rank their file first (``bench.identifiers``
+exact and phrase lists, none of these 14 ranked its file first (``bench.identifiers``
 measures the same over whole trees).
 """
 

@@ -155,7 +155,8 @@ def _reason(s: ConfidenceSignals, score: float) -> str:
     named = ", ".join(f"'{t}'" for t in s.missing_terms[:MAX_NAMED_TERMS])
     more = len(s.missing_terms) - MAX_NAMED_TERMS
     verb = "occurs" if len(s.missing_terms) == 1 else "occur"
-    absent = f"; {named}{f' and {more} more' if more > 0 else ''} {verb} nowhere in the index" if named else ""
+    others = f" and {more} more" if more > 0 else ""
+    absent = f"; {named}{others} {verb} nowhere in the index" if named else ""
     cosine = f", best meaning similarity {s.cosine:.2f}" if s.cosine is not None else ""
     covers = f"the best hit covers {s.covered_terms} of {s.n_terms} query terms"
     if score >= GOOD_MATCH:

@@ -40,6 +40,9 @@ RARE_MIN_CHUNKS = 20
 RARE_CHUNK_SHARE = 0.002
 #: Rare identifiers of one query looked up together (the rarest first).
 MAX_EXACT_TERMS = 16
+#: A fragment is looked up as a phrase only when its rarest word is in at most this many times
+#: the rare limit of chunks (a bound on what FTS5 reads for it).
+PHRASE_DF_FACTOR = 5
 #: In an issue-length query the exact lists vote with this share of ``exact_weight``.
 LONG_QUERY_EXACT_SHARE = 0.25
 
@@ -261,7 +264,7 @@ class HybridSearcher:
             pending = _query_pool().submit(self.embedder.embed_query, plan.semantic_text)
 
         # Always counted: the confidence needs to know which query terms the index holds at all.
-        df = self.store.doc_frequencies(list(dict.fromkeys([*plan.terms, *plan.exact])))
+        df = self.store.doc_frequencies(list(dict.fromkeys([*plan.terms, *plan.exact, *plan.phrase])))
         evidence.doc_freq = df
         if s.bm25_weight > 0:
             lex = self.store.lexical(plan.lexical_terms(df, n_chunks), n_cand, where)
@@ -326,7 +329,10 @@ class HybridSearcher:
             found = self.store.lexical(rare, n_cand, where)
             if found:
                 lists.append(RankedList("exact", [cid for cid, _ in found], weight))
-        if plan.phrase:
+        # A phrase of common words only (``self.x = x``) makes FTS5 walk their whole position
+        # lists to find what is most likely too common to count: its rarest word bounds both.
+        rarest = min((df.get(t, 0) for t in plan.phrase), default=0)
+        if plan.phrase and 0 < rarest <= max_df * PHRASE_DF_FACTOR:
             # Matched as one FTS phrase: the store quotes the joined tokens as a single string.
             found = self.store.lexical([" ".join(plan.phrase)], max_df + 1, where)
             if 0 < len(found) <= max_df:
