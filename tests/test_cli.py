@@ -42,6 +42,10 @@ def test_index_search_and_status_from_a_subfolder(golden_repo: Path, home: Path)
     assert data["hits"][0]["citation"].startswith("httpkit/utils.py:")
     r = run(["search", "where are redirects followed", "--path", "httpkit/**"], home, cwd=golden_repo)
     assert r.returncode == 0 and "httpkit/sessions.py:" in r.stdout
+    r = run(["search", "Kafka consumer offsets"], home, cwd=golden_repo)
+    assert r.returncode == 0 and "note: No strong match" in r.stderr
+    r = run(["search", "Kafka consumer offsets", "--json"], home, cwd=golden_repo)
+    assert json.loads(r.stdout)["confidence"]["no_good_match"] is True
     r = run(["status", "--json"], home, cwd=golden_repo / "web")
     assert r.returncode == 0, r.stderr
     st = json.loads(r.stdout)

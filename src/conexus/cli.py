@@ -333,10 +333,12 @@ def search(
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    from conexus.api.render import explain_signals, state_note
+    from conexus.api.render import confidence_note, explain_signals, state_note
 
     if state_note(data["index_state"]):
         click.echo(f"note: {state_note(data['index_state'])}", err=True)
+    if confidence_note(data.get("confidence")):
+        click.echo(f"note: {confidence_note(data.get('confidence'))}", err=True)
     if not data["hits"]:
         click.echo("no results", err=True)
         return
@@ -409,6 +411,11 @@ def localize(
 
     def mark(freshness: str) -> str:
         return "" if freshness == "fresh" else f"  [{freshness} since indexing]"
+
+    from conexus.api.render import confidence_note
+
+    if confidence_note(data.get("confidence")):
+        click.echo(f"note: {confidence_note(data.get('confidence'))}", err=True)
 
     click.echo("files:")
     for f in data["files"]:

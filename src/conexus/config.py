@@ -63,6 +63,8 @@ class Settings:
     # search
     bm25_weight: float = 1.0
     vector_weight: float = 1.0
+    # Votes of the chunks holding a rare identifier or code fragment the query names (issue #12).
+    exact_weight: float = 2.0
     rrf_k: int = 60
     candidates: int = 200
     max_hits_per_file: int = 3
@@ -197,3 +199,5 @@ def _validate(s: Settings) -> None:
         raise ConfigError("embed_max_tokens must be between 8 and 512")
     if s.bm25_weight < 0 or s.vector_weight < 0 or (s.bm25_weight == 0 and s.vector_weight == 0):
         raise ConfigError("bm25_weight and vector_weight must be >= 0 and not both 0")
+    if s.exact_weight < 0:
+        raise ConfigError("exact_weight must be >= 0")

@@ -198,6 +198,56 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfidenceSignals:
+    """What a search measured about its own result (see :mod:`conexus.search.confidence`)."""
+
+    coverage: float
+    absent: float
+    cosine: float | None
+    exact: bool
+    agree: bool
+    gap: float
+    long_query: bool
+    n_terms: int = 0  # distinct query terms
+    covered_terms: int = 0  # of them, in the best-covering hit
+    missing_terms: tuple[str, ...] = field(default=())  # query terms no chunk contains, rarest first
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "coverage": round(self.coverage, 4),
+            "absent": round(self.absent, 4),
+            "cosine": None if self.cosine is None else round(self.cosine, 4),
+            "exact": self.exact,
+            "agree": self.agree,
+            "gap": round(self.gap, 4),
+            "long_query": self.long_query,
+            "n_terms": self.n_terms,
+            "covered_terms": self.covered_terms,
+            "missing_terms": list(self.missing_terms),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Confidence:
+    """How likely the result holds a good match, with a label and the reason in one sentence."""
+
+    score: float
+    label: str  # high | medium | low | none
+    no_good_match: bool
+    reason: str
+    signals: ConfidenceSignals
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "score": round(self.score, 4),
+            "label": self.label,
+            "no_good_match": self.no_good_match,
+            "reason": self.reason,
+            "signals": self.signals.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     """The answer to one query."""
 
@@ -206,12 +256,16 @@ class SearchResult:
     total_candidates: int
     took_ms: float
     index_state: str  # "ready" | "indexing" | "empty"
+    confidence: Confidence | None = None  # None only for results built without a ranking
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "query": self.query,
             "hits": [h.to_dict() for h in self.hits],
             "total_candidates": self.total_candidates,
             "took_ms": round(self.took_ms, 3),
             "index_state": self.index_state,
         }
+        if self.confidence is not None:
+            out["confidence"] = self.confidence.to_dict()
+        return out

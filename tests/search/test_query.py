@@ -1,5 +1,6 @@
 import sqlite3
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,3 +101,29 @@ def test_a_very_large_index_keeps_the_rarest_terms_within_the_postings_budget() 
     assert large == ["utf"]  # 13K fits; adding decod's 20K would not
     only_common = analyze("file").lexical_terms({"file": 110_000}, 1_000_000)
     assert only_common == ["file"] and q.POSTINGS_BUDGET < 110_000  # the rarest term is always kept
+
+
+def test_compound_identifiers_become_exact_tokens_and_single_words_do_not() -> None:
+    plan = analyze("TimeoutSauce and parse_header_links, not Session")
+    assert plan.exact == ("timeoutsauce", "parse_header_links")
+
+
+def test_rare_exact_tokens_are_those_in_a_few_chunks_rarest_first() -> None:
+    plan = analyze("TimeoutSauce parse_header_links get_adapter")
+    df = {"timeoutsauce": 2, "parse_header_links": 1, "get_adapter": 500}
+    assert plan.rare_exact(df, max_df=20) == ["parse_header_links", "timeoutsauce"]
+
+
+def test_a_short_code_fragment_is_a_phrase_of_its_index_tokens_in_order() -> None:
+    plan = analyze("TimeoutSauce(connect=connect, read=read)")
+    assert plan.phrase == ("timeoutsauce", "timeout", "sauc", "connect", "connect", "read", "read")
+    assert analyze("from urllib3.exceptions import InvalidHeader as _InvalidHeader").phrase
+
+
+@pytest.mark.parametrize("query", ["Session.send", "where are redirects followed", "foo(bar"])
+def test_dotted_names_plain_words_and_tiny_fragments_are_no_phrase(query: str) -> None:
+    assert analyze(query).phrase == ()
+
+
+def test_an_issue_text_is_never_matched_as_a_phrase() -> None:
+    assert analyze("x = compute(a, b)\n" * 10).phrase == ()

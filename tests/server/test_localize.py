@@ -103,6 +103,9 @@ async def test_a_retry_bug_report_points_at_the_retry_module_and_its_should_retr
     assert scores == sorted(scores, reverse=True)
     text = text_of(result)
     assert "1. httpkit/retry.py" in text and "httpkit/retry.py:19-21  Retry.should_retry" in text
+    confidence = data["confidence"]
+    assert set(confidence) >= {"score", "label", "no_good_match", "reason", "signals"}
+    assert confidence["signals"]["long_query"] is True and 0 <= confidence["score"] <= 1
 
 
 async def test_max_files_and_max_locations_cap_the_answer(client: Client) -> None:

@@ -104,6 +104,19 @@ async def test_search_hits_cite_fresh_line_ranges_in_structured_and_text_content
     assert "pkg/http_utils.py:4-10" in text and "def parse_header_links" in text
 
 
+async def test_search_says_in_structured_and_text_content_when_nothing_matched_well(client: Client) -> None:
+    result = await call(client, "context_search", query="Kafka consumer offsets", top_k=3)
+    data = result.structured_content
+    assert data is not None and data["confidence"]["no_good_match"] is True
+    assert (
+        data["confidence"]["label"] in {"low", "none"}
+        and "kafka" in data["confidence"]["signals"]["missing_terms"]
+    )
+    assert "No strong match" in text_of(result)
+    good = await search(client, query="parse_header_links", top_k=3)
+    assert good["confidence"]["no_good_match"] is False
+
+
 async def test_search_pages_with_an_opaque_cursor_bound_to_the_query(client: Client) -> None:
     first = await search(client, query="retry", top_k=2)
     assert first["next_cursor"]

@@ -260,7 +260,29 @@ class HitOut(_Out):
     signals: dict[str, float] = Field(
         default_factory=dict,
         description="The hit's rank (1 = best) in each retriever that found it: bm25 (keywords), "
-        "vector (meaning), symbol (exact symbol name), path (a file the query names)",
+        "vector (meaning), symbol (exact symbol name), exact (a rare identifier the query names), "
+        "phrase (the query's code fragment, verbatim), path (a file the query names)",
+    )
+
+
+class ConfidenceOut(_Out):
+    score: float = Field(
+        description="How likely the hits hold what was asked for, 0-1 (a logistic model fitted on real "
+        "queries: about that share of results with this score had a relevant hit among the first five)"
+    )
+    label: str = Field(description="high (>= 0.8) | medium (>= 0.5) | low (>= 0.2) | none")
+    no_good_match: bool = Field(
+        description="True when nothing matched well (score < 0.5): what was asked for may not exist in "
+        "this codebase. Say so, or search with other words, rather than build on these hits"
+    )
+    reason: str = Field(
+        description="One sentence on why: the query terms the best hit covers, any the index lacks"
+    )
+    signals: dict[str, Any] = Field(
+        description="The measurements behind the score: coverage and absent (idf-weighted shares of the "
+        "query terms in the best hit, and in no chunk at all), cosine (best meaning similarity), exact (an "
+        "exact symbol/identifier/fragment/path match on top), agree (keywords and meaning agree on the top "
+        "hit), gap (how far hit 1 stands above hit 10), long_query, n_terms, covered_terms, missing_terms"
     )
 
 
@@ -273,6 +295,9 @@ class SearchOut(_Out):
     index_state: str = Field(description=INDEX_STATE)
     offset: int
     next_cursor: str | None
+    confidence: ConfidenceOut | None = Field(
+        default=None, description="Whether the hits match well (absent only while a first index is built)"
+    )
 
 
 class LocalizedFileOut(_Out):
@@ -304,6 +329,11 @@ class LocalizeOut(_Out):
     files_considered: int = Field(description="How many files matched the issue at all")
     took_ms: float
     index_state: str = Field(description=INDEX_STATE)
+    confidence: ConfidenceOut | None = Field(
+        default=None,
+        description="Whether the issue matched the code well, from the search localization starts with "
+        "(absent only while a first index is built)",
+    )
 
 
 class CitedOut(_Out):

@@ -20,7 +20,25 @@ def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.split("\n"))
 
 
-_SIGNAL_NAMES = {"bm25": "keywords", "vector": "meaning", "symbol": "symbol name", "path": "file name"}
+_SIGNAL_NAMES = {
+    "bm25": "keywords",
+    "vector": "meaning",
+    "symbol": "symbol name",
+    "exact": "exact identifier",
+    "phrase": "exact fragment",
+    "path": "file name",
+}
+
+
+def confidence_note(confidence: Mapping[str, Any] | None) -> str:
+    """The sentence a result carries when nothing matched well ('' otherwise, or without a confidence)."""
+    if not confidence or not confidence.get("no_good_match"):
+        return ""
+    return f"{confidence['reason']} (confidence {confidence['score']:.2f}, {confidence['label']})"
+
+
+def _confidence_label(confidence: Mapping[str, Any] | None) -> str:
+    return f"; confidence: {confidence['label']}" if confidence else ""
 
 
 def state_note(state: str) -> str:
@@ -44,12 +62,16 @@ def explain_signals(signals: Mapping[str, float]) -> str:
 def render_search(data: Mapping[str, Any]) -> str:
     hits = data["hits"]
     state = data["index_state"]
+    confidence = data.get("confidence")
     head = (
         f'{len(hits)} hit(s) for "{_short(data["query"])}" in {data["root"]} '
-        f"(of {data['total_candidates']} candidates; index: {state}; {data['took_ms']:.0f} ms)"
+        f"(of {data['total_candidates']} candidates; index: {state}{_confidence_label(confidence)}; "
+        f"{data['took_ms']:.0f} ms)"
     )
     if state_note(state):
         head += "\n" + state_note(state)
+    if confidence_note(confidence):
+        head += "\n" + confidence_note(confidence)
     lines = [head]
     for i, h in enumerate(hits, start=int(data["offset"]) + 1):
         name = h.get("symbol")
@@ -68,12 +90,16 @@ def render_search(data: Mapping[str, Any]) -> str:
 def render_localize(data: Mapping[str, Any]) -> str:
     files, locations = data["files"], data["locations"]
     state = data["index_state"]
+    confidence = data.get("confidence")
     head = (
         f"Where the issue ({data['issue_chars']} characters) most likely needs changes in {data['root']} "
-        f"({data['files_considered']} matching files; index: {state}; {data['took_ms']:.0f} ms)"
+        f"({data['files_considered']} matching files; index: {state}{_confidence_label(confidence)}; "
+        f"{data['took_ms']:.0f} ms)"
     )
     if state_note(state):
         head += "\n" + state_note(state)
+    if confidence_note(confidence):
+        head += "\n" + confidence_note(confidence)
     if not files:
         return head + "\nNo indexed file matches the issue text."
     lines = [head, "\nfiles:"]

@@ -21,17 +21,50 @@ from conexus.config import Settings
 from conexus.embedding import Embedder
 from conexus.errors import QueryError
 from conexus.models import Hit, SearchResult
+from conexus.search.confidence import COVERAGE_HITS, assess, gather
 from conexus.search.filters import chunk_filter, filter_files
 from conexus.search.freshness import FreshnessChecker
 from conexus.search.fusion import RankedList, apply_boosts, diversify, file_prior, is_test_path, rank, rrf
 from conexus.search.query import QueryPlan, analyze
 from conexus.sources.base import Source
-from conexus.store.base import ChunkFilter, ChunkMeta, FileRow, Store
+from conexus.store.base import ChunkFilter, ChunkMeta, ChunkRow, FileRow, Store
+from conexus.tokens import index_form, path_tokens, token_string
 
 __all__ = ["MAX_OFFSET", "MAX_TOP_K", "HybridSearcher", "SearchRequest", "WorkContext", "filter_files"]
 
 MAX_TOP_K = 100
 MAX_OFFSET = 10_000  # deepest page a search serves (offset + top_k candidates are ranked)
+#: A query's identifier or fragment is "rare" in at most this many chunks, or this share of a
+#: large index's chunks: few enough that every chunk holding it deserves a look.
+RARE_MIN_CHUNKS = 20
+RARE_CHUNK_SHARE = 0.002
+#: Rare identifiers of one query looked up together (the rarest first).
+MAX_EXACT_TERMS = 16
+#: A fragment is looked up as a phrase only when its rarest word is in at most this many times
+#: the rare limit of chunks (a bound on what FTS5 reads for it).
+PHRASE_DF_FACTOR = 5
+#: In an issue-length query the exact lists vote with this share of ``exact_weight``.
+LONG_QUERY_EXACT_SHARE = 0.25
+
+
+@dataclass
+class _Evidence:
+    """What the retrievers saw beyond their ranked ids: document frequencies, the best cosine."""
+
+    doc_freq: dict[str, int] = field(default_factory=dict)
+    best_cosine: float | None = None
+
+
+def _row_tokens(row: ChunkRow) -> set[str]:
+    """Every index token of a chunk, in any column (name, path, body): what its terms can match."""
+    tokens = set(token_string([row.symbol or "", row.parent or "", row.signature or "", row.text]).split())
+    tokens.update(path_tokens(row.path).split())
+    return tokens
+
+
+def rare_limit(n_chunks: int) -> int:
+    """How many chunks may hold a name or fragment for it to count as rare in an index of ``n_chunks``."""
+    return max(RARE_MIN_CHUNKS, int(n_chunks * RARE_CHUNK_SHARE))
 
 
 @dataclass(frozen=True)
@@ -117,7 +150,8 @@ class HybridSearcher:
         want = req.offset + req.top_k
         n_cand = max(self.settings.candidates, want * 3)
 
-        lists = self._retrieve(plan, where, n_cand, files, n_chunks)
+        evidence = _Evidence()
+        lists = self._retrieve(plan, where, n_cand, files, n_chunks, evidence)
         scores, signals = rrf(lists, k=self.settings.rrf_k)
         # Ranking needs only where each candidate lives; full rows (with text) only for the page.
         # Every retriever applied the filter; a chunk without meta was deleted since.
@@ -143,7 +177,21 @@ class HybridSearcher:
         scores = apply_boosts(scores, self._context_factors(req.work_context, meta))
         ranked = diversify(rank(scores), lambda cid: meta[cid].path, self.settings.max_hits_per_file)
         page = ranked[req.offset : req.offset + req.top_k]
-        rows = self.store.get_chunks(page)
+        # The confidence reads the first hits of the whole ranking, whichever page is served.
+        top = ranked[:COVERAGE_HITS]
+        rows = self.store.get_chunks(list(dict.fromkeys([*page, *top])))
+        confidence = assess(
+            gather(
+                terms=plan.terms,
+                doc_freq=evidence.doc_freq,
+                n_docs=n_chunks,
+                hit_tokens=[_row_tokens(rows[cid]) for cid in top if cid in rows],
+                hit_signals=[signals.get(cid, {}) for cid in top],
+                fused=[scores[cid] for cid in ranked[:10]],
+                best_cosine=evidence.best_cosine,
+                long_query=plan.is_long,
+            )
+        )
 
         source = self.source
         checker = FreshnessChecker(source) if source is not None else FreshnessChecker.for_root(self.root)
@@ -190,6 +238,7 @@ class HybridSearcher:
             total_candidates=len(ranked),
             took_ms=(time.perf_counter() - t0) * 1000,
             index_state=index_state if files else "empty",
+            confidence=confidence,
         )
 
     # -- retrievers ----------------------------------------------------------------------------
@@ -200,7 +249,9 @@ class HybridSearcher:
         n_cand: int,
         files: dict[str, FileRow],
         n_chunks: int,
+        evidence: _Evidence,
     ) -> list[RankedList]:
+        """The retrievers' ranked lists; what the confidence needs besides is left in ``evidence``."""
         lists: list[RankedList] = []
         if n_chunks == 0 or where.matches_nothing:
             return lists
@@ -212,16 +263,21 @@ class HybridSearcher:
         if s.vector_weight > 0 and plan.semantic_text.strip():
             pending = _query_pool().submit(self.embedder.embed_query, plan.semantic_text)
 
+        # Always counted: the confidence needs to know which query terms the index holds at all.
+        df = self.store.doc_frequencies(list(dict.fromkeys([*plan.terms, *plan.exact, *plan.phrase])))
+        evidence.doc_freq = df
         if s.bm25_weight > 0:
-            df = self.store.doc_frequencies(list(plan.terms))
             lex = self.store.lexical(plan.lexical_terms(df, n_chunks), n_cand, where)
             lists.append(RankedList("bm25", [cid for cid, _ in lex], s.bm25_weight))
 
         if pending is not None:
             qv = pending.result()
-            vec = [cid for cid, _ in self.store.nearest(qv, n_cand, where)]
-            lists.append(RankedList("vector", vec, s.vector_weight))
+            near = self.store.nearest(qv, n_cand, where)
+            if near:
+                evidence.best_cosine = max(sim for _, sim in near)
+            lists.append(RankedList("vector", [cid for cid, _ in near], s.vector_weight))
 
+        defined: set[str] = set()
         if plan.identifiers:
             names: list[str] = []
             for ident in plan.identifiers:
@@ -233,12 +289,54 @@ class HybridSearcher:
             found.sort(key=lambda x: (order.get(x[1].lower(), len(order)), x[0]))
             if found:
                 lists.append(RankedList("symbol", [cid for cid, _ in found], 1.0))
+            defined = {index_form(name) for _, name in found}
+        if s.exact_weight > 0:
+            lists += self._exact(plan, df, n_chunks, n_cand, where, defined)
 
         if plan.paths:
             mentioned = self._mentioned_files(plan.paths, files, where.file_ids)
             if mentioned:
                 ids = self.store.first_chunks_of_files(mentioned, ChunkFilter(kinds=where.kinds))
                 lists.append(RankedList("path", ids, 1.0))
+        return lists
+
+    def _exact(
+        self,
+        plan: QueryPlan,
+        df: dict[str, int],
+        n_chunks: int,
+        n_cand: int,
+        where: ChunkFilter,
+        defined: set[str],
+    ) -> list[RankedList]:
+        """The chunks holding a rare identifier the query names, and those holding its code fragment.
+
+        BM25 alone lets a name that occurs in two chunks lose to its parts: ``TimeoutSauce`` is
+        also ``timeout``, which every timeout test and exception shares, and the vector side
+        knows nothing of an alias (issue #12, part 4). A rare name or fragment is the
+        strongest evidence a short query carries, so these lists vote with ``exact_weight``.
+        An issue text names many identifiers, most of them the API its author called: there
+        they vote with a quarter of it (more cost localization Acc@3 on the development loop,
+        docs/retrieval.md). A name the symbol list found defined is left to it: its definition
+        is the answer, and voting for every use of it would bury the definition under the file
+        that uses it most.
+        """
+        max_df = rare_limit(n_chunks)
+        weight = self.settings.exact_weight * (LONG_QUERY_EXACT_SHARE if plan.is_long else 1.0)
+        lists: list[RankedList] = []
+        rare = [t for t in plan.rare_exact(df, max_df) if t not in defined][:MAX_EXACT_TERMS]
+        if rare:
+            found = self.store.lexical(rare, n_cand, where)
+            if found:
+                lists.append(RankedList("exact", [cid for cid, _ in found], weight))
+        # A phrase of common words only (``self.x = x``) makes FTS5 walk their whole position
+        # lists to find what is most likely too common to count: its rarest word bounds both.
+        rarest = min((df.get(t, 0) for t in plan.phrase), default=0)
+        if plan.phrase and 0 < rarest <= max_df * PHRASE_DF_FACTOR:
+            # Matched as one FTS phrase: the store quotes the joined tokens as a single string.
+            found = self.store.lexical([" ".join(plan.phrase)], max_df + 1, where)
+            if 0 < len(found) <= max_df:
+                lists.append(RankedList("phrase", [cid for cid, _ in found], weight))
         return lists
 
     @staticmethod

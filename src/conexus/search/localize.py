@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conexus.models import Hit, SearchResult
+from conexus.models import Confidence, Hit, SearchResult
 from conexus.search.fusion import aggregate_files, is_test_path
 from conexus.search.history import FileHistory
 
@@ -114,10 +114,12 @@ class Location:
 
 @dataclass(frozen=True)
 class Localization:
-    """Files best first with their scores, then locations best first."""
+    """Files best first with their scores, then locations best first, and how well the issue
+    matched the code at all (the confidence of the first, whole-index search)."""
 
     files: list[tuple[str, float]]
     locations: list[Location]
+    confidence: Confidence | None = None
 
     def to_dict(
         self, freshness: Callable[[str], str], *, max_files: int, max_locations: int
@@ -154,6 +156,7 @@ class Localization:
                 for rank, loc in enumerate(self.locations[:max_locations], start=1)
             ],
             "files_considered": len(self.files),
+            "confidence": self.confidence.to_dict() if self.confidence is not None else None,
         }
 
 
@@ -364,16 +367,22 @@ def exact_path_glob(path: str) -> str:
     return "/" + escaped
 
 
-def _hits(search: Callable[..., SearchResult], query: str, n: int, **options: Any) -> list[Hit]:
-    """The first ``n`` hits of a search, fetched in pages of the search tool's maximum (100)."""
+def _hits(
+    search: Callable[..., SearchResult], query: str, n: int, **options: Any
+) -> tuple[list[Hit], Confidence | None]:
+    """The first ``n`` hits of a search, fetched in pages of the search tool's maximum (100), and
+    the first page's confidence."""
     out: list[Hit] = []
+    confidence = None
     for offset in range(0, n, 100):
         want = min(100, n - offset)
         page = search(query, top_k=want, offset=offset, snippet_lines=0, **options)
+        if offset == 0:
+            confidence = page.confidence
         out.extend(page.hits)
         if len(page.hits) < want:
             break
-    return out
+    return out, confidence
 
 
 def localize(
@@ -395,7 +404,7 @@ def localize(
     Returns the localization, the raw hits of each stage, the graph and the
     history used (for inspection and benchmarks).
     """
-    first = _hits(search, query, file_hits)
+    first, confidence = _hits(search, query, file_hits)
     file_graph = graph(list(dict.fromkeys(h.path for h in first))) if graph is not None and first else None
     files = rank_files([(h.path, h.score) for h in first], file_graph)
     file_history = None
@@ -403,6 +412,8 @@ def localize(
         file_history = history(query, [p for p, _ in files[:HISTORY_TOP_FILES]])
         files = apply_history(files, file_history)
     focus = [p for p, _ in files[:focus_files]]
-    second = _hits(search, query, focus_hits, paths=tuple(exact_path_glob(p) for p in focus)) if focus else []
+    second: list[Hit] = []
+    if focus:
+        second, _ = _hits(search, query, focus_hits, paths=tuple(exact_path_glob(p) for p in focus))
     locations = rank_locations(files, [location_of(h) for h in second], [location_of(h) for h in first])
-    return Localization(files, locations), first, second, file_graph, file_history
+    return Localization(files, locations, confidence), first, second, file_graph, file_history

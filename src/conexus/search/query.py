@@ -17,10 +17,18 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from conexus.tokens import index_form, iter_code_tokens, split_identifier, stem
+from conexus.tokens import index_form, iter_code_tokens, split_identifier, stem, token_string
 
 MAX_QUERY_CHARS = 200_000
 MAX_LEXICAL_TERMS = 48
+#: Longest token sequence a short code-like query is matched as a phrase with (issue #12, part 4).
+MAX_PHRASE_TOKENS = 64
+#: Code punctuation that makes a short query a fragment of code rather than words. Not the dot
+#: alone: a dotted name (``Session.send``) is a symbol lookup, and as a phrase it matches its
+#: callers; words with a dotted name or an identifier among them (``from a.b import c``) are code.
+_FRAGMENT_MARKS = frozenset("()=[]{},:<>")
+#: Fewest tokens a fragment needs: two (``foo(bar``) match too much to be evidence.
+MIN_PHRASE_TOKENS = 3
 COMMON_TERM_SHARE = 0.2
 # In a very large index FTS5 must score every chunk that holds any query term (~1-2 µs each on
 # this hardware). Past LARGE_INDEX_CHUNKS, terms are kept rarest first while their summed
@@ -92,6 +100,21 @@ class QueryPlan:
     error_lines: tuple[str, ...] = field(default=())
     wants_tests: bool = False  # the query is about tests: do not damp test files
     wants_docs: bool = False  # the query is about documentation: do not damp prose
+    # Index tokens of the compound identifiers the query names (``TimeoutSauce`` ->
+    # ``timeoutsauce``): the index keeps those whole, so a chunk holding one holds the name itself.
+    exact: tuple[str, ...] = field(default=())
+    # A short query that reads as code (``TimeoutSauce(connect=connect, read=read)``), as the
+    # index tokens of its words in order: the chunks holding exactly that text.
+    phrase: tuple[str, ...] = field(default=())
+
+    def rare_exact(self, doc_freq: dict[str, int], max_df: int) -> list[str]:
+        """The :attr:`exact` tokens found in at least one and at most ``max_df`` chunks, rarest first.
+
+        A name that occurs in a handful of chunks says where to look far more surely than
+        its words do; one found everywhere (``self_``-style helpers) says nothing more.
+        """
+        found = [(doc_freq.get(t, 0), t) for t in self.exact]
+        return [t for df, t in sorted(found) if 0 < df <= max_df]
 
     def lexical_terms(self, doc_freq: dict[str, int] | None = None, n_docs: int = 0) -> list[str]:
         """The terms for the lexical retriever (any of them matches), best first. Empty when
@@ -225,6 +248,22 @@ def analyze(query: str) -> QueryPlan:
     wants_docs = bool(lowered & _DOC_WORDS)
     ordered_idents = tuple(i for i, _ in identifiers.most_common(64))
     uniq_paths = tuple(dict.fromkeys(paths))[:32]
+    exact = tuple(
+        dict.fromkeys(
+            index_form(i)
+            for i in ordered_idents
+            if i.lower() not in STOPWORDS and len(split_identifier(i)) > 1 and len(i) <= 64
+        )
+    )
+    phrase: tuple[str, ...] = ()
+    words = text.split()
+    code_like = _FRAGMENT_MARKS.intersection(text) or (
+        len(words) > 1 and any("." in w or is_code_identifier(w) for w in words)
+    )
+    if not is_long and code_like:
+        tokens = token_string([text]).split()
+        if MIN_PHRASE_TOKENS <= len(tokens) <= MAX_PHRASE_TOKENS:
+            phrase = tuple(tokens)
     return QueryPlan(
         text=text,
         terms=terms,
@@ -235,4 +274,6 @@ def analyze(query: str) -> QueryPlan:
         error_lines=tuple(errors[:8]),
         wants_tests=wants_tests,
         wants_docs=wants_docs,
+        exact=exact,
+        phrase=phrase,
     )
