@@ -152,7 +152,7 @@ def _score_symbol(
         span_matches(s, own) for s in _definition_spans(info.definitions)
     )
 
-    refs = [Loc(r.path, r.start_line) for r in info.references] if resolved else []
+    refs = [Loc(r.path, r.start_line) for r in info.references if r.kind != "mention"] if resolved else []
     truth_refs = [Loc(x.path, x.line) for x in sym.references]
     out["references"].add(*match_counts(refs, truth_refs, same_line, REFERENCE_CAP))
     detail(sym, "references", refs, truth_refs, same_line)
