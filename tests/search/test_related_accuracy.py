@@ -153,3 +153,22 @@ def test_uses_in_importing_files_are_found_when_other_files_fill_the_candidate_c
         store, ["get"], max_candidates=20, prefer_paths=reference_scope(root, store, ["lib/fetch.py"], edges)
     )
     assert ("app/use.py", 3) in {(r.path, r.line) for r in scoped}
+
+
+def test_calls_inside_template_literal_substitutions_are_code_and_the_text_around_them_is_not(
+    tmp_path: Path, make_engine: Callable[..., Engine]
+) -> None:
+    root = tmp_path / "web"
+    write(root, "src/fmt.ts", "export function fmt(x: number): string {\n  return String(x);\n}\n")
+    write(
+        root,
+        "src/use.ts",
+        "import {fmt} from './fmt';\n\nexport const s = `fmt: ${fmt(1)}`;\n// fmt in a comment\n"
+        "export const t = `plain fmt text`;\n",
+    )
+    engine = make_engine(root)
+    engine.index()
+    refs = {(r.path, r.start_line): r.kind for r in engine.related("fmt", history=False).references}
+    assert refs[("src/use.ts", 1)] == "import"
+    assert refs[("src/use.ts", 3)] == "call"
+    assert refs[("src/use.ts", 4)] == refs[("src/use.ts", 5)] == "mention"

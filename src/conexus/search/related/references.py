@@ -72,7 +72,34 @@ def _non_code_spans(text: str, language: str) -> list[tuple[int, int]]:
         pattern = _NON_CODE_RUST
     else:
         pattern = _NON_CODE_SLASH
-    return [m.span() for m in pattern.finditer(text)]
+    spans: list[tuple[int, int]] = []
+    for m in pattern.finditer(text):
+        if text[m.start()] == "`":
+            spans.extend(_template_literal_parts(text, *m.span()))
+        else:
+            spans.append(m.span())
+    return spans
+
+
+def _template_literal_parts(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The literal parts of a template string: ``${...}`` substitutions are code (``${f(x)}``)."""
+    parts: list[tuple[int, int]] = []
+    i, piece = start, start
+    while i < end:
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text.startswith("${", i):
+            parts.append((piece, i + 2))
+            depth, i = 1, i + 2
+            while i < end and depth:
+                depth += {"{": 1, "}": -1}.get(text[i], 0)
+                i += 1
+            piece = i - 1
+            continue
+        i += 1
+    parts.append((piece, end))
+    return parts
 
 
 def _in_spans(spans: list[tuple[int, int]], starts: list[int], offset: int) -> bool:
