@@ -38,7 +38,9 @@ from conexus.search.related import (
     find_references,
     group_definitions,
     imports_of,
+    member_owners,
     reference_names,
+    reference_scope,
     related_tests,
     repo_layout,
     resolve_target,
@@ -342,8 +344,15 @@ def _explain_symbol(
 
     # Callers and examples: confirmed call sites, in files importing this one first.
     methods = [defn.symbol] if defn.parent is not None and defn.kind == "method" else []
-    refs = find_references(store, [defn.symbol], exclude=[defn], member_names=methods)
     edges = find_importers(root, store, [defn.path])
+    refs = find_references(
+        store,
+        [defn.symbol],
+        exclude=(),  # a recursive call is a caller; the declaration line is skipped as such
+        member_names=methods,
+        owners=member_owners(store, Target(defn.qualified_name, "symbol", (defn.path,), (defn,))),
+        prefer_paths=reference_scope(root, store, [defn.path], edges),
+    )
     importer_paths = {e.importer for e in edges} | {defn.path}
     refs.sort(key=lambda r: (r.path not in importer_paths, is_test_path(r.path)))
     calls = [r for r in refs if r.kind == "call"]

@@ -51,7 +51,7 @@ from conexus.search.related.imports import (
     index_token,
     repo_layout,
 )
-from conexus.search.related.references import find_references
+from conexus.search.related.references import MemberOwner, find_references
 from conexus.search.related.results import Definition, Reference, RelatedInfo, RelatedItem, Target
 from conexus.search.related.tests import _subject_stem, subject_of_test
 from conexus.store.base import FileRow, Store
@@ -63,6 +63,7 @@ __all__ = [
     "Definition",
     "ImportEdge",
     "ImportRef",
+    "MemberOwner",
     "Reference",
     "RelatedInfo",
     "RelatedItem",
@@ -78,7 +79,9 @@ __all__ = [
     "index_token",
     "is_test_path",
     "member_names",
+    "member_owners",
     "reference_names",
+    "reference_scope",
     "related_info",
     "related_tests",
     "repo_layout",
@@ -89,6 +92,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_REFERENCE_NAMES = 40
+MAX_SCOPE_FILES = 200
+_ENTRY_STEMS = frozenset({"__init__", "index", "mod", "lib"})
 
 
 # ----------------------------------------------------------------------------------- the bundle
@@ -110,6 +115,23 @@ def _capped(items: list[RelatedItem], limit: int, label: str, notes: list[str]) 
     if len(items) > limit:
         notes.append(f"{label}: showing {limit} of {len(items)}")
     return tuple(items[:limit])
+
+
+def member_owners(store: Store, target: Target) -> dict[str, MemberOwner]:
+    """For a method target, its class and the other classes that define a method of the same name."""
+    if target.kind != "symbol":
+        return {}
+    out: dict[str, MemberOwner] = {}
+    for name in member_names(target):
+        owners = {d.parent.rsplit(".", 1)[-1] for d in target.definitions if d.symbol == name and d.parent}
+        if len(owners) != 1:
+            continue  # several targets at once: any of them may be meant
+        found = store.chunks_by_symbol([name], 400)
+        rows = store.get_chunks([cid for cid, _ in found]).values()
+        others = {r.parent.rsplit(".", 1)[-1] for r in rows if r.symbol == name and r.parent} - owners
+        if others:
+            out[name] = MemberOwner(owners.pop(), frozenset(others))
+    return out
 
 
 def member_names(target: Target) -> list[str]:
@@ -134,6 +156,16 @@ def reference_names(target: Target) -> list[str]:
     return list(dict.fromkeys(names))[:MAX_REFERENCE_NAMES]
 
 
+def reference_scope(root: Path, store: Store, files: Sequence[str], edges: Sequence[ImportEdge]) -> list[str]:
+    """The files where uses of a target are: its own, its importers, and the importers of a package
+    entry file (``__init__.py``, ``index.ts``) that re-exports it, at most ``MAX_SCOPE_FILES``."""
+    scope = dict.fromkeys([*files, *(e.importer for e in edges)])
+    entries = [e.importer for e in edges if e.importer.rsplit("/", 1)[-1].split(".", 1)[0] in _ENTRY_STEMS]
+    if entries:
+        scope.update(dict.fromkeys(e.importer for e in find_importers(root, store, sorted(set(entries)))))
+    return list(scope)[:MAX_SCOPE_FILES]
+
+
 def related_tests(
     root: Path,
     target: Target,
@@ -141,7 +173,8 @@ def related_tests(
     importers: Sequence[ImportEdge],
     references: Sequence[Reference],
 ) -> list[RelatedItem]:
-    """Test files that import the target's files, mention its symbols, or are named after it."""
+    """Test files that use the target: for a symbol, those that name it in code; for a file, also
+    those that import it or are named after it."""
     found: dict[str, tuple[int, RelatedItem, list[str]]] = {}
 
     def add(priority: int, item: RelatedItem, reason: str) -> None:
@@ -156,12 +189,16 @@ def related_tests(
 
     target_files = set(target.files)
     for ref in references:
-        if is_test_path(ref.path) and ref.path not in target_files:
+        if is_test_path(ref.path) and ref.path not in target_files and ref.kind != "mention":
             add(
                 0,
                 RelatedItem(ref.path, ref.line, ref.line, "test", ref.name, ref.text),
                 f"mentions {ref.name}",
             )
+    if target.kind == "symbol":
+        # A test that imports the module but never names the symbol tests something else in it
+        # (bench.tool_accuracy: most of the tests listed for a symbol were of that kind).
+        return _ordered_tests(found)
     for edge in importers:
         if is_test_path(edge.importer):
             add(
@@ -179,6 +216,10 @@ def related_tests(
                 add(
                     2, RelatedItem(path, 1, _file_lines(root, path, files), "test", subject), "named after it"
                 )
+    return _ordered_tests(found)
+
+
+def _ordered_tests(found: dict[str, tuple[int, RelatedItem, list[str]]]) -> list[RelatedItem]:
     ordered = sorted(found.values(), key=lambda v: (v[0], v[1].path, v[1].start_line))
     return [
         RelatedItem(item.path, item.start_line, item.end_line, "test", item.name, "; ".join(reasons))
@@ -242,15 +283,24 @@ def related_info(
     refs = find_references(
         store,
         names,
-        exclude=resolved.definitions,
+        # A symbol's own body holds real uses (recursion, ``Class.attr`` in its methods); only its
+        # declaration line is skipped, which find_references does for every definition it meets.
+        exclude=resolved.definitions if resolved.kind == "file" else (),
         exclude_paths=exclude_paths,
         member_names=member_names(resolved),
+        owners=member_owners(store, resolved),
+        prefer_paths=reference_scope(root, store, resolved.files, edges),
     )
     importer_paths = {e.importer for e in edges} | set(resolved.files)
-    refs.sort(key=lambda r: (is_test_path(r.path), r.path not in importer_paths))
+    refs.sort(key=lambda r: (r.kind == "mention", is_test_path(r.path), r.path not in importer_paths))
     references = [r.to_item() for r in refs]
 
     tests = related_tests(root, resolved, files, edges, refs)
+    if resolved.kind == "symbol" and not tests and resolved.files:
+        notes.append(
+            f"no test names {target!r}; ask about its file ({resolved.files[0]}) for the tests that "
+            "import it or are named after it"
+        )
 
     co_changes: list[RelatedItem] = []
     commits: list[Commit] = []
