@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,6 +57,19 @@ def golden_repo(tmp_path: Path) -> Path:
     dest = tmp_path / "golden_repo"
     shutil.copytree(FIXTURES / "golden_repo", dest)
     return dest
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run ``git -C repo ARGS`` with a fixed identity; its stdout, stripped."""
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True)
+    return out.stdout.strip()
 
 
 def write(root: Path, rel: str, text: str) -> Path:

@@ -12,18 +12,7 @@ import pytest
 from bench.localization import apply_commit_diff, estimated_cost, rescore, run_costs, score, sync_tree
 
 from conexus.search.localize import FileGraph
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True)
-    return out.stdout.strip()
+from tests.conftest import git
 
 
 def commit(repo: Path, message: str) -> str:

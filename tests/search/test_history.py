@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,35 +11,23 @@ from conexus.engine import Engine
 from conexus.gitinfo import LoggedCommit, commit_log, resolve_rev
 from conexus.search.history import FileHistory, GitHistory, HistoryIndex
 from conexus.search.localize import apply_history
-
-
-def _git(root: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "PATH": "/usr/bin:/bin:/usr/local/bin",
-        "HOME": str(root),
-    }
-    out = subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=env)
-    return out.stdout.strip()
+from tests.conftest import git
 
 
 def _commit(root: Path, message: str, files: dict[str, str]) -> str:
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", message)
-    return _git(root, "rev-parse", "HEAD")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+    return git(root, "rev-parse", "HEAD")
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
+    git(root, "init", "-q", "-b", "main")
     return root
 
 
