@@ -10,7 +10,7 @@ import pytest
 from conexus.engine import Engine
 from conexus.gitinfo import LoggedCommit, commit_log, resolve_rev
 from conexus.search.history import FileHistory, GitHistory, HistoryIndex
-from conexus.search.localize import apply_history
+from conexus.search.localize import HISTORY_SIMILAR_WEIGHT, apply_history
 from tests.conftest import git
 
 
@@ -113,9 +113,13 @@ def test_localize_reads_the_repository_history_unless_told_not_to(
     issue = "Discount rounding is wrong when a coupon code is applied to the cart"
     history = engine.file_history(issue, ["shop/coupons.py"])
     assert history is not None and history.similar == {"shop/pricing.py": 1.0}
-    with_history = [p for p, _ in engine.localize(issue).files]
-    without = [p for p, _ in engine.localize(issue, history=False).files]
-    assert with_history.index("shop/pricing.py") < without.index("shop/pricing.py")
+    with_history = dict(engine.localize(issue).files)
+    without = dict(engine.localize(issue, history=False).files)
+    # Scores are normalised to the best file, then the similar-commit vote is added.
+    best = max(without.values())
+    expected = without["shop/pricing.py"] / best + HISTORY_SIMILAR_WEIGHT
+    assert with_history["shop/pricing.py"] == pytest.approx(expected)
+    assert with_history["shop/cart.py"] == pytest.approx(without["shop/cart.py"] / best)
     assert "tests/test_cart.py" not in history.similar
     off = make_engine(repo, history_prior=False)
     assert off.file_history(issue, ["shop/coupons.py"]) is None
