@@ -63,6 +63,14 @@ from conexus.search.localize import (
     rank_files,
     rank_locations,
 )
+from conexus.search.ranker import (
+    ChunkEvidence,
+    LinearRanker,
+    bundled_ranker,
+    file_features,
+    rerank_files,
+    reranker,
+)
 from conexus.sources.filesystem.ignore import DEFAULT_BINARY_EXTENSIONS, DEFAULT_DATA_EXTENSIONS
 
 KS = (1, 3, 5, 10)
@@ -281,21 +289,44 @@ def split_rank_options(pairs: Sequence[tuple[str, Any]]) -> tuple[dict[str, Any]
     return files, locations
 
 
+def evidence(rows: Sequence[list[Any]]) -> list[ChunkEvidence]:
+    """Dumped hit rows as the learned ranker reads them."""
+    out = []
+    for path, _start, _end, key, sc, signals in rows:
+        symbol = key.split("::", 1)[1]
+        out.append(ChunkEvidence(path, float(sc), signals, "" if symbol == "imports" else symbol))
+    return out
+
+
+def hand_ranking(
+    hits: list[list[Any]],
+    graph: FileGraph | None = None,
+    history: FileHistory | None = None,
+    file_options: Mapping[str, Any] | None = None,
+) -> list[tuple[str, float]]:
+    """The hand-tuned file ranking of dumped hits (:func:`rank_files`, then :func:`apply_history`)."""
+    options = dict(file_options or {})
+    history_options = {k: options.pop(k) for k in list(options) if k in _keyword_options(apply_history)}
+    files = rank_files([(h[0], float(h[4])) for h in hits], graph, **options)
+    return apply_history(files, history, **history_options)
+
+
 def rank_from_hits(
     hits: list[list[Any]],
     focus_hits: list[list[Any]],
     graph: FileGraph | None = None,
     history: FileHistory | None = None,
     *,
+    query: str | None = None,
+    ranker: LinearRanker | None = None,
     file_options: Mapping[str, Any] | None = None,
     location_options: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Files and functions ranked from the two stages' dumped hits (and the saved graph and history),
-    best first."""
-    options = dict(file_options or {})
-    history_options = {k: options.pop(k) for k in list(options) if k in _keyword_options(apply_history)}
-    files = rank_files([(h[0], float(h[4])) for h in hits], graph, **options)
-    files = apply_history(files, history, **history_options)
+    best first; with ``ranker`` (and the issue text ``query``) the learned ranker re-orders the files."""
+    files = hand_ranking(hits, graph, history, file_options)
+    if ranker is not None and query is not None:
+        files = rerank_files(files, file_features(query, evidence(hits), files, graph, history), ranker)
     locations = rank_locations(files, _locations(focus_hits), _locations(hits), **(location_options or {}))
     return [p for p, _ in files], [loc.key for loc in locations]
 
@@ -325,6 +356,7 @@ def rescore(
     first_stage_only: bool = False,
     no_graph: bool = False,
     no_history: bool = False,
+    no_ranker: bool = False,
     mirrors: Path | None = None,
     options: Sequence[tuple[str, Any]] = (),
 ) -> int:
@@ -334,12 +366,14 @@ def rescore(
     order: the ablation of the second, focused stage. ``no_graph`` ranks files from the hits
     alone, without the import graph a record saved (the ablation of import propagation and
     centrality; records without a graph are always ranked so); ``no_history`` ignores the
-    saved history prior (its ablation). With ``mirrors``, a record written before runs saved
+    saved history prior (its ablation); ``no_ranker`` keeps the hand-tuned file ranking (the
+    learned ranker's ablation). With ``mirrors``, a record written before runs saved
     the history prior gets one computed from its snapshot (:func:`snapshot_history`). ``options`` (``--rank
     KEY=VALUE``) change a keyword option of :func:`rank_files` or :func:`rank_locations` for
     the ablations (e.g. ``centrality_weight=0``).
     """
     file_options, location_options = split_rank_options(options)
+    ranker = None if no_ranker else bundled_ranker()
     rows = {r["instance_id"]: r for r in map(json.loads, instances.read_text().splitlines()) if r}
     results = []
     for line in path.read_text().splitlines():
@@ -364,6 +398,8 @@ def rescore(
             [] if first_stage_only else rec.get("focus_hits", []),
             graph,
             history,
+            query=row["problem_statement"],
+            ranker=ranker,
             file_options=file_options,
             location_options=location_options,
         )
@@ -509,10 +545,18 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
                 focus_hits=cfg.focus_hits,
                 graph=engine.file_graph,
                 history=engine.file_history,
+                rerank=reranker() if engine.settings.learned_ranker else None,
             )
             t3 = time.perf_counter()
             dumped, focus_dumped = dump_hits(first), dump_hits(second)
-            ranked_files, ranked_fns = rank_from_hits(dumped, focus_dumped, graph, history)
+            ranked_files, ranked_fns = rank_from_hits(
+                dumped,
+                focus_dumped,
+                graph,
+                history,
+                query=r["problem_statement"],
+                ranker=bundled_ranker() if engine.settings.learned_ranker else None,
+            )
             metrics = score(ranked_files, ranked_fns, r)
             rec = {
                 "instance_id": r["instance_id"],
@@ -632,6 +676,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --rescore: ignore the saved history prior (ablation)",
     )
     ap.add_argument(
+        "--no-ranker",
+        action="store_true",
+        help="with --rescore: the hand-tuned file ranking, without the learned ranker (ablation)",
+    )
+    ap.add_argument(
         "--rank",
         action="append",
         default=[],
@@ -693,6 +742,7 @@ def main(argv: list[str] | None = None) -> int:
             first_stage_only=args.first_stage_only,
             no_graph=args.no_graph,
             no_history=args.no_history,
+            no_ranker=args.no_ranker,
             mirrors=args.mirrors,
             options=[parse_setting(kv, "--rank") for kv in args.rank],
         )

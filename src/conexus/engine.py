@@ -49,6 +49,7 @@ from conexus.search.grep import GrepResult, grep
 from conexus.search.history import FileHistory, GitHistory, HistorySource
 from conexus.search.hybrid import HybridSearcher, SearchRequest
 from conexus.search.localize import FOCUS_FILES, FileGraph, Localization, localize
+from conexus.search.ranker import reranker
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, file_graph, related_info
 from conexus.sources.filesystem import FilesystemSource
@@ -304,6 +305,7 @@ class Engine:
             focus_files=focus_files,
             graph=self.file_graph,
             history=self.file_history if history else None,
+            rerank=reranker() if self.settings.learned_ranker else None,
         )
         return result
 

@@ -101,7 +101,13 @@ def test_rescore_ranks_files_with_the_saved_graph_unless_told_not_to(
 ) -> None:
     """A saved record ranks again exactly as the run did: the import graph travels with its hits."""
     instances = tmp_path / "instances.jsonl"
-    row = {"instance_id": "x-1", "repo": "o/x", "gold_files": ["pkg/parser.py"], "expected_spans": {}}
+    row = {
+        "instance_id": "x-1",
+        "repo": "o/x",
+        "problem_statement": "the parser fails",
+        "gold_files": ["pkg/parser.py"],
+        "expected_spans": {},
+    }
     instances.write_text(json.dumps(row) + "\n")
     hit = lambda path, sc: [path, 1, 9, f"{path}::f", sc, {"bm25": 1.0}]  # noqa: E731
     graph = FileGraph({"tests/test_parser.py": ("pkg/parser.py",)}, {"pkg/parser.py": 3})
@@ -116,7 +122,7 @@ def test_rescore_ranks_files_with_the_saved_graph_unless_told_not_to(
     partial.write_text(json.dumps(record) + "\n")
 
     def acc1(**kwargs: Any) -> float:
-        assert rescore(partial, instances, **kwargs) == 0
+        assert rescore(partial, instances, **{"no_ranker": True, **kwargs}) == 0
         return float(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["acc@1"])
 
     assert acc1() == 100.0  # the test passes its score to the module it imports
@@ -124,6 +130,9 @@ def test_rescore_ranks_files_with_the_saved_graph_unless_told_not_to(
     assert acc1(options=[("test_share", 0.0)]) == 0.0  # --rank test_share=0: the ablation of the transfer
     with pytest.raises(SystemExit, match="unknown --rank option 'tests_share'"):
         rescore(partial, instances, options=[("tests_share", 0.0)])
+    # With the learned ranker too, the module the matching test imports ranks first.
+    assert rescore(partial, instances) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["acc@1"] == 100.0
 
 
 def test_run_costs_total_the_records_and_take_medians_per_repository() -> None:

@@ -108,7 +108,7 @@ def test_localize_reads_the_repository_history_unless_told_not_to(
     # The history says discount bugs were fixed in pricing.py, although its text never says "discount".
     _commit(repo, "Fix discount rounding for totals", {"shop/pricing.py": "def total(xs):\n    return 0\n"})
     _commit(repo, "Discount rounding again", {"shop/pricing.py": "def total(items):\n    return 1\n"})
-    engine = make_engine(repo)
+    engine = make_engine(repo, learned_ranker=False)  # the hand-tuned formula, checked exactly below
     engine.index()
     issue = "Discount rounding is wrong when a coupon code is applied to the cart"
     history = engine.file_history(issue, ["shop/coupons.py"])

@@ -274,6 +274,56 @@ def _import_targets(importer: str, imports: Sequence[str], *, own_headers: bool 
     return out
 
 
+@dataclass(frozen=True)
+class FileSignals:
+    """What the hits and the import graph say of one file, before they are combined.
+
+    ``hits`` is the :func:`~conexus.search.fusion.aggregate_files` score (0 for
+    a file only the graph brought in), ``imported`` the largest import share a
+    ranked file passed to it, ``centrality`` :func:`centrality` of its
+    importers (0 without a graph).
+    """
+
+    hits: float
+    imported: float = 0.0
+    centrality: float = 0.0
+
+
+def file_signals(
+    hits: Sequence[tuple[str, float]],
+    graph: FileGraph | None = None,
+    *,
+    test_share: float = TEST_IMPORT_SHARE,
+    code_share: float = CODE_IMPORT_SHARE,
+    max_fanout: int = MAX_IMPORT_FANOUT,
+    own_headers: bool = False,
+) -> dict[str, FileSignals]:
+    """Per file, the hits' aggregate and what the import graph adds (see :func:`rank_files`)."""
+    files = aggregate_files(range(len(hits)), {i: h[1] for i, h in enumerate(hits)}, lambda i: hits[i][0])
+    if graph is None:
+        return {path: FileSignals(score) for path, score in files}
+    scores = dict(files)
+    extra: dict[str, float] = {}
+    for path, score in files:
+        share = test_share if is_test_path(path) else code_share
+        targets = _import_targets(path, graph.imports.get(path, ()), own_headers=own_headers)
+        if share <= 0 or not targets or len(targets) > max_fanout:
+            continue
+        for target in targets:
+            extra[target] = max(extra.get(target, 0.0), share * score)
+    return {
+        path: FileSignals(
+            scores.get(path, 0.0), extra.get(path, 0.0), centrality(graph.in_degree.get(path, 0))
+        )
+        for path in scores.keys() | extra.keys()
+    }
+
+
+def is_entry_file(path: str) -> bool:
+    """True for package entry files (``__init__.py``, ``index.ts``, ``lib.rs``, ...)."""
+    return path.rsplit("/", 1)[-1] in _ENTRY_FILE_NAMES
+
+
 def rank_files(
     hits: Sequence[tuple[str, float]],
     graph: FileGraph | None = None,
@@ -302,26 +352,38 @@ def rank_files(
 
     Without a graph this is step 1 alone.
     """
-    files = aggregate_files(range(len(hits)), {i: h[1] for i, h in enumerate(hits)}, lambda i: hits[i][0])
-    if graph is None:
-        return files
-    scores = dict(files)
-    extra: dict[str, float] = {}
-    for path, score in files:
-        share = test_share if is_test_path(path) else code_share
-        targets = _import_targets(path, graph.imports.get(path, ()), own_headers=own_headers)
-        if share <= 0 or not targets or len(targets) > max_fanout:
-            continue
-        for target in targets:
-            extra[target] = max(extra.get(target, 0.0), share * score)
+    signals = file_signals(
+        hits,
+        graph,
+        test_share=test_share,
+        code_share=code_share,
+        max_fanout=max_fanout,
+        own_headers=own_headers,
+    )
     out = []
-    for path in scores.keys() | extra.keys():
-        score = scores.get(path, 0.0) + extra.get(path, 0.0)
-        if entry_centrality or path.rsplit("/", 1)[-1] not in _ENTRY_FILE_NAMES:
-            score *= 1.0 + centrality_weight * centrality(graph.in_degree.get(path, 0))
+    for path, sig in signals.items():
+        score = sig.hits + sig.imported
+        if graph is not None and (entry_centrality or not is_entry_file(path)):
+            score *= 1.0 + centrality_weight * sig.centrality
         out.append((path, score))
     out.sort(key=lambda x: (-x[1], x[0]))
     return out
+
+
+def co_change_scores(files: Sequence[tuple[str, float]], history: FileHistory | None) -> dict[str, float]:
+    """Per file, its co-change with the files ``history`` was asked about, each weighted by that
+    file's score normalised to the best, the sum scaled so the most co-changed file has 1."""
+    if history is None or not files:
+        return {}
+    top = max(score for _, score in files) or 1.0
+    scores = {path: score / top for path, score in files}
+    coupled: dict[str, float] = {}
+    for anchor, partners in history.co_change.items():
+        weight = scores.get(anchor, 0.0)
+        for path, value in partners.items():
+            coupled[path] = coupled.get(path, 0.0) + weight * value
+    top_coupled = max(coupled.values(), default=0.0) or 1.0
+    return {path: value / top_coupled for path, value in coupled.items()}
 
 
 def apply_history(
@@ -345,22 +407,24 @@ def apply_history(
         return list(files)
     top = max(score for _, score in files) or 1.0
     scores = {path: score / top for path, score in files}
-    coupled: dict[str, float] = {}
-    for anchor, partners in history.co_change.items():
-        weight = scores.get(anchor, 0.0)
-        for path, value in partners.items():
-            coupled[path] = coupled.get(path, 0.0) + weight * value
-    top_coupled = max(coupled.values(), default=0.0) or 1.0
+    coupled = co_change_scores(files, history)
     out = []
     for path in scores.keys() | history.similar.keys() | coupled.keys():
         score = (
             scores.get(path, 0.0)
             + similar_weight * history.similar.get(path, 0.0)
-            + co_change_weight * coupled.get(path, 0.0) / top_coupled
+            + co_change_weight * coupled.get(path, 0.0)
         )
         out.append((path, score))
     out.sort(key=lambda x: (-x[1], x[0]))
     return out
+
+
+#: Re-orders a file ranking: ``(query, first-stage hits, files, graph, history) -> files``.
+Reranker = Callable[
+    [str, Sequence[Hit], Sequence[tuple[str, float]], FileGraph | None, FileHistory | None],
+    list[tuple[str, float]],
+]
 
 
 def exact_path_glob(path: str) -> str:
@@ -396,6 +460,7 @@ def localize(
     focus_hits: int = FOCUS_STAGE_HITS,
     graph: Callable[[Sequence[str]], FileGraph] | None = None,
     history: Callable[[str, Sequence[str]], FileHistory | None] | None = None,
+    rerank: Reranker | None = None,
 ) -> tuple[Localization, list[Hit], list[Hit], FileGraph | None, FileHistory | None]:
     """Run both stages with ``search`` (``Engine.search``'s signature).
 
@@ -403,7 +468,9 @@ def localize(
     (see :func:`rank_files`); without it files are ranked from the hits alone.
     ``history(query, paths)`` returns the history prior for the query and the
     first :data:`HISTORY_TOP_FILES` files so far (see :func:`apply_history`).
-    Returns the localization, the raw hits of each stage, the graph and the
+    ``rerank(query, hits, files, graph, history)`` re-orders that hand-tuned file
+    ranking (the learned ranker, :func:`conexus.search.ranker.reranker`) before
+    the focus files are chosen. Returns the localization, the raw hits of each stage, the graph and the
     history used (for inspection and benchmarks).
     """
     first, confidence = _hits(search, query, file_hits)
@@ -413,6 +480,8 @@ def localize(
     if history is not None and files:
         file_history = history(query, [p for p, _ in files[:HISTORY_TOP_FILES]])
         files = apply_history(files, file_history)
+    if rerank is not None and files:
+        files = rerank(query, first, files, file_graph, file_history)
     focus = [p for p, _ in files[:focus_files]]
     second: list[Hit] = []
     if focus:
