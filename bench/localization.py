@@ -357,6 +357,7 @@ def rescore(
     no_graph: bool = False,
     no_history: bool = False,
     no_ranker: bool = False,
+    paired: bool = False,
     mirrors: Path | None = None,
     options: Sequence[tuple[str, Any]] = (),
 ) -> int:
@@ -367,7 +368,9 @@ def rescore(
     alone, without the import graph a record saved (the ablation of import propagation and
     centrality; records without a graph are always ranked so); ``no_history`` ignores the
     saved history prior (its ablation); ``no_ranker`` keeps the hand-tuned file ranking (the
-    learned ranker's ablation). With ``mirrors``, a record written before runs saved
+    learned ranker's ablation); ``paired`` also ranks every record without the learned ranker
+    and prints, per metric, the instances each side wins and a two-sided sign test
+    (:func:`paired_report`). With ``mirrors``, a record written before runs saved
     the history prior gets one computed from its snapshot (:func:`snapshot_history`). ``options`` (``--rank
     KEY=VALUE``) change a keyword option of :func:`rank_files` or :func:`rank_locations` for
     the ablations (e.g. ``centrality_weight=0``).
@@ -376,6 +379,7 @@ def rescore(
     ranker = None if no_ranker else bundled_ranker()
     rows = {r["instance_id"]: r for r in map(json.loads, instances.read_text().splitlines()) if r}
     results = []
+    baseline = []
     for line in path.read_text().splitlines():
         if not line.strip():
             continue
@@ -393,29 +397,57 @@ def rescore(
                 first = rank_files([(h[0], float(h[4])) for h in rec["hits"]], graph)
                 top = [p for p, _ in first[:HISTORY_TOP_FILES]]
                 history = snapshot_history(Path(git_dir), row["base_commit"], row["problem_statement"], top)
-        files, fns = rank_from_hits(
-            rec["hits"],
-            [] if first_stage_only else rec.get("focus_hits", []),
-            graph,
-            history,
-            query=row["problem_statement"],
-            ranker=ranker,
-            file_options=file_options,
-            location_options=location_options,
-        )
-        results.append(
-            {
-                "instance_id": rec["instance_id"],
-                "repo": rec["repo"],
-                **({"lang": rows[rec["instance_id"]]["lang"]} if "lang" in rows[rec["instance_id"]] else {}),
-                **score(files, fns, rows[rec["instance_id"]]),
-            }
-        )
+        for chosen, out in ((ranker, results), *(((None, baseline),) if paired else ())):
+            files, fns = rank_from_hits(
+                rec["hits"],
+                [] if first_stage_only else rec.get("focus_hits", []),
+                graph,
+                history,
+                query=row["problem_statement"],
+                ranker=chosen,
+                file_options=file_options,
+                location_options=location_options,
+            )
+            out.append(
+                {
+                    "instance_id": rec["instance_id"],
+                    "repo": rec["repo"],
+                    **({"lang": row["lang"]} if "lang" in row else {}),
+                    **score(files, fns, row),
+                }
+            )
     summary, per_repo = summarize(results) if results else ({"n": 0}, {})
     for repo, v in per_repo.items():
         print(f"{repo:28} " + " ".join(f"{m}={v[m]}" for m in ("n", "acc@1", "acc@5", "acc@10", "fn_acc@10")))
+    if paired and results:
+        print("paired, learned ranker against the hand-tuned file ranking:")
+        for line_out in paired_report(results, baseline):
+            print(line_out)
     print(json.dumps(summary))
     return 0
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test: the chance of a split at least this uneven if neither side is better."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    k = min(wins, losses)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_report(results: Sequence[dict[str, Any]], baseline: Sequence[dict[str, Any]]) -> list[str]:
+    """Per metric (Acc@k, function Acc@k): instances where ``results`` is right and ``baseline``
+    wrong (wins), the reverse (losses), and :func:`sign_test`; MRR as the mean paired change."""
+    lines = []
+    for metric in [f"acc@{k}" for k in KS] + ["fn_acc@5", "fn_acc@10"]:
+        wins = sum(1 for a, b in zip(results, baseline, strict=True) if a[metric] > b[metric])
+        losses = sum(1 for a, b in zip(results, baseline, strict=True) if a[metric] < b[metric])
+        lines.append(f"  {metric:10} +{wins} -{losses}  sign test p={sign_test(wins, losses):.3f}")
+    delta = statistics.fmean(a["mrr"] - b["mrr"] for a, b in zip(results, baseline, strict=True))
+    lines.append(f"  mrr        {delta:+.3f} mean paired change")
+    return lines
 
 
 METRICS = [f"acc@{k}" for k in KS] + ["recall@10", "mrr", "ndcg@10", "fn_acc@5", "fn_acc@10"]
@@ -681,6 +713,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --rescore: the hand-tuned file ranking, without the learned ranker (ablation)",
     )
     ap.add_argument(
+        "--paired",
+        action="store_true",
+        help="with --rescore: also rank without the learned ranker; print wins, losses and a sign test",
+    )
+    ap.add_argument(
         "--rank",
         action="append",
         default=[],
@@ -743,6 +780,7 @@ def main(argv: list[str] | None = None) -> int:
             no_graph=args.no_graph,
             no_history=args.no_history,
             no_ranker=args.no_ranker,
+            paired=args.paired,
             mirrors=args.mirrors,
             options=[parse_setting(kv, "--rank") for kv in args.rank],
         )

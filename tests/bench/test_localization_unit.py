@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.localization import apply_commit_diff, estimated_cost, rescore, run_costs, score, sync_tree
+from bench.localization import (
+    apply_commit_diff,
+    estimated_cost,
+    paired_report,
+    rescore,
+    run_costs,
+    score,
+    sign_test,
+    sync_tree,
+)
 
 from conexus.search.localize import FileGraph
 from tests.conftest import git
@@ -185,3 +195,32 @@ def test_sync_replaces_a_directory_by_a_file_and_a_file_by_a_directory(tmp_path:
     sync_tree(src, dst)
     assert (dst / ".github" / "ISSUE_TEMPLATE").read_text() == "one template\n"
     assert (dst / "pkg" / "mod" / "a.py").read_text() == "x = 1\n"
+
+
+def test_the_sign_test_is_exact_and_symmetric() -> None:
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(5, 5) == 1.0
+    assert sign_test(6, 0) == pytest.approx(2 / 64)  # all six the same way: 2 · (1/2)^6
+    assert (
+        sign_test(9, 3)
+        == sign_test(3, 9)
+        == pytest.approx(2 * sum(math.comb(12, i) for i in range(4)) / 4096)
+    )
+
+
+def test_a_paired_report_counts_wins_and_losses_per_metric() -> None:
+    def res(a1: float, mrr: float) -> dict[str, Any]:
+        return {
+            "acc@1": a1,
+            "acc@3": 1.0,
+            "acc@5": 1.0,
+            "acc@10": 1.0,
+            "fn_acc@5": 0.0,
+            "fn_acc@10": 0.0,
+            "mrr": mrr,
+        }
+
+    lines = paired_report([res(1, 1.0), res(1, 1.0), res(0, 0.5)], [res(0, 0.5), res(1, 1.0), res(1, 1.0)])
+    assert lines[0].split()[:3] == ["acc@1", "+1", "-1"]
+    assert lines[1].split()[:3] == ["acc@3", "+0", "-0"]
+    assert lines[-1].split()[:2] == ["mrr", "+0.000"]
