@@ -23,8 +23,8 @@ Without ``--fit`` it prints (stderr, then one JSON line on stdout) the precision
 ``no_good_match`` as a detector of absent-feature queries, the same against "no good match
 in the first five hits" (which also counts positives the search failed), the flag rate per
 query kind and a reliability table (confidence bins: queries, mean confidence, share good).
-With ``--fit`` it fits the logistic model of :mod:`conexus.search.confidence` (L2-penalised
-Newton steps on the features each search reports) and prints the coefficients to ship.
+With ``--fit`` it fits the logistic model of :mod:`conexus.search.confidence` (L2-penalised,
+scikit-learn, on the features each search reports) and prints the coefficients to ship.
 ``--records`` saves every query's features; ``--rescore`` evaluates saved records again
 (with other ``--coefficients``) without searching. Not run in CI.
 """
@@ -210,21 +210,14 @@ def signals_of(record: dict[str, Any]) -> ConfidenceSignals:
 # ------------------------------------------------------------------------------ fitting and scoring
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 50) -> np.ndarray:
-    """Logistic regression by Newton's method with a ridge penalty on every weight but the intercept."""
-    design = np.hstack([np.ones((len(x), 1)), x])
-    beta = np.zeros(design.shape[1])
-    penalty = np.eye(design.shape[1]) * l2
-    penalty[0, 0] = 0.0
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-design @ beta))
-        grad = design.T @ (p - y) + penalty @ beta
-        hess = design.T @ (design * (p * (1 - p))[:, None]) + penalty
-        step = np.linalg.solve(hess, grad)
-        beta -= step
-        if float(np.abs(step).max()) < 1e-8:
-            break
-    return beta
+def fit(x: np.ndarray, y: np.ndarray, l2: float = L2) -> np.ndarray:
+    """Logistic regression (scikit-learn) with a ridge penalty ``l2 / 2 · |w|²`` on every weight but the
+    intercept; returns ``[intercept, weights...]``."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0 / l2, max_iter=10000, tol=1e-10)
+    model.fit(x, y)
+    return np.concatenate([model.intercept_, model.coef_[0]])
 
 
 def pr(flags: Sequence[bool], truth: Sequence[bool]) -> dict[str, float]:
