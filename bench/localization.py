@@ -358,6 +358,7 @@ def rescore(
     no_history: bool = False,
     no_ranker: bool = False,
     paired: bool = False,
+    profile: bool = False,
     mirrors: Path | None = None,
     options: Sequence[tuple[str, Any]] = (),
 ) -> int:
@@ -370,7 +371,8 @@ def rescore(
     saved history prior (its ablation); ``no_ranker`` keeps the hand-tuned file ranking (the
     learned ranker's ablation); ``paired`` also ranks every record without the learned ranker
     and prints, per metric, the instances each side wins and a two-sided sign test
-    (:func:`paired_report`). With ``mirrors``, a record written before runs saved
+    (:func:`paired_report`); ``profile`` prints where the misses are (:func:`profile_report`).
+    With ``mirrors``, a record written before runs saved
     the history prior gets one computed from its snapshot (:func:`snapshot_history`). ``options`` (``--rank
     KEY=VALUE``) change a keyword option of :func:`rank_files` or :func:`rank_locations` for
     the ablations (e.g. ``centrality_weight=0``).
@@ -408,23 +410,59 @@ def rescore(
                 file_options=file_options,
                 location_options=location_options,
             )
+            spans = {f"{p}::{name}" for p, names in row.get("expected_spans", {}).items() for name in names}
+            found = {h[3] for h in rec["hits"]} | {h[3] for h in rec.get("focus_hits", [])}
             out.append(
                 {
                     "instance_id": rec["instance_id"],
                     "repo": rec["repo"],
                     **({"lang": row["lang"]} if "lang" in row else {}),
                     **score(files, fns, row),
+                    "spans_found": bool(spans) and spans <= found,
                 }
             )
     summary, per_repo = summarize(results) if results else ({"n": 0}, {})
     for repo, v in per_repo.items():
         print(f"{repo:28} " + " ".join(f"{m}={v[m]}" for m in ("n", "acc@1", "acc@5", "acc@10", "fn_acc@10")))
+    if profile and results:
+        for line_out in profile_report(results):
+            print(line_out)
     if paired and results:
         print("paired, learned ranker against the hand-tuned file ranking:")
         for line_out in paired_report(results, baseline):
             print(line_out)
     print(json.dumps(summary))
     return 0
+
+
+def profile_report(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Where the misses are: Acc@1/5/10 by the number of gold files, how often a gold file is in the
+    top five and every gold file anywhere in the ranking, and how often every expected span is among
+    the two stages' hits (the ceiling of function Acc@k)."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        n = len(r["gold_ranks"])
+        groups["1" if n == 1 else "2" if n == 2 else "3-5" if n <= 5 else "6+"].append(r)
+    lines = []
+    for name in ("1", "2", "3-5", "6+"):
+        rs = groups.get(name, [])
+        if rs:
+            acc = {k: round(100 * statistics.fmean(r[f"acc@{k}"] for r in rs), 1) for k in (1, 5, 10)}
+            lines.append(
+                f"  gold files {name:3}: n={len(rs):<4} acc@1={acc[1]} acc@5={acc[5]} acc@10={acc[10]}"
+            )
+
+    def share(pred: Callable[[dict[str, Any]], bool]) -> float:
+        return round(100 * sum(1 for r in results if pred(r)) / len(results), 1)
+
+    top5 = share(lambda r: any(v is not None and v <= 5 for v in r["gold_ranks"].values()))
+    ranked = share(lambda r: all(v is not None for v in r["gold_ranks"].values()))
+    spans = share(lambda r: bool(r.get("spans_found")))
+    lines.append(
+        f"  a gold file in the top 5: {top5}  every gold file ranked: {ranked}"
+        f"  every expected span among the hits: {spans}"
+    )
+    return lines
 
 
 def sign_test(wins: int, losses: int) -> float:
@@ -718,6 +756,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --rescore: also rank without the learned ranker; print wins, losses and a sign test",
     )
     ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="with --rescore: Acc@k by the number of gold files, and the recall ceilings",
+    )
+    ap.add_argument(
         "--rank",
         action="append",
         default=[],
@@ -781,6 +824,7 @@ def main(argv: list[str] | None = None) -> int:
             no_history=args.no_history,
             no_ranker=args.no_ranker,
             paired=args.paired,
+            profile=args.profile,
             mirrors=args.mirrors,
             options=[parse_setting(kv, "--rank") for kv in args.rank],
         )

@@ -14,6 +14,7 @@ from bench.localization import (
     apply_commit_diff,
     estimated_cost,
     paired_report,
+    profile_report,
     rescore,
     run_costs,
     score,
@@ -224,3 +225,22 @@ def test_a_paired_report_counts_wins_and_losses_per_metric() -> None:
     assert lines[0].split()[:3] == ["acc@1", "+1", "-1"]
     assert lines[1].split()[:3] == ["acc@3", "+0", "-0"]
     assert lines[-1].split()[:2] == ["mrr", "+0.000"]
+
+
+def test_a_profile_groups_instances_by_gold_set_size_and_reports_the_ceilings() -> None:
+    one = {"gold_ranks": {"a.py": 1}, "acc@1": 1.0, "acc@5": 1.0, "acc@10": 1.0, "spans_found": True}
+    two = {"gold_ranks": {"a.py": 3, "b.py": None}, "acc@1": 0.0, "acc@5": 0.0, "acc@10": 0.0}
+    lines = profile_report([one, two])
+    assert lines[0].split() == [
+        "gold",
+        "files",
+        "1",
+        ":",
+        "n=1",
+        "acc@1=100.0",
+        "acc@5=100.0",
+        "acc@10=100.0",
+    ]
+    assert lines[1].split()[4:6] == ["n=1", "acc@1=0.0"]
+    assert "a gold file in the top 5: 100.0" in lines[-1] and "every gold file ranked: 50.0" in lines[-1]
+    assert lines[-1].endswith("every expected span among the hits: 50.0")
