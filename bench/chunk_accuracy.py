@@ -34,11 +34,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bench.chunk_reference import available, declarations
+from bench.chunk_reference import RefSymbol, available, declarations
 from bench.chunk_scoring import FileScore, score_file, top_causes
 from conexus.config import Settings
 from conexus.indexing.chunking import CHUNKER_VERSION, chunk_text
-from conexus.indexing.languages import detect_language
+from conexus.indexing.languages import detect_language, refine_language
 
 LANGUAGES = ("python", "java", "rust", "javascript", "typescript", "c", "cpp", "go")
 MAX_FILE_BYTES = 300_000  # larger files are generated or vendored, not what a chunker is judged on
@@ -127,12 +127,19 @@ def write_files(git_dir: Path, commit: str, paths: Sequence[str], dest: Path) ->
 def measure_language(
     language: str, root: Path, paths: Sequence[str], work: Path, settings: Settings
 ) -> FileScore:
-    """Chunk ``paths`` under ``root`` as the indexer does and score them against the reference."""
-    refs = declarations(language, root, paths, work)
+    """Chunk ``paths`` under ``root`` as the indexer does and score them against the reference.
+
+    A file is scored in the language the indexer gives it (``refine_language``: a C++ header named
+    ``.h`` sampled as C is chunked, and checked against the reference, as C++)."""
+    texts = {path: (root / path).read_text(encoding="utf-8", errors="replace") for path in paths}
+    langs = {path: refine_language(detect_language(path) or language, path, texts[path]) for path in paths}
+    refs: dict[str, list[RefSymbol]] = {}
+    for lang in sorted(set(langs.values())):
+        refs.update(declarations(lang, root, [p for p in paths if langs[p] == lang], work))
     total = FileScore()
     for path in paths:
-        text = (root / path).read_text(encoding="utf-8", errors="replace")
-        lang = detect_language(path) or language
+        text = texts[path]
+        lang = langs[path]
         chunks = chunk_text(
             path,
             text,

@@ -686,3 +686,57 @@ def test_chunking_from_several_threads_gives_the_same_chunks() -> None:
         thread.join()
     assert len(results) == 20
     assert all(result == expected for result in results)
+
+
+CPP_HEADER = """#pragma once
+#include <string>
+
+namespace pz {
+class Options {
+ public:
+  Options() = default;
+  int parse(const std::string& text) {
+    return static_cast<int>(text.size());
+  }
+  bool verbose() const { return verbose_; }
+
+ private:
+  bool verbose_ = false;
+};
+}  // namespace pz
+"""
+
+C_HEADER = """#ifndef ZDICT_H
+#define ZDICT_H
+struct zd_params { int level; };
+size_t ZDICT_train(void* dict, size_t cap);
+#endif
+"""
+
+
+def test_a_cpp_header_named_dot_h_is_parsed_as_cpp_and_a_c_header_stays_c() -> None:
+    from conexus.indexing.languages import refine_language
+
+    assert refine_language("c", "contrib/pzstd/Options.h", CPP_HEADER) == "cpp"
+    assert refine_language("c", "lib/zdict.h", C_HEADER) == "c"
+    assert refine_language("c", "lib/zdict.c", CPP_HEADER) == "c"  # a .c file is C whatever it holds
+    chunks = chunk_text("contrib/pzstd/Options.h", CPP_HEADER, max_chunk_lines=8)
+    assert all(c.language == "cpp" for c in chunks)
+    names = {(c.kind, c.symbol, c.parent) for c in chunks}
+    assert {
+        ("class", "Options", None),
+        ("method", "parse", "Options"),
+        ("method", "verbose", "Options"),
+    } <= names
+
+
+def test_a_rust_impl_for_a_reference_type_is_named_after_the_type() -> None:
+    text = (
+        "pub struct Id(u64);\n\n"
+        "impl<'a> Into<Option<Id>> for &'a Id {\n"
+        "    fn into(self) -> Option<Id> {\n        Some(Id(self.0))\n    }\n}\n\n"
+        "impl<T> From<*const T> for Id {\n    fn from(_p: *const T) -> Id {\n        Id(0)\n    }\n}\n"
+    )
+    chunks = chunk_text("span.rs", text)
+    impls = [c for c in chunks if c.kind == "impl"]
+    assert [c.symbol for c in impls] == ["Id", "Id"], [(c.symbol, c.start_line) for c in chunks]

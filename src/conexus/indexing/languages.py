@@ -282,6 +282,25 @@ def _from_shebang(first_line: str) -> str | None:
     return _INTERPRETERS.get(program)
 
 
+_CPP_IN_HEADER = re.compile(
+    r"^[ \t]*class[ \t]+\w+[^;\n]*\{|^[ \t]*namespace\b|^[ \t]*template[ \t]*<"
+    r"|^[ \t]*(?:public|private|protected)[ \t]*:|\bstd::\w",
+    re.MULTILINE,
+)
+
+
+def refine_language(language: str, path: str, text: str) -> str:
+    """The language of a file once its text is known: a ``.h`` header written in C++ (a class with a
+    body, a namespace, a template, an access label or ``std::``) is C++, not C.
+
+    ``.h`` maps to C by extension alone; parsed with the C grammar, a C++ header loses its classes
+    and methods (they fall into nameless module chunks).
+    """
+    if language == "c" and path.lower().endswith(".h") and _CPP_IN_HEADER.search(text):
+        return "cpp"
+    return language
+
+
 def detect_language(path: str, first_line: str = "") -> str | None:
     """Return the language name of ``path``, or None when it is not a text language we know.
 

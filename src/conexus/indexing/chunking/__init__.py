@@ -57,14 +57,14 @@ import logging
 from conexus.indexing.chunking._common import _windows
 from conexus.indexing.chunking.code import SMALL_CONTAINER_LINES, _chunk_code, _Piece
 from conexus.indexing.chunking.prose import _chunk_sections, _chunk_windows, _markdown_headings, _rst_headings
-from conexus.indexing.languages import TREE_SITTER_LANGUAGES, detect_language
+from conexus.indexing.languages import TREE_SITTER_LANGUAGES, detect_language, refine_language
 from conexus.models import Chunk
 
 __all__ = ["CHUNKER_VERSION", "SMALL_CONTAINER_LINES", "chunk_text"]
 
 logger = logging.getLogger(__name__)
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"  # 2: C++ headers named .h parse as C++; Rust impls for &T name T
 
 
 def _split_lines(text: str) -> list[str]:
@@ -87,7 +87,8 @@ def chunk_text(
 ) -> list[Chunk]:
     """Split ``text`` (the content of ``path``) into chunks sorted by start line.
 
-    ``language`` defaults to ``detect_language(path, first line)``; unknown
+    ``language`` defaults to ``detect_language(path, first line)`` refined by the text
+    (``refine_language``: a C++ header named ``.h`` is C++); unknown
     languages are chunked as text windows. Code in a tree-sitter language is
     chunked by symbol, Markdown and reStructuredText by section, anything else
     by overlapping line windows. Every non-blank line lands in at least one
@@ -101,7 +102,7 @@ def chunk_text(
     if not lines:
         return []
     if language is None:
-        language = detect_language(path, lines[0]) or "text"
+        language = refine_language(detect_language(path, lines[0]) or "text", path, text)
     pieces: list[_Piece] | None = None
     try:
         if language in TREE_SITTER_LANGUAGES:

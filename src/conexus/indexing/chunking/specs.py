@@ -263,6 +263,9 @@ def _go_type(node: Node, src: bytes) -> _Def | None:
 def _rust_impl(node: Node, src: bytes) -> _Def | None:
     body = _field(node, "body")
     type_node = _field(node, "type")
+    # `impl Into<Option<Id>> for &'a Id` is an impl of `Id`: look through references and pointers.
+    while type_node is not None and type_node.type in ("reference_type", "pointer_type"):
+        type_node = _field(type_node, "type")
     name = _clean_name(_node_text(src, type_node)) if type_node is not None else None
     return _Def("impl", name, body, members=body)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conexus.config import Settings
 from conexus.errors import PathError
-from conexus.indexing.languages import detect_language
+from conexus.indexing.languages import detect_language, refine_language
 from conexus.models import SkippedFile, SkipReason, content_hash
 from conexus.sources.base import Document, DocumentRef, Stamp
 from conexus.sources.filesystem.ignore import IgnoreMatcher, WalkOptions, normalize_relative
@@ -137,7 +137,7 @@ class FilesystemSource:
             return loaded
         text, invalid = loaded
         first_line = text[:200].split("\n", 1)[0]
-        language = detect_language(ref.path, first_line) or "text"
+        language = refine_language(detect_language(ref.path, first_line) or "text", ref.path, text)
         return Document(
             ref=ref,
             uri=Path(ref.location).as_uri(),
