@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 
 def export(model_dir: Path, out: Path) -> Path:
@@ -15,10 +16,23 @@ def export(model_dir: Path, out: Path) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     model = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class Encoder(torch.nn.Module):
+        """The transformer's last hidden state from the three BERT inputs, by name."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
     ids = torch.ones((1, 16), dtype=torch.long)
     float_path = out / "model.float.onnx"
     torch.onnx.export(
-        model,
+        Encoder().eval(),
         (ids, ids, torch.zeros_like(ids)),
         str(float_path),
         input_names=["input_ids", "attention_mask", "token_type_ids"],
