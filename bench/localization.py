@@ -465,6 +465,36 @@ def profile_report(results: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def compare_runs(baseline: Sequence[Path], candidate: Sequence[Path]) -> int:
+    """Two runs' records paired on the instances both hold (e.g. two embedders, same code): the
+    means of each and :func:`paired_report` of ``candidate`` against ``baseline``."""
+
+    def load(paths: Sequence[Path]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for path in paths:
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    out[rec["instance_id"]] = rec
+        return out
+
+    a, b = load(baseline), load(candidate)
+    ids = [i for i in b if i in a]
+    if not ids:
+        print("bench.localization: the two runs share no instance", file=sys.stderr)
+        return 2
+    print(f"{len(ids)} instances in both runs")
+    for metric in METRICS:
+        x = statistics.fmean(a[i][metric] for i in ids)
+        y = statistics.fmean(b[i][metric] for i in ids)
+        scale = 1 if metric == "mrr" else 100
+        print(f"  {metric:10} {scale * x:8.3f} -> {scale * y:8.3f}")
+    print("paired, candidate against baseline:")
+    for line_out in paired_report([b[i] for i in ids], [a[i] for i in ids]):
+        print(line_out)
+    return 0
+
+
 def sign_test(wins: int, losses: int) -> float:
     """Two-sided exact sign test: the chance of a split at least this uneven if neither side is better."""
     n = wins + losses
@@ -728,6 +758,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirrors", type=Path)
     ap.add_argument("--summarize", type=Path, help="summarise a *.partial.jsonl of a running or stopped run")
     ap.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        action="append",
+        metavar=("BASELINE", "CANDIDATE"),
+        help="pair two runs' *.partial.jsonl on their common instances (repeat to add more pairs of files)",
+    )
+    ap.add_argument(
         "--rescore", type=Path, help="rank again from the hits saved in a *.partial.jsonl (needs --instances)"
     )
     ap.add_argument(
@@ -811,6 +849,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"chunk hits of the focus files ranked into locations (default {FOCUS_STAGE_HITS})",
     )
     args = ap.parse_args(argv)
+    if args.compare:
+        return compare_runs([pair[0] for pair in args.compare], [pair[1] for pair in args.compare])
     if args.summarize is not None:
         return print_partial(args.summarize, args.instances)
     if args.rescore is not None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from bench.localization import (
     apply_commit_diff,
+    compare_runs,
     estimated_cost,
     paired_report,
     profile_report,
@@ -244,3 +245,24 @@ def test_a_profile_groups_instances_by_gold_set_size_and_reports_the_ceilings() 
     assert lines[1].split()[4:6] == ["n=1", "acc@1=0.0"]
     assert "a gold file in the top 5: 100.0" in lines[-1] and "every gold file ranked: 50.0" in lines[-1]
     assert lines[-1].endswith("every expected span among the hits: 50.0")
+
+
+def test_two_runs_are_compared_on_the_instances_both_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def rec(iid: str, a1: float) -> dict[str, Any]:
+        metrics = {
+            m: 0.0 for m in ("acc@3", "acc@5", "acc@10", "recall@10", "ndcg@10", "fn_acc@5", "fn_acc@10")
+        }
+        return {"instance_id": iid, "acc@1": a1, "mrr": a1, **metrics}
+
+    base, cand = tmp_path / "base.jsonl", tmp_path / "cand.jsonl"
+    base.write_text("".join(json.dumps(rec(i, 0.0)) + "\n" for i in ("x-1", "x-2", "x-3")))
+    cand.write_text("".join(json.dumps(rec(i, 1.0)) + "\n" for i in ("x-1", "x-2", "x-9")))
+    assert compare_runs([base], [cand]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2 instances in both runs") and "acc@1      +2 -0" in out
+    assert compare_runs([base], [tmp_path / "base.jsonl"]) == 0
+    empty = tmp_path / "other.jsonl"
+    empty.write_text(json.dumps(rec("y-1", 1.0)) + "\n")
+    assert compare_runs([base], [empty]) == 2
