@@ -291,11 +291,10 @@ def split_rank_options(pairs: Sequence[tuple[str, Any]]) -> tuple[dict[str, Any]
 
 def evidence(rows: Sequence[list[Any]]) -> list[ChunkEvidence]:
     """Dumped hit rows as the learned ranker reads them."""
-    out = []
-    for path, _start, _end, key, sc, signals in rows:
-        symbol = key.split("::", 1)[1]
-        out.append(ChunkEvidence(path, float(sc), signals, "" if symbol == "imports" else symbol))
-    return out
+    return [
+        ChunkEvidence(loc.path, loc.score, row[5], loc.symbol)
+        for loc, row in zip(_locations(list(rows)), rows, strict=True)
+    ]
 
 
 def hand_ranking(

@@ -69,9 +69,7 @@ class Settings:
     candidates: int = 200
     max_hits_per_file: int = 3
     query_cache: int = 256  # recent search results kept per index (0: none); freshness is rechecked
-    learned_ranker: bool = (
-        True  # localize re-orders its first files with the shipped linear model (search/ranker.py)
-    )
+    learned_ranker: bool = True  # localize re-orders its first files by search/ranker.py's model
     history_prior: bool = True  # localize reads the git log (similar commits, co-change) when there is one
 
     def index_options(self) -> dict[str, Any]:

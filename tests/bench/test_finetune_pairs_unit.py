@@ -52,8 +52,9 @@ def test_the_changed_lines_of_a_patch_are_its_old_side_lines() -> None:
 def test_the_innermost_chunk_holding_a_changed_line_is_the_positive() -> None:
     chunks = chunk_text("pkg/box.py", SOURCE)
     found = changed_chunks(chunks, {11})
-    assert [c.qualified_name for c in found] == ["Box.put"] or [c.symbol for c in found] == ["Box"]
-    assert all(c.start_line <= 11 <= c.end_line for c in found)
+    # Box is a small container: one chunk, members included, so the class chunk is the innermost.
+    assert [(c.kind, c.qualified_name) for c in found] == [("class", "Box")]
+    assert changed_chunks(chunks, {3}) == [c for c in chunks if c.qualified_name == "first"]
 
 
 def test_a_docstring_is_removed_from_its_body() -> None:

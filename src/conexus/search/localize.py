@@ -261,12 +261,17 @@ def _is_own_header(importer: str, target: str) -> bool:
     return dot > 0 and target[dot:].lower() in _HEADER_EXTENSIONS and _stem(target) == _stem(importer)
 
 
+def is_entry_file(path: str) -> bool:
+    """True for package entry files (``__init__.py``, ``index.ts``, ``lib.rs``, ...)."""
+    return path.rsplit("/", 1)[-1] in _ENTRY_FILE_NAMES
+
+
 def _import_targets(importer: str, imports: Sequence[str], *, own_headers: bool = False) -> list[str]:
     """Where a file's score may flow: imported repository files, minus tests, package entry files
     and (unless ``own_headers``) the importer's own header."""
     out = []
     for target in imports:
-        if target.rsplit("/", 1)[-1] in _ENTRY_FILE_NAMES or is_test_path(target):
+        if is_entry_file(target) or is_test_path(target):
             continue
         if not own_headers and _is_own_header(importer, target):
             continue
@@ -317,11 +322,6 @@ def file_signals(
         )
         for path in scores.keys() | extra.keys()
     }
-
-
-def is_entry_file(path: str) -> bool:
-    """True for package entry files (``__init__.py``, ``index.ts``, ``lib.rs``, ...)."""
-    return path.rsplit("/", 1)[-1] in _ENTRY_FILE_NAMES
 
 
 def rank_files(

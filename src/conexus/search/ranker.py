@@ -37,6 +37,7 @@ from conexus.search.localize import (
     co_change_scores,
     file_signals,
     is_entry_file,
+    location_of,
 )
 
 #: Files of the hand-tuned ranking the model re-orders.
@@ -66,9 +67,6 @@ _PATHLIKE = re.compile(r"[\w.\-/\\]*[/\\.][\w.\-/\\]*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 _FILE_NAME = re.compile(r"(?<![\w/\\.\-])[\w\-]+\.[A-Za-z]\w*(?![\w/\\])")  # "query.py", not ".../query.py"
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
-_CODE_SUFFIXES = re.compile(
-    r"\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|go|rs|java|c|h|cc|cpp|hpp|cxx|rb|php|kt|scala|swift)$"
-)
 
 
 @dataclass(frozen=True)
@@ -82,10 +80,7 @@ class ChunkEvidence:
 
     @classmethod
     def of(cls, hit: Hit) -> ChunkEvidence:
-        symbol = "" if hit.kind == "module" or not hit.symbol else hit.symbol
-        if symbol and hit.parent:
-            symbol = f"{hit.parent}.{symbol}"
-        return cls(hit.path, hit.score, hit.signals, symbol)
+        return cls(hit.path, hit.score, hit.signals, location_of(hit).symbol)
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,8 @@ class QueryMentions:
         for token in self.paths:
             if f"/{token}/".find(f"/{tail}/") >= 0:
                 return 1.0
-        module = _CODE_SUFFIXES.sub("", path).split("/")
+        code = is_code_language(detect_language(path) or "")
+        module = (path.rsplit(".", 1)[0] if code and "." in parts[-1] else path).split("/")
         if module and module[-1] in ("__init__", "index", "mod", "lib"):
             module = module[:-1]
         if len(module) >= 2:
@@ -145,7 +141,7 @@ def file_features(
     that ranking used."""
     signals = file_signals([(h.path, h.score) for h in hits], graph)
     best_hits = max((s.hits for s in signals.values()), default=0.0) or 1.0
-    best_hand = max((score for _, score in ranked[:1]), default=0.0) or 1.0
+    best_hand = (ranked[0][1] if ranked else 0.0) or 1.0
     coupled = co_change_scores(ranked, history)
     similar = history.similar if history is not None else {}
     best_rank: dict[str, dict[str, float]] = {}
