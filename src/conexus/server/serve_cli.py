@@ -18,6 +18,8 @@ from typing import Any
 
 import click
 
+from conexus.server.settings import ServerSettings, click_options, load_server_settings
+
 
 def configure_logging() -> None:
     """stderr only; Conexus' own messages at INFO unless the user asked for more or less."""
@@ -60,9 +62,23 @@ def parse_listen(value: str) -> tuple[str, int]:
 )
 @click.option("--no-watch", is_flag=True, help="Do not watch the roots for file changes.")
 @click.option("--no-index", is_flag=True, help="Do not index on start (serve the existing index as is).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML file whose [serve] table holds server settings [env CONEXUS_CONFIG].",
+)
+@click_options
 @click.pass_context
 def serve(
-    ctx: click.Context, paths: tuple[str, ...], listen: str | None, no_watch: bool, no_index: bool
+    ctx: click.Context,
+    /,
+    paths: tuple[str, ...],
+    listen: str | None,
+    no_watch: bool,
+    no_index: bool,
+    config_file: Path | None,
+    **server_options: Any,
 ) -> None:
     """Serve the Conexus tools over MCP for PATH... (default: the current folder).
 
@@ -75,7 +91,15 @@ def serve(
 
     host_port = parse_listen(listen) if listen else None
     try:
-        _serve(ctx.obj or {}, paths or (".",), host_port, watch=not no_watch, index=not no_index)
+        server_settings = load_server_settings(server_options, config_file=config_file)
+        _serve(
+            ctx.obj or {},
+            paths or (".",),
+            host_port,
+            server_settings,
+            watch=not no_watch,
+            index=not no_index,
+        )
     except ConexusError as exc:
         click.echo(f"conexus: error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -87,6 +111,7 @@ def _serve(
     options: dict[str, Any],
     paths: tuple[str, ...],
     host_port: tuple[str, int] | None,
+    server_settings: ServerSettings,
     *,
     watch: bool,
     index: bool,
@@ -139,7 +164,7 @@ def _serve(
                 host, port = host_port
                 if host not in ("127.0.0.1", "localhost", "::1"):
                     logger.warning("listening on %s: the endpoints have no authentication", host)
-                app = create_app(service, mcp, host=host, on_shutdown=shutdown)
+                app = create_app(service, mcp, host=host, settings=server_settings, on_shutdown=shutdown)
 
                 def ready(url: str) -> None:
                     announced.append(announce(home, url, [r.path for r in service.roots]))

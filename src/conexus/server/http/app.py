@@ -37,6 +37,7 @@ from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.mcp.app import ConexusMCP
 from conexus.server.mcp.jsonrpc import MalformedMessageError, check_message
+from conexus.server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -120,16 +121,19 @@ def create_app(
     mcp: ConexusMCP,
     *,
     host: str = "127.0.0.1",
+    settings: ServerSettings | None = None,
     middleware: Sequence[Middleware] = (),
     routes: Sequence[BaseRoute] = (),
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """The ASGI app serving ``service``: MCP, REST, health, OpenAPI and docs.
 
+    ``settings`` are the server's settings (defaults when None).
     ``middleware`` wraps every route (outermost first); ``routes`` are added as
     they are. ``on_shutdown`` runs in the lifespan's shutdown (uvicorn re-raises
     SIGTERM/SIGINT once it has shut down, so code after serving may never run).
     """
+    settings = settings or ServerSettings()
     mcp_routes, mcp_lifespan = _mcp_routes(mcp, host)
 
     @asynccontextmanager
@@ -155,6 +159,7 @@ def create_app(
         middleware=[*middleware, Middleware(BodyLimit)],
         redoc_url=None,
     )
+    app.state.settings = settings  # middleware and routes read them here
     install_error_handlers(app)
     app.include_router(rest_router(service))
 

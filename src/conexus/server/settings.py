@@ -1,0 +1,222 @@
+"""The settings of ``conexus serve``: one model, read from options, environment and a file.
+
+Resolution: ``conexus serve`` option > ``CONEXUS_<NAME>`` environment variable >
+the ``[serve]`` table of the file given by ``--config`` (or
+``CONEXUS_CONFIG``) > default. These are the server's settings, fixed at
+start-up; what an index contains is :class:`conexus.config.Settings`, read per
+root. Every field carries its help text, so the CLI options
+(:func:`click_options`) and the configuration reference in
+``docs/operations.md`` are generated from this one model.
+
+List values are comma-separated in the environment (``CONEXUS_ALLOW_ROOTS=/srv/a,/srv/b``)
+and repeatable on the command line (``--allow-root /srv/a --allow-root /srv/b``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from conexus.errors import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _opt(default: Any, help: str, *, flag: str | None = None, secret: bool = False) -> Any:
+    """A settings field with its help text and (when it differs from the name) its CLI flag."""
+    return field(default=default, metadata={"help": help, "flag": flag, "secret": secret})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Every setting of a running server. Frozen: derive variants with ``dataclasses.replace``."""
+
+    # ---- reach
+    allow_roots: tuple[str, ...] = _opt(
+        (),
+        "Directories inside which roots may be served or added by a connector "
+        "(default: only the roots given at start-up).",
+        flag="--allow-root",
+    )
+    # ---- access control (API keys live in the data home: `conexus keys`)
+    oauth_issuer: str = _opt("", "OAuth 2.1 authorization server whose JWTs are accepted (the `iss` claim).")
+    oauth_audience: str = _opt(
+        "", "Audience the JWTs must carry (`aud`; default: the server's resource URL)."
+    )
+    oauth_jwks_url: str = _opt(
+        "", "URL of the authorization server's JWKS (default: discovered from the issuer)."
+    )
+    resource_url: str = _opt(
+        "", "Public URL of this server's MCP endpoint, as clients see it (for OAuth resource metadata)."
+    )
+    public_metrics: bool = _opt(True, "Serve /metrics without a key (set false to require the admin scope).")
+    # ---- limits
+    rate_per_key: float = _opt(20.0, "Requests per second allowed to one API key or token (0: unlimited).")
+    burst_per_key: int = _opt(40, "Burst size of the per-key token bucket.")
+    rate_per_address: float = _opt(50.0, "Requests per second allowed to one client address (0: unlimited).")
+    burst_per_address: int = _opt(100, "Burst size of the per-address token bucket.")
+    redis_url: str = _opt(
+        "",
+        "Redis URL for rate limits shared by several replicas (default: in memory, per process).",
+        secret=True,
+    )
+    max_concurrent: int = _opt(
+        32, "Requests served at once; more are answered 503 with Retry-After instead of queueing."
+    )
+    request_timeout_s: float = _opt(60.0, "Longest time a request may run before it is cancelled (504).")
+    max_body_bytes: int = _opt(4_000_000, "Largest request body accepted (413 above it).")
+    # ---- transport
+    tls_cert: str = _opt("", "PEM certificate (chain) file: serve HTTPS.")
+    tls_key: str = _opt("", "PEM private key of --tls-cert.", secret=True)
+    cors_origins: tuple[str, ...] = _opt(
+        (), "Origins allowed by CORS for the REST API (default: none; CORS is off).", flag="--cors-origin"
+    )
+    allowed_hosts: tuple[str, ...] = _opt(
+        (),
+        "Host headers accepted (DNS-rebinding protection; default: the listen address and localhost).",
+        flag="--allowed-host",
+    )
+    allowed_origins: tuple[str, ...] = _opt(
+        (), "Origin headers accepted on /mcp (default: none beyond same-host).", flag="--allowed-origin"
+    )
+    # ---- telemetry (tracing export is configured by the standard OTEL_* variables)
+    log_format: str = _opt("text", "Log format on stderr: text or json.")
+    log_level: str = _opt("info", "Log level of Conexus' own loggers: debug, info, warning, error.")
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict with secrets masked (for status output and logs)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                value = "***"
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def env_name(name: str) -> str:
+    """The environment variable of a setting."""
+    return f"CONEXUS_{name.upper()}"
+
+
+def flag_name(f: dataclasses.Field[Any]) -> str:
+    """The CLI flag of a setting."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(f"not a boolean: {raw!r}")
+        if isinstance(default, int):
+            value: Any = int(raw)
+        elif isinstance(default, float):
+            value = float(raw)
+        elif isinstance(default, tuple):
+            if isinstance(raw, str):
+                return tuple(p.strip() for p in raw.split(",") if p.strip())
+            if isinstance(raw, list | tuple):
+                return tuple(str(p) for p in raw)
+            raise ValueError(f"not a list: {raw!r}")
+        else:
+            return str(raw)
+        if value < 0:
+            raise ValueError("must be >= 0")
+        return value
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value for {name}: {exc}") from exc
+
+
+def load_server_settings(
+    options: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> ServerSettings:
+    """Resolve the server's settings (option > environment > ``[serve]`` of the config file > default).
+
+    ``options`` holds values given on the command line (None or an empty tuple:
+    not given).
+
+    Raises:
+        ConfigError: an unknown key in the file, an unreadable file, an invalid value.
+    """
+    env = os.environ if environ is None else environ
+    defaults = {f.name: f.default for f in fields(ServerSettings)}
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env["CONEXUS_CONFIG"]) if env.get("CONEXUS_CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        table = data.get("serve", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [serve] must be a table")
+        for key, raw in table.items():
+            name = key.replace("-", "_")
+            if name not in defaults:
+                raise ConfigError(f"{path}: unknown setting {key!r} in [serve]")
+            values[name] = _coerce(name, raw, defaults[name])
+    for name, default in defaults.items():
+        raw_env = env.get(env_name(name))
+        if raw_env:
+            values[name] = _coerce(name, raw_env, default)
+    for name, raw in (options or {}).items():
+        if name not in defaults:
+            raise ConfigError(f"unknown server setting {name!r}")
+        if raw is None or raw == ():
+            continue
+        values[name] = _coerce(name, raw, defaults[name])
+    settings = dataclasses.replace(ServerSettings(), **values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: ServerSettings) -> None:
+    if s.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format must be text or json, not {s.log_format!r}")
+    if s.log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"log_level must be debug, info, warning or error, not {s.log_level!r}")
+    if bool(s.tls_cert) != bool(s.tls_key):
+        raise ConfigError("tls_cert and tls_key go together: give both or neither")
+    if s.max_concurrent < 1:
+        raise ConfigError("max_concurrent must be at least 1")
+    if s.request_timeout_s <= 0:
+        raise ConfigError("request_timeout_s must be greater than 0")
+
+
+def settings_fields() -> Iterator[dataclasses.Field[Any]]:
+    """The fields of :class:`ServerSettings`, in declaration order."""
+    yield from fields(ServerSettings)
+
+
+def click_options(command: F) -> F:
+    """Add one CLI option per server setting to a click command (values None when not given)."""
+    for f in reversed(list(settings_fields())):
+        default = f.default
+        help_text = f"{f.metadata['help']} [env {env_name(f.name)}]"
+        if isinstance(default, tuple):
+            option = click.option(flag_name(f), f.name, multiple=True, default=(), help=help_text)
+        elif isinstance(default, bool):
+            option = click.option(
+                f"{flag_name(f)}/--no-{f.name.replace('_', '-')}", f.name, default=None, help=help_text
+            )
+        else:
+            kind: Any = float if isinstance(default, float) else int if isinstance(default, int) else str
+            option = click.option(flag_name(f), f.name, type=kind, default=None, help=help_text)
+        command = option(command)
+    return command
