@@ -348,36 +348,22 @@ def snapshot_history(git_dir: Path, commit: str, query: str, top_paths: Sequence
     return index.file_history(query, top_paths, present.__contains__)
 
 
-def rescore(
+def rescore_records(
     path: Path,
     instances: Path,
     *,
+    ranker: LinearRanker | None,
+    paired: bool = False,
     first_stage_only: bool = False,
     no_graph: bool = False,
     no_history: bool = False,
-    no_ranker: bool = False,
-    paired: bool = False,
-    profile: bool = False,
     mirrors: Path | None = None,
     options: Sequence[tuple[str, Any]] = (),
-) -> int:
-    """Score a finished or partial run again from its saved hits, with the current ranking code.
-
-    ``first_stage_only`` ranks functions from the first (whole-index) search alone, in hit
-    order: the ablation of the second, focused stage. ``no_graph`` ranks files from the hits
-    alone, without the import graph a record saved (the ablation of import propagation and
-    centrality; records without a graph are always ranked so); ``no_history`` ignores the
-    saved history prior (its ablation); ``no_ranker`` keeps the hand-tuned file ranking (the
-    learned ranker's ablation); ``paired`` also ranks every record without the learned ranker
-    and prints, per metric, the instances each side wins and a two-sided sign test
-    (:func:`paired_report`); ``profile`` prints where the misses are (:func:`profile_report`).
-    With ``mirrors``, a record written before runs saved
-    the history prior gets one computed from its snapshot (:func:`snapshot_history`). ``options`` (``--rank
-    KEY=VALUE``) change a keyword option of :func:`rank_files` or :func:`rank_locations` for
-    the ablations (e.g. ``centrality_weight=0``).
-    """
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every record of a run's ``*.partial.jsonl`` ranked again with the current code and scored:
+    with ``ranker`` (None: the hand-tuned file ranking) and, when ``paired``, also without it.
+    The options are :func:`rescore`'s."""
     file_options, location_options = split_rank_options(options)
-    ranker = None if no_ranker else bundled_ranker()
     rows = {r["instance_id"]: r for r in map(json.loads, instances.read_text().splitlines()) if r}
     results = []
     baseline = []
@@ -420,6 +406,49 @@ def rescore(
                     "spans_found": bool(spans) and spans <= found,
                 }
             )
+    return results, baseline
+
+
+def rescore(
+    path: Path,
+    instances: Path,
+    *,
+    first_stage_only: bool = False,
+    no_graph: bool = False,
+    no_history: bool = False,
+    no_ranker: bool = False,
+    paired: bool = False,
+    profile: bool = False,
+    mirrors: Path | None = None,
+    options: Sequence[tuple[str, Any]] = (),
+) -> int:
+    """Score a finished or partial run again from its saved hits, with the current ranking code.
+
+    ``first_stage_only`` ranks functions from the first (whole-index) search alone, in hit
+    order: the ablation of the second, focused stage. ``no_graph`` ranks files from the hits
+    alone, without the import graph a record saved (the ablation of import propagation and
+    centrality; records without a graph are always ranked so); ``no_history`` ignores the
+    saved history prior (its ablation); ``no_ranker`` keeps the hand-tuned file ranking (the
+    learned ranker's ablation); ``paired`` also ranks every record without the learned ranker
+    and prints, per metric, the instances each side wins and a two-sided sign test
+    (:func:`paired_report`); ``profile`` prints where the misses are (:func:`profile_report`).
+    With ``mirrors``, a record written before runs saved
+    the history prior gets one computed from its snapshot (:func:`snapshot_history`). ``options`` (``--rank
+    KEY=VALUE``) change a keyword option of :func:`rank_files` or :func:`rank_locations` for
+    the ablations (e.g. ``centrality_weight=0``).
+    """
+    ranker = None if no_ranker else bundled_ranker()
+    results, baseline = rescore_records(
+        path,
+        instances,
+        ranker=ranker,
+        paired=paired,
+        first_stage_only=first_stage_only,
+        no_graph=no_graph,
+        no_history=no_history,
+        mirrors=mirrors,
+        options=options,
+    )
     summary, per_repo = summarize(results) if results else ({"n": 0}, {})
     for repo, v in per_repo.items():
         print(f"{repo:28} " + " ".join(f"{m}={v[m]}" for m in ("n", "acc@1", "acc@5", "acc@10", "fn_acc@10")))
@@ -464,17 +493,31 @@ def profile_report(results: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def compare_runs(baseline: Sequence[Path], candidate: Sequence[Path]) -> int:
-    """Two runs' records paired on the instances both hold (e.g. two embedders, same code): the
-    means of each and :func:`paired_report` of ``candidate`` against ``baseline``."""
+def compare_runs(
+    baseline: Sequence[Path],
+    candidate: Sequence[Path],
+    *,
+    instances: Path | None = None,
+    no_ranker: bool = False,
+) -> int:
+    """Two runs' records paired on the instances both hold (e.g. two embedders): the means of
+    each and :func:`paired_report` of ``candidate`` against ``baseline``.
+
+    With ``instances``, both runs are first ranked again from their saved hits with the current
+    code (:func:`rescore_records`; the learned ranker unless ``no_ranker``), so two runs made at
+    different commits compare what their retrieval found, not the ranking code of their day.
+    """
+    ranker = None if no_ranker else bundled_ranker()
 
     def load(paths: Sequence[Path]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for path in paths:
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    rec = json.loads(line)
-                    out[rec["instance_id"]] = rec
+            if instances is not None:
+                records, _ = rescore_records(path, instances, ranker=ranker)
+            else:
+                records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            for rec in records:
+                out[rec["instance_id"]] = rec
         return out
 
     a, b = load(baseline), load(candidate)
@@ -762,7 +805,8 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         action="append",
         metavar=("BASELINE", "CANDIDATE"),
-        help="pair two runs' *.partial.jsonl on their common instances (repeat to add more pairs of files)",
+        help="pair two runs' *.partial.jsonl on their common instances (repeat to add more pairs of "
+        "files); with --instances both are ranked again with the current code (--no-ranker: hand-tuned)",
     )
     ap.add_argument(
         "--rescore", type=Path, help="rank again from the hits saved in a *.partial.jsonl (needs --instances)"
@@ -849,7 +893,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.compare:
-        return compare_runs([pair[0] for pair in args.compare], [pair[1] for pair in args.compare])
+        return compare_runs(
+            [pair[0] for pair in args.compare],
+            [pair[1] for pair in args.compare],
+            instances=args.instances,
+            no_ranker=args.no_ranker,
+        )
     if args.summarize is not None:
         return print_partial(args.summarize, args.instances)
     if args.rescore is not None:
