@@ -74,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(json.dumps(info))
     else:
-        from bench.finetune.export import export
+        from bench.finetune.export import benchmark_dir, export
 
-        print(export(args.out / "model", args.out / "onnx"))
+        shipped = export(args.out / "model", args.out / "onnx")
+        bench_dir = benchmark_dir(shipped, args.out / "onnx-dq2")
+        print(f"{shipped}/model.onnx: the shipped form; --set embedder=onnx:{bench_dir} runs its rewrite")
     return 0
 
 
