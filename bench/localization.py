@@ -720,6 +720,8 @@ def run_repo(task: tuple[str, list[dict[str, Any]], Path, RunConfig]) -> list[di
                 "files_written": written,
                 "files_deleted": deleted,
                 "embedded": embedded,
+                # Which model made the vectors: runs of two embedders stay apart when compared.
+                "embedder": engine.embedder.id,
             }
             results.append(rec)
             _append_record(cfg.partial, rec)
