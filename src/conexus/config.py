@@ -105,8 +105,12 @@ class Settings:
         return out
 
 
-def _coerce(name: str, raw: Any, target: Any) -> Any:
-    """Convert a raw TOML/env value to the type of the default ``target``."""
+def coerce_setting(name: str, raw: Any, target: Any) -> Any:
+    """Convert a raw TOML/env/option value to the type of the default ``target``.
+
+    Raises:
+        ConfigError: the value does not convert (or is a negative integer).
+    """
     try:
         if isinstance(target, bool):
             if isinstance(raw, bool):
@@ -165,13 +169,13 @@ def load_settings(
                 name = key.replace("-", "_")
                 if name not in defaults or name in {"home", "openai_api_key"}:
                     raise ConfigError(f"{toml_path}: unknown setting {key!r}")
-                values[name] = _coerce(name, raw, defaults[name])
+                values[name] = coerce_setting(name, raw, defaults[name])
 
     env = os.environ if environ is None else environ
     for name, default in defaults.items():
         raw_env = env.get(f"CONEXUS_{name.upper()}")
         if raw_env is not None and raw_env != "":
-            values[name] = _coerce(name, raw_env, default)
+            values[name] = coerce_setting(name, raw_env, default)
     if "openai_api_key" not in values and env.get("OPENAI_API_KEY"):
         values["openai_api_key"] = env["OPENAI_API_KEY"]
 
@@ -180,7 +184,7 @@ def load_settings(
             continue
         if name not in defaults:
             raise ConfigError(f"unknown setting {name!r}")
-        values[name] = _coerce(name, raw, defaults[name])
+        values[name] = coerce_setting(name, raw, defaults[name])
 
     settings = dataclasses.replace(base, **values)
     _validate(settings)

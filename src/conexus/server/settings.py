@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import click
 
+from conexus.config import coerce_setting as _coerce
 from conexus.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,36 +112,6 @@ def flag_name(f: dataclasses.Field[Any]) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def _coerce(name: str, raw: Any, default: Any) -> Any:
-    try:
-        if isinstance(default, bool):
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in {"1", "true", "yes", "on"}:
-                return True
-            if text in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(f"not a boolean: {raw!r}")
-        if isinstance(default, int):
-            value: Any = int(raw)
-        elif isinstance(default, float):
-            value = float(raw)
-        elif isinstance(default, tuple):
-            if isinstance(raw, str):
-                return tuple(p.strip() for p in raw.split(",") if p.strip())
-            if isinstance(raw, list | tuple):
-                return tuple(str(p) for p in raw)
-            raise ValueError(f"not a list: {raw!r}")
-        else:
-            return str(raw)
-        if value < 0:
-            raise ValueError("must be >= 0")
-        return value
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid value for {name}: {exc}") from exc
-
-
 def load_server_settings(
     options: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -193,6 +164,9 @@ def _validate(s: ServerSettings) -> None:
         raise ConfigError(f"log_level must be debug, info, warning or error, not {s.log_level!r}")
     if bool(s.tls_cert) != bool(s.tls_key):
         raise ConfigError("tls_cert and tls_key go together: give both or neither")
+    for name in ("rate_per_key", "rate_per_address"):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"{name} must be >= 0")
     if s.max_concurrent < 1:
         raise ConfigError("max_concurrent must be at least 1")
     if s.request_timeout_s <= 0:
