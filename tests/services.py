@@ -1,4 +1,4 @@
-"""Real services for tests (Redis, Prometheus, Alertmanager, Loki): find their binaries.
+"""Real services for tests (Redis, Prometheus, Alertmanager): find their binaries.
 
 A test that needs one calls :func:`require_binary`: it skips with the reason when the
 binary is absent, unless ``CONEXUS_REQUIRE_SERVICES=1`` (CI sets it), where absence
