@@ -35,7 +35,7 @@ from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError
 from conexus.indexing.indexer import IndexProgress, IndexReport
 from conexus.layout import resolve_root
 from conexus.observability import metrics
-from conexus.observability.instrument import index_phase
+from conexus.observability.instrument import index_phase, prime_embedder, prime_root
 from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 
 logger = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ class ServedRoot:
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, *, index: bool = True) -> None:
         """Start the watcher and the worker; with ``index``, queue an incremental job first."""
+        prime_root(self.name)
         if self.watcher is not None:
             self.watcher.start()
         if index:
@@ -358,6 +359,8 @@ class ServedRoot:
         with index_phase("job", **attributes) as job_span:
             self._run_job(job)
             job_span.set_attribute("conexus.outcome", job.status)
+        if job.status == "done" and job.kind != "clear":
+            prime_embedder(self.engine.embedder)  # loaded by the job: its series exist from now on
 
     def _run_job(self, job: IndexJob) -> None:
         stop = job.stop_event.is_set

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -152,3 +152,44 @@ def record_cache_lookups(hits: int, misses: int) -> None:
         metrics.EMBED_CACHE_LOOKUPS.labels("hit").inc(hits)
     if misses:
         metrics.EMBED_CACHE_LOOKUPS.labels("miss").inc(misses)
+
+
+# Series that exist before their first event: a rate over a counter that is absent
+# until something fails is "no data", not 0, and alert rules and dashboards misread it.
+AUTH_REASONS = ("missing", "invalid", "expired", "scope", "root")
+RATE_BUCKETS = ("key", "address")
+INDEX_OUTCOMES = ("ok", "failed", "cancelled")
+
+
+def prime_requests(operations: Iterable[str], transports: Iterable[str]) -> None:
+    """Create the request, rejection and search-stage series of a server at zero."""
+    transports = tuple(transports)
+    for transport in transports:
+        metrics.IN_FLIGHT.labels(transport)
+        for operation in operations:
+            metrics.REQUEST_DURATION.labels(operation, transport)
+            for status in STATUSES:
+                metrics.REQUESTS.labels(operation, transport, status)
+    for reason in AUTH_REASONS:
+        metrics.AUTH_FAILURES.labels(reason)
+    for bucket in RATE_BUCKETS:
+        metrics.RATE_LIMITED.labels(bucket)
+    for stage in SEARCH_STAGES:
+        metrics.SEARCH_STAGE_DURATION.labels(stage)
+    for result in ("hit", "miss"):
+        metrics.EMBED_CACHE_LOOKUPS.labels(result)
+
+
+def prime_root(root: str) -> None:
+    """Create a served root's index-job and freshness series at zero."""
+    for outcome in INDEX_OUTCOMES:
+        metrics.INDEX_JOBS.labels(root, outcome)
+        metrics.INDEX_JOB_DURATION.labels(root, outcome)
+    metrics.FRESHNESS_LAG.labels(root)
+
+
+def prime_embedder(embedder: object) -> None:
+    """Create the embedding series of ``embedder``'s kind at zero."""
+    kind = embedder_kind(embedder)
+    metrics.EMBEDDED_TEXTS.labels(kind)
+    metrics.EMBED_DURATION.labels(kind)

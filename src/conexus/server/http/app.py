@@ -32,9 +32,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from conexus import __version__
+from conexus.api.operations import OPERATIONS
 from conexus.app.service import ConexusService
 from conexus.app.telemetry import state_collector
 from conexus.errors import ConexusError
+from conexus.observability.instrument import prime_requests
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.http.telemetry import RequestTelemetry, metrics_route
@@ -165,6 +167,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings  # middleware and routes read them here
+    prime_requests([op.name for op in OPERATIONS], ("rest", "mcp"))
     install_error_handlers(app)
     app.include_router(rest_router(service))
 
