@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.context import Context
+from opentelemetry.trace import Span
 
 from conexus.observability import metrics
 from conexus.observability.logs import bind, request_id_from
@@ -63,7 +64,6 @@ def observe_request(
     (the API layer knows which errors are the client's). The exception is
     re-raised for the adapter to answer.
     """
-    kind = SpanKind.INTERNAL if transport == "cli" else SpanKind.SERVER
     in_flight = metrics.IN_FLIGHT.labels(transport)
     in_flight.inc()
     started = time.perf_counter()
@@ -73,7 +73,6 @@ def observe_request(
         span(
             f"conexus.{operation}",
             {"conexus.operation": operation, "conexus.transport": transport},
-            kind=kind,
         ) as request_span,
     ):
         observation = RequestObservation(request_span)
@@ -100,14 +99,18 @@ def observe_request(
 
 
 @contextmanager
-def incoming(headers: Mapping[str, str], request_id: str | None = None) -> Iterator[str]:
+def incoming(
+    headers: Mapping[str, str], request_id: str | None = None, trace_context: Context | None = None
+) -> Iterator[str]:
     """Serve a request in the client's trace context (``traceparent``) under its request id.
 
-    ``headers`` are the request's, names in lower case; ``request_id`` one the
-    transport already chose (else ``X-Request-ID`` or a new one). Yields the id.
+    ``headers`` are the request's, names in lower case; ``request_id`` and
+    ``trace_context`` what the HTTP layer already chose, if it did (else
+    ``X-Request-ID`` or a new id, and the headers' trace context). Yields the id.
     """
     rid = request_id or request_id_from(headers.get("x-request-id"))
-    with attached(extract_context(headers)), bind(request_id=rid):
+    parent = trace_context if trace_context is not None else extract_context(headers)
+    with attached(parent), bind(request_id=rid):
         yield rid
 
 

@@ -130,12 +130,15 @@ def configure_logging(
 ) -> logging.Handler:
     """Log to stderr (or ``stream``) in ``log_format``; Conexus' loggers at ``log_level``, others at WARNING.
 
-    Replaces the handler a previous call installed, so calling it again (tests,
-    a re-configured server) does not double the lines. Returns the handler.
+    Replaces the handler a previous call installed and a plain stderr handler
+    (``logging.basicConfig``'s, which the CLI group installs), so no line is
+    written twice or in two formats. Returns the handler.
     """
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
-        root.removeHandler(old)
+    for old in list(root.handlers):
+        plain_stderr = type(old) is logging.StreamHandler and old.stream in (sys.stderr, sys.__stderr__)
+        if getattr(old, _HANDLER_MARK, False) or plain_stderr:
+            root.removeHandler(old)
     handler = logging.StreamHandler(stream or sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
     handler.setFormatter(formatter(log_format))

@@ -7,8 +7,9 @@ answer, the ones rate limits and authentication give included:
 * the request id is the client's ``X-Request-ID`` when it is a plain token of
   at most 128 characters, else a new one; it is echoed in the response's
   ``X-Request-ID`` and tags every log line written while serving it;
-* a W3C ``traceparent`` (and ``tracestate``) header becomes the current trace
-  context, so the operation's span continues the client's trace;
+* a W3C ``traceparent`` (and ``tracestate``) header becomes the parent of the
+  request's server span (``POST /api/v1/search``), so the operation's span
+  and every log line of the request continue the client's trace;
 * one INFO line on ``conexus.access`` per request: method, route template
   (``/api/v1/search``, ``/mcp``; never the query string), status, duration.
 
@@ -24,6 +25,8 @@ from collections.abc import Mapping
 
 import anyio
 import anyio.to_thread
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
@@ -32,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conexus.observability.instrument import incoming
+from conexus.observability.tracing import span
 
 access_logger = logging.getLogger("conexus.access")
 
@@ -84,9 +88,15 @@ class RequestTelemetry:
         headers: Mapping[str, str] = _headers(scope)
         started = time.perf_counter()
         status = 500  # what the client sees when the app fails before answering
-        with incoming(headers) as request_id:
-            # Handlers that run elsewhere (the MCP SDK's session task) find it here.
-            scope.setdefault("state", {})["request_id"] = request_id
+        method = str(scope.get("method", ""))
+        with (
+            incoming(headers) as request_id,
+            span(f"{method} request", {"http.request.method": method}, kind=SpanKind.SERVER) as http_span,
+        ):
+            # Handlers that run elsewhere (the MCP SDK's session task) find them here.
+            state = scope.setdefault("state", {})
+            state["request_id"] = request_id
+            state["trace_context"] = otel_context.get_current()
 
             async def send_with_id(message: Message) -> None:
                 nonlocal status
@@ -105,8 +115,12 @@ class RequestTelemetry:
                 await self.app(scope, receive, send_with_id)
             finally:
                 seconds = time.perf_counter() - started
-                method = str(scope.get("method", ""))
                 route = route_template(scope)
+                http_span.update_name(f"{method} {route}")
+                http_span.set_attribute("http.route", route)
+                http_span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    http_span.set_status(Status(StatusCode.ERROR))
                 access_logger.info(
                     "%s %s %d %.1f ms",
                     method,

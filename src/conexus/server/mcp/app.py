@@ -134,9 +134,11 @@ class ConexusMCP:
         # (set by the HTTP middleware) follow the call onto the worker thread.
         request = ctx.request
         headers = {k.lower(): v for k, v in request.headers.items()} if request is not None else {}
-        request_id = getattr(getattr(request, "state", None), "request_id", None)
+        state = getattr(request, "state", None)
+        request_id = getattr(state, "request_id", None)
+        trace_context = getattr(state, "trace_context", None)
         try:
-            with incoming(headers, request_id):
+            with incoming(headers, request_id, trace_context):
                 result = await anyio.to_thread.run_sync(
                     op.execute, call, params.arguments, abandon_on_cancel=True
                 )
