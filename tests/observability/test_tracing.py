@@ -208,7 +208,7 @@ def test_a_server_with_otlp_configured_exports_its_spans_to_a_collector(
             assert response.status_code == 200
 
         def exported() -> set[str]:
-            names = set()
+            names: set[str] = set()
             for message in list(_Receiver.received):
                 for resource_spans in message.resource_spans:
                     for scope_spans in resource_spans.scope_spans:
