@@ -202,10 +202,16 @@ def test_a_server_with_otlp_configured_exports_its_spans_to_a_collector(
     base = server.url.removesuffix("/mcp")
     try:
         with httpx.Client(timeout=30) as http:
+
+            def indexed() -> bool:  # before the first index a search has no stages to trace
+                body = http.post(f"{base}/api/v1/status", json={}).json()
+                return bool(body["index_state"] == "ready" and body["status"].get("chunks"))
+
+            eventually(indexed, 60, "the index is ready")
             response = http.post(
                 f"{base}/api/v1/search", json={"query": "retry delay"}, headers={"traceparent": TRACEPARENT}
             )
-            assert response.status_code == 200
+            assert response.status_code == 200 and response.json()["hits"]
 
         def exported() -> set[str]:
             names: set[str] = set()
