@@ -88,6 +88,9 @@ class Engine:
         self._results_lock = threading.Lock()
         self._store_epoch = 0
         self.progress = IndexProgress()
+        # Stale files (modified + deleted) at the last check: the figure a metrics scrape reads,
+        # since checking walks every indexed file. None until a status with check_stale runs.
+        self.last_stale: int | None = None
 
     # -- lazy parts ------------------------------------------------------------------------------
     @property
@@ -388,6 +391,7 @@ class Engine:
                 deleted.append(path)
             elif state == "modified":
                 modified.append(path)
+        self.last_stale = len(modified) + len(deleted)
         return {
             "modified": len(modified),
             "deleted": len(deleted),

@@ -27,7 +27,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from conexus.api import render
-from conexus.api.errors import InvalidArgumentsError, validation_failure
+from conexus.api.errors import InvalidArgumentsError, describe, validation_failure
 from conexus.api.limits import GREP_TIMEOUT_S, MAX_ARGUMENT_BYTES, MAX_OFFSET, PROGRESS_POLL_S
 from conexus.api.models import (
     ConnectorArgs,
@@ -61,6 +61,7 @@ from conexus.errors import (
     QueryError,
     TooLargeError,
 )
+from conexus.observability.instrument import observe_request
 from conexus.paths import confine
 from conexus.search.hybrid import SearchRequest, WorkContext
 from conexus.sources.filesystem import files_under, walk_options
@@ -144,9 +145,16 @@ class Operation(Generic[InT, OutT]):
             logger.info("%s: rejected arguments %s", self.tool, sorted({str(e["loc"]) for e in exc.errors()}))
             raise InvalidArgumentsError(validation_failure(exc, self.tool, self.input)) from exc
 
-    def execute(self, call: Call, arguments: Mapping[str, Any] | None) -> OutT:
-        """Parse ``arguments`` and run the operation (on the caller's thread)."""
-        return self.run(call, self.parse(arguments))
+    def execute(self, call: Call, arguments: Mapping[str, Any] | BaseModel | None) -> OutT:
+        """Parse ``arguments`` (unless the adapter already did) and run the operation on the caller's thread.
+
+        The one dispatch of every adapter: the request is counted, timed and
+        traced here (:func:`conexus.observability.instrument.observe_request`).
+        """
+        with observe_request(self.name, call.transport, request_status) as observed:
+            args = arguments if isinstance(arguments, self.input) else self.parse(_mapping(arguments))
+            observed.set_root(_root_name(call, args))
+            return self.run(call, args)
 
     def text(self, result: BaseModel) -> str:
         """The readable rendering of a result of this operation."""
@@ -154,6 +162,31 @@ class Operation(Generic[InT, OutT]):
 
 
 # ================================================================================== shared helpers
+
+
+def request_status(exc: BaseException) -> str:
+    """The coarse status of a failed request for metrics and traces: client_error, denied, limited, error."""
+    status = describe(exc, "").status
+    if status in (401, 403):
+        return "denied"
+    if status == 429:
+        return "limited"
+    return "client_error" if 400 <= status < 500 else "error"
+
+
+def _mapping(arguments: Mapping[str, Any] | BaseModel | None) -> Mapping[str, Any] | None:
+    if isinstance(arguments, BaseModel):  # another operation's model: check it as plain arguments
+        return arguments.model_dump()
+    return arguments
+
+
+def _root_name(call: Call, args: BaseModel) -> str | None:
+    """The configured name of the root a request addresses (None when it names no served root)."""
+    ref = getattr(args, "root", None)
+    try:
+        return call.service.root(ref if isinstance(ref, str) else None).name
+    except ConexusError:
+        return None
 
 
 def index_state(root: ServedRoot, reported: str | None = None) -> str:

@@ -34,6 +34,8 @@ from conexus.engine import Engine
 from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError, PathNotFoundError
 from conexus.indexing.indexer import IndexProgress, IndexReport
 from conexus.layout import resolve_root
+from conexus.observability import metrics
+from conexus.observability.instrument import index_phase, prime_embedder, prime_root
 from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class IndexJob:
     finished_at: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+    changes_seen_at: float | None = None  # a watch job: when the watcher saw its first change
 
     def request_stop(self) -> None:
         self.stop_event.set()
@@ -123,6 +126,7 @@ class ServedRoot:
         self._changed: set[str] = set()
         self._deleted: set[str] = set()
         self._rescan = False
+        self._changes_seen_at: float | None = None  # the oldest change not yet taken into a job
         self._closed = False
         self._next_id = 1
         self.current: IndexJob | None = None
@@ -139,6 +143,7 @@ class ServedRoot:
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, *, index: bool = True) -> None:
         """Start the watcher and the worker; with ``index``, queue an incremental job first."""
+        prime_root(self.name)
         if self.watcher is not None:
             self.watcher.start()
         if index:
@@ -260,6 +265,8 @@ class ServedRoot:
             self._deleted |= batch.deleted
             self._deleted -= batch.changed
             self._rescan = self._rescan or batch.rules_changed or batch.overflow
+            if self._changes_seen_at is None and batch:
+                self._changes_seen_at = time.time()
             self._cv.notify_all()
 
     def _take_changes(self) -> IndexJob | None:
@@ -274,6 +281,7 @@ class ServedRoot:
         self._deleted.clear()
         self._rescan = False
         job = IndexJob(self._next_id, kind, "watch", tuple(paths) if paths is not None else None)
+        job.changes_seen_at, self._changes_seen_at = self._changes_seen_at, None
         self._next_id += 1
         return job
 
@@ -338,7 +346,23 @@ class ServedRoot:
     def _has_changes(self) -> bool:
         return bool(self._changed or self._deleted or self._rescan)
 
+    @property
+    def pending_changes(self) -> int:
+        """Files the watcher saw change that no finished job has indexed yet (waiting or being indexed)."""
+        with self._cv:
+            running = self.current
+            in_job = len(running.paths or ()) if running is not None and running.reason == "watch" else 0
+            return len(self._changed) + len(self._deleted) + in_job
+
     def _run(self, job: IndexJob) -> None:
+        attributes = {"conexus.root": self.name, "conexus.job_kind": job.kind, "conexus.reason": job.reason}
+        with index_phase("job", **attributes) as job_span:
+            self._run_job(job)
+            job_span.set_attribute("conexus.outcome", job.status)
+        if job.status == "done" and job.kind != "clear":
+            prime_embedder(self.engine.embedder)  # loaded by the job: its series exist from now on
+
+    def _run_job(self, job: IndexJob) -> None:
         stop = job.stop_event.is_set
         try:
             if job.kind == "clear":
@@ -374,6 +398,7 @@ class ServedRoot:
             logger.exception("%s: %s index job %d crashed", self.name, job.kind, job.id)
         finally:
             job.finished_at = time.time()
+            record_job(self.name, job)
             job.done.set()
 
     # -- status ------------------------------------------------------------------------------------------
@@ -397,6 +422,20 @@ class ServedRoot:
             "watcher": watcher,
             "git_history": self.git is None or self.git.enabled,
         }
+
+
+def record_job(root: str, job: IndexJob) -> None:
+    """A finished job's duration and outcome, the last success, and for a watch job the freshness lag."""
+    if job.kind == "clear" or job.started_at is None or job.finished_at is None:
+        return
+    outcome = {"done": "ok", "failed": "failed"}.get(job.status, "cancelled")
+    metrics.INDEX_JOBS.labels(root, outcome).inc()
+    metrics.INDEX_JOB_DURATION.labels(root, outcome).observe(job.finished_at - job.started_at)
+    if outcome == "ok":
+        metrics.INDEX_LAST_SUCCESS.labels(root).set(job.finished_at)
+        if job.changes_seen_at is not None:
+            # Seen by the watcher -> committed: how long an edit took to become searchable.
+            metrics.FRESHNESS_LAG.labels(root).observe(max(0.0, job.finished_at - job.changes_seen_at))
 
 
 def list_indexed_files(engine: Engine) -> list[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy.typing as npt
 
 from conexus.embedding.base import Embedder, InputKeyed, empty, l2_normalize
 from conexus.errors import EmbeddingError, StoreError
+from conexus.observability.instrument import embedder_kind, record_cache_lookups, record_embedding
 from conexus.store.wal import use_wal
 
 logger = logging.getLogger(__name__)
@@ -277,6 +279,7 @@ def embed_with_cache(
             logger.warning("%s; going on without the cache", exc)
             cache = None
 
+    had_cache = cache is not None
     found = lookup(keys)
     missing = [k for k in keys if k not in found]
     # Second chance, keyed by what the model sees: an edit past the truncation point
@@ -296,6 +299,8 @@ def embed_with_cache(
                     found[mk] = aliased[ck] = by_input[mk]
             store(aliased)
             missing = [ck for ck in missing if alias[ck] not in found]
+    if had_cache:  # per distinct content key: found at either lookup, or left to the model
+        record_cache_lookups(len(keys) - len(missing), len(missing))
 
     # Equal model inputs are embedded once.
     to_embed = list(dict.fromkeys(alias[ck] for ck in missing))
@@ -305,9 +310,12 @@ def embed_with_cache(
         if alias[ck] != ck:
             also_under.setdefault(alias[ck], []).append(ck)
     done = 0
+    kind = embedder_kind(embedder)
     for start in range(0, len(to_embed), _EMBED_SLICE):
         part = to_embed[start : start + _EMBED_SLICE]
+        started = time.perf_counter()
         vectors = embedder.embed_documents([text_of[k] for k in part])
+        record_embedding(kind, len(part), time.perf_counter() - started)
         fresh = {k: vectors[i] for i, k in enumerate(part)}
         found.update(fresh)
         extra = {ck: fresh[mk] for mk in part for ck in also_under.get(mk, ())}

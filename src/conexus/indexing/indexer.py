@@ -17,6 +17,7 @@ writes: ONNX Runtime and SQLite release the GIL, so the two overlap.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -31,6 +32,8 @@ from conexus.config import Settings
 from conexus.embedding import Embedder, EmbeddingCache, embed_with_cache
 from conexus.indexing.chunking import chunk_text
 from conexus.models import Chunk, SkippedFile, SkipReason
+from conexus.observability.instrument import index_phase
+from conexus.observability.tracing import start_span
 from conexus.sources.base import DocumentRef, Source
 from conexus.store.base import COMPLETE_KEY, FileRow, FileUpdate, Store, StoreWriter
 
@@ -137,11 +140,13 @@ class Indexer:
         try:
             existing = self.store.files()
             t_walk = time.perf_counter()
-            if paths is None:
-                files, skips = self._walk_all()
-                gone = [p for p in existing if p not in files]
-            else:
-                files, skips, gone = self._walk_paths(paths, existing)
+            with index_phase("walk") as walk_span:
+                if paths is None:
+                    files, skips = self._walk_all()
+                    gone = [p for p in existing if p not in files]
+                else:
+                    files, skips, gone = self._walk_paths(paths, existing)
+                walk_span.set_attribute("conexus.files", len(files))
             report.timings["walk_s"] = round(time.perf_counter() - t_walk, 3)
             report.files_seen = len(files)
             progress.files_seen = len(files)
@@ -162,6 +167,7 @@ class Indexer:
             # (the embedding cache keeps the work). A first build commits batch by batch, so
             # its partial results are searchable (flagged "indexing") and survive a kill.
             # Leaving the writer block commits and saves the vectors (see conexus.store.base).
+            commit = None  # the span of the commit that leaving the writer block does
             with self.store.writer(atomic=bool(existing)) as writer:
                 read_skips = self._process(todo, existing, report, progress, notify, stop, writer)
                 skips.extend(read_skips)
@@ -181,12 +187,17 @@ class Indexer:
                 if report.stopped:
                     writer.abandon()
                 t_save = time.perf_counter()
+                commit = start_span("index.commit")
+            commit.end()
+            commit = None
             report.timings["save_s"] = round(time.perf_counter() - t_save, 3)
             report.skipped = dict(Counter(s.reason.value for s in skips))
             status = "stopped" if report.stopped else "complete"
             progress.phase = "stopped" if report.stopped else "done"
             return report
         finally:
+            if commit is not None:  # the commit failed
+                commit.end()
             report.seconds = round(time.perf_counter() - t0, 3)
             self.store.finish_run(run_id, status, report.to_dict())
             if status == "failed":
@@ -252,29 +263,40 @@ class Indexer:
         failed: list[BaseException],
     ) -> None:
         try:
-            batch: _Batch = []
-            n_chunks = 0
-            for sf in todo:
-                if stop():
-                    break
-                t = time.perf_counter()
-                res = self._prepare(sf, existing)
-                self._chunk_seconds += time.perf_counter() - t
-                if isinstance(res, str):
-                    batch.append((sf, res))
-                else:
-                    batch.append(res)
-                    if isinstance(res, _Prepared):
-                        n_chunks += len(res.chunks)
-                if len(batch) >= BATCH_FILES or n_chunks >= BATCH_CHUNKS:
-                    out.put(batch)
-                    batch, n_chunks = [], 0
-            if batch:
-                out.put(batch)
+            with index_phase("chunk", **{"conexus.files": len(todo)}):
+                self._produce(todo, existing, out, stop)
         except BaseException as exc:  # re-raised on the main thread
             failed.append(exc)
         finally:
             out.put(None)
+
+    def _produce(
+        self,
+        todo: Sequence[DocumentRef],
+        existing: dict[str, FileRow],
+        out: queue.Queue[_Batch | None],
+        stop: Callable[[], bool],
+    ) -> None:
+        """Read and chunk ``todo``, handing batches to ``out`` (the producer thread's work)."""
+        batch: _Batch = []
+        n_chunks = 0
+        for sf in todo:
+            if stop():
+                break
+            t = time.perf_counter()
+            res = self._prepare(sf, existing)
+            self._chunk_seconds += time.perf_counter() - t
+            if isinstance(res, str):
+                batch.append((sf, res))
+            else:
+                batch.append(res)
+                if isinstance(res, _Prepared):
+                    n_chunks += len(res.chunks)
+            if len(batch) >= BATCH_FILES or n_chunks >= BATCH_CHUNKS:
+                out.put(batch)
+                batch, n_chunks = [], 0
+        if batch:
+            out.put(batch)
 
     def _process(
         self,
@@ -289,8 +311,12 @@ class Indexer:
         skips: list[SkippedFile] = []
         q: queue.Queue[_Batch | None] = queue.Queue(maxsize=4)
         failed: list[BaseException] = []
+        # The producer runs in a copy of this context, so its span is a child of the job's.
         worker = threading.Thread(
-            target=self._producer, args=(todo, existing, q, stop, failed), name="conexus-chunker", daemon=True
+            target=contextvars.copy_context().run,
+            args=(self._producer, todo, existing, q, stop, failed),
+            name="conexus-chunker",
+            daemon=True,
         )
         worker.start()
         t_embed = 0.0
@@ -322,11 +348,12 @@ class Indexer:
                     progress.embedded = _before + n
                     notify(progress)
 
-                vectors = (
-                    embed_with_cache(self.embedder, self.cache, keyed, on_progress=_on_embedded)
-                    if keyed
-                    else np.zeros((0, self.embedder.dim), dtype=np.float32)
-                )
+                with index_phase("embed", **{"conexus.texts": len(keyed)}):
+                    vectors = (
+                        embed_with_cache(self.embedder, self.cache, keyed, on_progress=_on_embedded)
+                        if keyed
+                        else np.zeros((0, self.embedder.dim), dtype=np.float32)
+                    )
                 t_embed += time.perf_counter() - t1
                 new_embeds = progress.embedded - before
                 report.embedded += new_embeds
@@ -354,10 +381,11 @@ class Indexer:
                     )
                     offset += n
                     report.invalid_utf8 += int(p.invalid_utf8)
-                if file_updates:
-                    writer.apply(file_updates, [])
-                if touches:
-                    writer.touch(touches)
+                with index_phase("write", **{"conexus.files": len(file_updates) + len(touches)}):
+                    if file_updates:
+                        writer.apply(file_updates, [])
+                    if touches:
+                        writer.touch(touches)
                 t_write += time.perf_counter() - t2
                 report.files_changed += len(updates)
                 report.files_unchanged += len(touches)

@@ -21,6 +21,7 @@ from conexus.config import Settings
 from conexus.embedding import Embedder
 from conexus.errors import QueryError
 from conexus.models import Hit, SearchResult
+from conexus.observability.instrument import search_stage
 from conexus.search.confidence import COVERAGE_HITS, assess, gather
 from conexus.search.filters import chunk_filter, filter_files
 from conexus.search.freshness import FreshnessChecker
@@ -152,30 +153,8 @@ class HybridSearcher:
 
         evidence = _Evidence()
         lists = self._retrieve(plan, where, n_cand, files, n_chunks, evidence)
-        scores, signals = rrf(lists, k=self.settings.rrf_k)
-        # Ranking needs only where each candidate lives; full rows (with text) only for the page.
-        # Every retriever applied the filter; a chunk without meta was deleted since.
-        meta = self.store.chunk_meta(list(scores))
-        scores = {cid: s for cid, s in scores.items() if cid in meta}
-        # In a long issue text, test and doc words are everywhere (tracebacks, "pytest", "the docs
-        # say"); only a test or documentation file the issue names makes it about tests or docs.
-        wants_tests, wants_docs = plan.wants_tests, plan.wants_docs
-        if plan.is_long:
-            wants_tests = any(is_test_path(p) for p in plan.paths)
-            wants_docs = any(p.lower().endswith((".md", ".rst", ".txt")) for p in plan.paths)
-        priors = {
-            cid: file_prior(
-                meta[cid].path,
-                meta[cid].language,
-                wants_tests=wants_tests,
-                wants_docs=wants_docs,
-                long_query=plan.is_long,
-            )
-            for cid in scores
-        }
-        scores = apply_boosts(scores, priors)
-        scores = apply_boosts(scores, self._context_factors(req.work_context, meta))
-        ranked = diversify(rank(scores), lambda cid: meta[cid].path, self.settings.max_hits_per_file)
+        with search_stage("fusion"):
+            scores, signals, ranked = self._fuse(req, plan, lists)
         page = ranked[req.offset : req.offset + req.top_k]
         # The confidence reads the first hits of the whole ranking, whichever page is served.
         top = ranked[:COVERAGE_HITS]
@@ -241,6 +220,39 @@ class HybridSearcher:
             confidence=confidence,
         )
 
+    def _fuse(
+        self, req: SearchRequest, plan: QueryPlan, lists: list[RankedList]
+    ) -> tuple[dict[int, float], dict[int, dict[str, float]], list[int]]:
+        """Fuse the retrievers' lists, apply the file priors and the work context, diversify.
+
+        Returns the fused scores, each candidate's signals and the ranking.
+        """
+        scores, signals = rrf(lists, k=self.settings.rrf_k)
+        # Ranking needs only where each candidate lives; full rows (with text) only for the page.
+        # Every retriever applied the filter; a chunk without meta was deleted since.
+        meta = self.store.chunk_meta(list(scores))
+        scores = {cid: s for cid, s in scores.items() if cid in meta}
+        # In a long issue text, test and doc words are everywhere (tracebacks, "pytest", "the docs
+        # say"); only a test or documentation file the issue names makes it about tests or docs.
+        wants_tests, wants_docs = plan.wants_tests, plan.wants_docs
+        if plan.is_long:
+            wants_tests = any(is_test_path(p) for p in plan.paths)
+            wants_docs = any(p.lower().endswith((".md", ".rst", ".txt")) for p in plan.paths)
+        priors = {
+            cid: file_prior(
+                meta[cid].path,
+                meta[cid].language,
+                wants_tests=wants_tests,
+                wants_docs=wants_docs,
+                long_query=plan.is_long,
+            )
+            for cid in scores
+        }
+        scores = apply_boosts(scores, priors)
+        scores = apply_boosts(scores, self._context_factors(req.work_context, meta))
+        ranked = diversify(rank(scores), lambda cid: meta[cid].path, self.settings.max_hits_per_file)
+        return scores, signals, ranked
+
     # -- retrievers ----------------------------------------------------------------------------
     def _retrieve(
         self,
@@ -263,20 +275,40 @@ class HybridSearcher:
         if s.vector_weight > 0 and plan.semantic_text.strip():
             pending = _query_pool().submit(self.embedder.embed_query, plan.semantic_text)
 
-        # Always counted: the confidence needs to know which query terms the index holds at all.
-        df = self.store.doc_frequencies(list(dict.fromkeys([*plan.terms, *plan.exact, *plan.phrase])))
-        evidence.doc_freq = df
-        if s.bm25_weight > 0:
-            lex = self.store.lexical(plan.lexical_terms(df, n_chunks), n_cand, where)
-            lists.append(RankedList("bm25", [cid for cid, _ in lex], s.bm25_weight))
+        with search_stage("lexical"):
+            # Always counted: the confidence needs to know which query terms the index holds at all.
+            df = self.store.doc_frequencies(list(dict.fromkeys([*plan.terms, *plan.exact, *plan.phrase])))
+            evidence.doc_freq = df
+            if s.bm25_weight > 0:
+                lex = self.store.lexical(plan.lexical_terms(df, n_chunks), n_cand, where)
+                lists.append(RankedList("bm25", [cid for cid, _ in lex], s.bm25_weight))
 
         if pending is not None:
-            qv = pending.result()
-            near = self.store.nearest(qv, n_cand, where)
-            if near:
-                evidence.best_cosine = max(sim for _, sim in near)
-            lists.append(RankedList("vector", [cid for cid, _ in near], s.vector_weight))
+            # The query's embedding started beside the lexical stage: this stage waits for what
+            # is left of it, then asks the vector index.
+            with search_stage("vector"):
+                qv = pending.result()
+                near = self.store.nearest(qv, n_cand, where)
+                if near:
+                    evidence.best_cosine = max(sim for _, sim in near)
+                lists.append(RankedList("vector", [cid for cid, _ in near], s.vector_weight))
 
+        with search_stage("exact"):
+            lists += self._exact_lists(plan, df, n_chunks, n_cand, where, files)
+        return lists
+
+    def _exact_lists(
+        self,
+        plan: QueryPlan,
+        df: dict[str, int],
+        n_chunks: int,
+        n_cand: int,
+        where: ChunkFilter,
+        files: dict[str, FileRow],
+    ) -> list[RankedList]:
+        """The exact signals: symbols the query names, its rare names and fragments, files it mentions."""
+        lists: list[RankedList] = []
+        s = self.settings
         defined: set[str] = set()
         if plan.identifiers:
             names: list[str] = []

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conexus.models import Confidence, Hit, SearchResult
+from conexus.observability.instrument import search_stage
 from conexus.search.fusion import aggregate_files, is_test_path
 from conexus.search.history import FileHistory
 
@@ -481,7 +482,8 @@ def localize(
         file_history = history(query, [p for p, _ in files[:HISTORY_TOP_FILES]])
         files = apply_history(files, file_history)
     if rerank is not None and files:
-        files = rerank(query, first, files, file_graph, file_history)
+        with search_stage("rerank"):
+            files = rerank(query, first, files, file_graph, file_history)
     focus = [p for p, _ in files[:focus_files]]
     second: list[Hit] = []
     if focus:

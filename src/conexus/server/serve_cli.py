@@ -3,8 +3,9 @@
 Registered on the ``conexus`` group by the CLI (``main.add_command(serve)``);
 ``python -m conexus.server.serve_cli`` runs it on its own.
 
-In stdio mode stdout is the protocol channel: logging goes to stderr and is
-configured before the engine is imported, and the SDK points file
+In stdio mode stdout is the protocol channel: logging goes to stderr (text or
+JSON lines, :mod:`conexus.observability.logs`) and is configured before the
+engine is imported, and the SDK points file
 descriptor 1 at stderr while serving, so stray output from native libraries
 cannot corrupt the stream either.
 """
@@ -19,18 +20,6 @@ from typing import Any
 import click
 
 from conexus.server.settings import ServerSettings, click_options, load_server_settings
-
-
-def configure_logging() -> None:
-    """stderr only; Conexus' own messages at INFO unless the user asked for more or less."""
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    if logging.getLogger().level >= logging.WARNING:
-        logging.getLogger("conexus").setLevel(logging.INFO)
-    # The SDK logs every request at INFO; keep the server log about Conexus.
-    for noisy in ("mcp", "httpx", "httpx2", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -86,12 +75,14 @@ def serve(
     fresh by watching its files; tools answer from what is indexed meanwhile.
     With several roots, tools take a `root` argument (default: the first).
     """
-    configure_logging()
     from conexus.errors import ConexusError
+    from conexus.observability.logs import configure_logging
 
+    configure_logging()  # until the settings say otherwise: text on stderr
     host_port = parse_listen(listen) if listen else None
     try:
         server_settings = load_server_settings(server_options, config_file=config_file)
+        configure_logging(server_settings.log_format, server_settings.log_level)
         _serve(
             ctx.obj or {},
             paths or (".",),
@@ -123,6 +114,7 @@ def _serve(
     from conexus.app.service import ConexusService
     from conexus.config import Settings, load_settings
     from conexus.layout import resolve_root
+    from conexus.observability.tracing import configure_tracing, shutdown_tracing
     from conexus.server.mcp import ConexusMCP, serve_stdio
 
     logger = logging.getLogger("conexus.server")
@@ -131,6 +123,7 @@ def _serve(
     def settings_for(root: Path) -> Settings:
         return load_settings(root, overrides=overrides)
 
+    configure_tracing()  # once per process, from the OTEL_* variables (export off unless asked)
     roots = [resolve_root(p) for p in paths]
     home = load_settings(None, overrides=overrides).home
     service = ConexusService(settings_for, home, watch=watch, auto_index=index)
@@ -149,6 +142,7 @@ def _serve(
         for entry in announced:
             withdraw(entry)
         await anyio.to_thread.run_sync(service.close)
+        await anyio.to_thread.run_sync(shutdown_tracing)  # sends the spans still batched
         logger.info("stopped")
 
     async def run() -> None:

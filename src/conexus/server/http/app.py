@@ -9,6 +9,7 @@ building their own app.
 ``POST /api/v1/<op>``   one route per operation (:mod:`.rest`)
 ``GET /healthz``        liveness: the process serves requests
 ``GET /readyz``         readiness: every root's index opens and answers
+``GET /metrics``        Prometheus metrics (:mod:`.telemetry`, ``docs/observability.md``)
 ``GET /openapi.json``   the OpenAPI 3.1 document, generated from the models
 ``GET /docs``           interactive API docs (assets served locally)
 ======================  ==================================================
@@ -31,10 +32,14 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from conexus import __version__
+from conexus.api.operations import OPERATIONS
 from conexus.app.service import ConexusService
+from conexus.app.telemetry import state_collector
 from conexus.errors import ConexusError
+from conexus.observability.instrument import prime_requests
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
+from conexus.server.http.telemetry import RequestTelemetry, metrics_route
 from conexus.server.mcp.app import ConexusMCP
 from conexus.server.mcp.jsonrpc import MalformedMessageError, check_message
 from conexus.server.settings import ServerSettings
@@ -138,10 +143,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state_collector().attach(service)  # /metrics reports this service's roots while it runs
         async with mcp_lifespan(app):
             try:
                 yield
             finally:
+                state_collector().detach(service)
                 if on_shutdown is not None:
                     with anyio.CancelScope(shield=True):
                         await on_shutdown()
@@ -156,10 +163,11 @@ def create_app(
         ),
         openapi_url="/openapi.json",
         lifespan=lifespan,
-        middleware=[*middleware, Middleware(BodyLimit)],
+        middleware=[Middleware(RequestTelemetry), *middleware, Middleware(BodyLimit)],
         redoc_url=None,
     )
     app.state.settings = settings  # middleware and routes read them here
+    prime_requests([op.name for op in OPERATIONS], ("rest", "mcp"))
     install_error_handlers(app)
     app.include_router(rest_router(service))
 
@@ -183,5 +191,6 @@ def create_app(
         )
 
     app.router.routes.extend(mcp_routes)
+    app.router.routes.append(metrics_route())
     app.router.routes.extend(routes)
     return app

@@ -27,6 +27,7 @@ from conexus.api.limits import MAX_ARGUMENT_BYTES
 from conexus.api.operations import BY_NAME, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService
 from conexus.errors import TooLargeError
+from conexus.observability.instrument import record_rejected
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def _endpoint(op: Operation[Any, Any], service: ConexusService) -> Any:
     async def endpoint(request: Request, args: BaseModel) -> Any:
         call = Call(service, transport="rest")
         try:
-            result = await anyio.to_thread.run_sync(op.run, call, args, abandon_on_cancel=True)
+            result = await anyio.to_thread.run_sync(op.execute, call, args, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
             call.cancelled.set()
             raise
@@ -181,6 +182,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 )
             else:
                 failure = invalid_arguments(errors, op.tool, op.input)
+        if op is not None:  # refused before the operation's dispatch, which counts the others
+            record_rejected(op.name, "rest", "client_error")
         return problem_response(failure, request.url.path)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -39,6 +39,7 @@ from conexus.api.operations import BY_TOOL, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService, ServedRoot
 from conexus.errors import ConexusError, PathError, PathNotFoundError, QueryError, TooLargeError
 from conexus.models import decode_text
+from conexus.observability.instrument import incoming
 from conexus.paths import confine
 from conexus.search.read import MAX_READ_BYTES
 from conexus.server.mcp.schema import input_schema, output_schema
@@ -129,9 +130,18 @@ class ConexusMCP:
                 logger.debug("progress notification not delivered", exc_info=True)
 
         call = Call(self.service, transport="mcp", progress=progress)
+        # Over HTTP the SDK hands over the HTTP request: its trace context and request id
+        # (set by the HTTP middleware) follow the call onto the worker thread.
+        request = ctx.request
+        headers = {k.lower(): v for k, v in request.headers.items()} if request is not None else {}
+        state = getattr(request, "state", None)
+        request_id = getattr(state, "request_id", None)
+        trace_context = getattr(state, "trace_context", None)
         try:
-            args = op.parse(params.arguments)
-            result = await anyio.to_thread.run_sync(op.run, call, args, abandon_on_cancel=True)
+            with incoming(headers, request_id, trace_context):
+                result = await anyio.to_thread.run_sync(
+                    op.execute, call, params.arguments, abandon_on_cancel=True
+                )
         except anyio.get_cancelled_exc_class():
             call.cancelled.set()  # the operation stops what it started (an index job it owns)
             raise
