@@ -11,7 +11,14 @@ building their own app.
 ``GET /readyz``         readiness: every root's index opens and answers
 ``GET /openapi.json``   the OpenAPI 3.1 document, generated from the models
 ``GET /docs``           interactive API docs (assets served locally)
+``GET /.well-known/     RFC 9728 protected resource metadata (OAuth)
+oauth-protected-
+resource``
 ======================  ==================================================
+
+Authentication (:mod:`.auth`) is installed here: open until a key store
+exists or OAuth is configured, then a bearer key or JWT on every route but
+health and the metadata.
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from conexus import __version__
+from conexus.app.keys import KeyStore
 from conexus.app.service import ConexusService
 from conexus.errors import ConexusError
+from conexus.server.http.auth import Authenticator, AuthMiddleware, metadata_routes
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.mcp.app import ConexusMCP
@@ -134,6 +143,7 @@ def create_app(
     SIGTERM/SIGINT once it has shut down, so code after serving may never run).
     """
     settings = settings or ServerSettings()
+    authenticator = Authenticator.from_settings(KeyStore(service.home), settings)
     mcp_routes, mcp_lifespan = _mcp_routes(mcp, host)
 
     @asynccontextmanager
@@ -156,10 +166,15 @@ def create_app(
         ),
         openapi_url="/openapi.json",
         lifespan=lifespan,
-        middleware=[*middleware, Middleware(BodyLimit)],
+        middleware=[
+            *middleware,
+            Middleware(AuthMiddleware, authenticator=authenticator),
+            Middleware(BodyLimit),
+        ],
         redoc_url=None,
     )
     app.state.settings = settings  # middleware and routes read them here
+    app.state.authenticator = authenticator
     install_error_handlers(app)
     app.include_router(rest_router(service))
 
@@ -183,5 +198,6 @@ def create_app(
         )
 
     app.router.routes.extend(mcp_routes)
+    app.router.routes.extend(metadata_routes(authenticator))
     app.router.routes.extend(routes)
     return app

@@ -27,6 +27,7 @@ from conexus.api.limits import MAX_ARGUMENT_BYTES
 from conexus.api.operations import BY_NAME, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService
 from conexus.errors import TooLargeError
+from conexus.server.http.auth import principal_of
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text, "content": {PROBLEM_JSON: {}}}
     for status, text in (
         (400, "Invalid request or arguments"),
+        (401, "No API key or token, or one that is invalid or expired (see WWW-Authenticate)"),
+        (403, "The key or token lacks the operation's scope"),
         (404, "Unknown root, file, or no index"),
         (409, "The index was built with another embedder or format"),
         (413, "The request, or a file it asks for, is too large"),
@@ -74,9 +77,9 @@ def problem_response(failure: Failure, instance: str) -> JSONResponse:
 
 def _endpoint(op: Operation[Any, Any], service: ConexusService) -> Any:
     async def endpoint(request: Request, args: BaseModel) -> Any:
-        call = Call(service, transport="rest")
+        call = Call(service, transport="rest", principal=principal_of(request.scope))
         try:
-            result = await anyio.to_thread.run_sync(op.run, call, args, abandon_on_cancel=True)
+            result = await anyio.to_thread.run_sync(op.invoke, call, args, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
             call.cancelled.set()
             raise
