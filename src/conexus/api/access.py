@@ -25,16 +25,18 @@ show only the allowed roots.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from conexus.app.service import ServedRoot
 
 Scope = Literal["read", "index", "admin"]
 SCOPE_ORDER: dict[str, int] = {"read": 0, "index": 1, "admin": 2}
+# Where the HTTP authentication middleware leaves the caller in a request's ASGI scope.
+PRINCIPAL_KEY = "conexus.principal"
 
 
 def scope_implies(held: str | None, needed: str) -> bool:
@@ -84,6 +86,12 @@ class Principal:
     def visible(self, roots: Sequence[ServedRoot]) -> list[ServedRoot]:
         """The roots of ``roots`` this caller may use, in order."""
         return [r for r in roots if self.may_use(r)]
+
+
+def principal_of(scope: Mapping[str, Any]) -> Principal | None:
+    """The caller a transport left in a request's ASGI scope (None: no authentication, a trusted caller)."""
+    found = scope.get(PRINCIPAL_KEY)
+    return found if isinstance(found, Principal) else None
 
 
 def _entry_admits(entry: str, name: str, path: Path) -> bool:

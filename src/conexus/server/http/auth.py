@@ -34,7 +34,6 @@ downstream gets its ``WWW-Authenticate`` header here.
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +47,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conexus.api.access import Principal
+from conexus.api.access import PRINCIPAL_KEY, Principal
 from conexus.api.errors import describe
 from conexus.app.keys import KeyRejectedError, KeyStore, looks_like_key
 from conexus.errors import AuthenticationError, ForbiddenError
@@ -58,17 +57,10 @@ from conexus.server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
 
-PRINCIPAL_KEY = "conexus.principal"
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 PROBLEM_JSON = "application/problem+json"
 MAX_TOKEN_CHARS = 16_384
-
-
-def principal_of(scope: Scope | MutableMapping[str, Any]) -> Principal | None:
-    """The authenticated caller of a request (None: authentication is off, the caller is trusted)."""
-    found = scope.get(PRINCIPAL_KEY)
-    return found if isinstance(found, Principal) else None
 
 
 def bearer_token(scope: Scope) -> str | None:

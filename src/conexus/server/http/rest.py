@@ -22,12 +22,12 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conexus.api.access import principal_of
 from conexus.api.errors import Failure, describe, invalid_arguments
 from conexus.api.limits import MAX_ARGUMENT_BYTES
 from conexus.api.operations import BY_NAME, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService
 from conexus.errors import TooLargeError
-from conexus.server.http.auth import principal_of
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 
 logger = logging.getLogger(__name__)

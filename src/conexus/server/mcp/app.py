@@ -17,7 +17,7 @@ Error policy (MCP 2025-11-25, "Error Handling"):
   internal error without one.
 
 Over HTTP, the caller established by the authentication middleware
-(:func:`conexus.server.http.auth.principal_of`, read from the request the SDK
+(:func:`conexus.api.access.principal_of`, read from the request the SDK
 hands each handler) goes on every ``Call``: a tool its key may not use is an
 ``isError`` result saying which scope it needs, and resources list and read
 only the roots the caller may use. Over stdio there is no principal.
@@ -40,7 +40,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 
 from conexus import __version__
-from conexus.api.access import Principal
+from conexus.api.access import Principal, principal_of
 from conexus.api.errors import describe
 from conexus.api.operations import BY_TOOL, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService, ServedRoot
@@ -48,7 +48,6 @@ from conexus.errors import ConexusError, PathError, PathNotFoundError, QueryErro
 from conexus.models import decode_text
 from conexus.paths import confine
 from conexus.search.read import MAX_READ_BYTES
-from conexus.server.http.auth import principal_of
 from conexus.server.mcp.schema import input_schema, output_schema
 from conexus.sources.filesystem.read import looks_binary, read_bytes
 
