@@ -10,6 +10,9 @@ closing as soon as a key exists.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +25,14 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from conexus.app.keys import KEYS_FILE, KeyStore
-from tests.server.conftest import START_TIMEOUT_S, make_repo, start_http_server, text_of, write
+from tests.server.conftest import (
+    START_TIMEOUT_S,
+    make_repo,
+    server_env,
+    start_http_server,
+    text_of,
+    write,
+)
 from tests.server.inprocess import LiveServer, auth_failures, live_server
 
 pytestmark = pytest.mark.timeout(180)
@@ -272,6 +282,19 @@ def test_a_server_without_keys_is_open_and_closes_once_a_key_is_created(tmp_path
             assert http.post(f"{API}/status", json={}).status_code == 401
             ok = http.post(f"{API}/status", json={}, headers={"Authorization": f"Bearer {secret}"})
             assert ok.status_code == 200
+            # The CLI asks the running server with CONEXUS_API_KEY; without one it answers locally.
+            env = {**os.environ, **server_env(home)}
+            cli = [sys.executable, "-m", "conexus", "status", "--root", str(repo), "--json"]
+            local = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120)
+            assert local.returncode == 0, local.stderr
+            remote = subprocess.run(
+                cli, capture_output=True, text=True, env={**env, "CONEXUS_API_KEY": secret}, timeout=120
+            )
+            assert remote.returncode == 0, remote.stderr
+            wrong = subprocess.run(
+                cli, capture_output=True, text=True, env={**env, "CONEXUS_API_KEY": "cx_wrong"}, timeout=120
+            )
+            assert wrong.returncode == 8 and "Unauthorized" in wrong.stderr, wrong.stderr
             KeyStore(home).revoke(key.name)
             # Revoking the last key does not reopen the server: the store exists and is empty.
             assert http.post(f"{API}/status", json={}).status_code == 401
