@@ -11,14 +11,12 @@ building their own app.
 ``GET /readyz``         readiness: every root's index opens and answers
 ``GET /openapi.json``   the OpenAPI 3.1 document, generated from the models
 ``GET /docs``           interactive API docs (assets served locally)
-``GET /.well-known/     RFC 9728 protected resource metadata (OAuth)
-oauth-protected-
-resource``
 ======================  ==================================================
 
-Authentication (:mod:`.auth`) is installed here: open until a key store
-exists or OAuth is configured, then a bearer key or JWT on every route but
-health and the metadata.
+Authentication (:mod:`.auth`) is installed here, with the RFC 9728 resource
+metadata at ``/.well-known/oauth-protected-resource``: the app is open until
+a key store exists or OAuth is configured, then every route but health and
+the metadata needs a bearer key or JWT.
 """
 
 from __future__ import annotations
