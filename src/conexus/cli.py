@@ -33,7 +33,7 @@ MAX_OFFSET = 10_000  # = conexus.search.hybrid.MAX_OFFSET; not imported, to keep
 EXIT_CODES_HELP = """
 Exit codes: 0 ok; 1 unexpected error; 2 bad option or configuration; 3 missing path;
 4 no index for this folder; 5 incompatible or corrupt index; 6 storage failure;
-7 embedding model failure.
+7 embedding model failure; 8 access refused (API key or token).
 """
 
 
@@ -519,9 +519,11 @@ def clear(ctx: click.Context, root_opt: str | None) -> None:
 
 
 def _register_server_commands() -> None:
+    from conexus.cli_keys import keys
     from conexus.server.serve_cli import serve
 
     main.add_command(serve)
+    main.add_command(keys)
 
 
 _register_server_commands()

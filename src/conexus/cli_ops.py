@@ -14,6 +14,7 @@ the first required text field is the argument, every other field an option.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 import typing
@@ -56,14 +57,21 @@ def run_operation(
     if not local:
         from conexus.app.discovery import server_for
         from conexus.app.remote import ServerUnavailableError, call_remote
+        from conexus.errors import AuthenticationError
 
         server = server_for(home, root)
         if server is not None:
+            token = os.environ.get("CONEXUS_API_KEY") or None
             try:
                 remote_args = {**arguments, "root": str(root)} if takes_root else arguments
-                return call_remote(server.url, name, remote_args)
+                return call_remote(server.url, name, remote_args, token=token)
             except ServerUnavailableError:
                 pass  # it stopped since it announced itself: answer locally
+            except AuthenticationError:
+                # The server needs a key and none was given: this user reads the data home
+                # anyway, so answer locally. A key that was given and refused is an error.
+                if token:
+                    raise
     from conexus.api.operations import BY_NAME, Call
     from conexus.app.service import ConexusService
 

@@ -12,6 +12,9 @@
     │   └── IndexNotReadyError     the first build is still running: retry shortly
     ├── StoreError             the database or vector index failed underneath
     ├── EmbeddingError         the model could not be loaded or failed to run
+    ├── AccessError            who is calling may not do this (HTTP with keys or OAuth)
+    │   ├── AuthenticationError    no credentials, or a key/token that is invalid or expired
+    │   └── ForbiddenError         a valid caller without the scope the operation needs
     └── QueryError             a query the engine cannot answer (never a syntax error:
         │                      any string is a valid query)
         └── TooLargeError      a request, or a file it asks for, exceeds a size limit
@@ -104,6 +107,30 @@ class EmbeddingError(ConexusError):
     exit_code = 7
     http_status = 503
     problem = "embedding-unavailable"
+
+
+class AccessError(ConexusError):
+    """The caller is not allowed to do this (API keys and OAuth on the HTTP server)."""
+
+    exit_code = 8
+    http_status = 403
+    problem = "access-denied"
+
+
+class AuthenticationError(AccessError):
+    """No credentials, or a key or token that is unknown, revoked, expired or badly signed."""
+
+    exit_code = 8
+    http_status = 401
+    problem = "unauthorized"
+
+
+class ForbiddenError(AccessError):
+    """A valid key or token that lacks the scope the operation needs (read < index < admin)."""
+
+    exit_code = 8
+    http_status = 403
+    problem = "forbidden"
 
 
 class QueryError(ConexusError):

@@ -10,7 +10,9 @@ error                      status  problem type (``/problems/...``)
 =========================  ======  =====================================
 QueryError, ConfigError    400     invalid-request, configuration
 PathError                  400     path-refused
-PathNotFoundError          404     not-found
+PathNotFoundError          404     not-found (also a root the caller's key may not use)
+AuthenticationError        401     unauthorized (with WWW-Authenticate, from the HTTP layer)
+ForbiddenError             403     forbidden: the key or token lacks the operation's scope
 IndexNotFoundError         404     index-not-found
 IndexIncompatibleError     409     index-incompatible
 TooLargeError              413     too-large
@@ -29,9 +31,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from conexus.errors import (
+    AuthenticationError,
     ConexusError,
     ConfigError,
     EmbeddingError,
+    ForbiddenError,
     IndexIncompatibleError,
     IndexNotFoundError,
     IndexNotReadyError,
@@ -86,6 +90,14 @@ class InvalidArgumentsError(QueryError):
 # (``http_status``, ``problem`` in :mod:`conexus.errors`). The most specific class listed wins.
 _REPORTS: dict[type[ConexusError], tuple[str, str]] = {
     PathNotFoundError: ("Not found", "{exc}."),
+    AuthenticationError: (
+        "Unauthorized",
+        "Unauthorized: {exc}. Send a valid API key or token as 'Authorization: Bearer <key>'.",
+    ),
+    ForbiddenError: (
+        "Forbidden",
+        "Forbidden: {exc}. Ask for a key or token with that scope (read < index < admin).",
+    ),
     PathError: (
         "Path refused",
         "Path refused: {exc}. Paths are relative to the served root (see context_status).",

@@ -11,6 +11,11 @@ jobs, error mapping in :mod:`conexus.api.errors`) is written twice.
 Operations are synchronous and run on a worker thread of the adapter; they
 report progress through :meth:`Call.report_progress` and watch
 :attr:`Call.cancelled`, which the adapter sets when the client gives up.
+
+Access control is enforced here, once for every transport
+(:mod:`conexus.api.access`): :meth:`Operation.invoke` refuses a caller
+without the operation's scope, and every operation picks its root through
+:meth:`Call.root`, which applies the caller's allow-list of roots.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
 from conexus.api import render
+from conexus.api.access import Principal, Scope
 from conexus.api.errors import InvalidArgumentsError, describe, validation_failure
 from conexus.api.limits import GREP_TIMEOUT_S, MAX_ARGUMENT_BYTES, MAX_OFFSET, PROGRESS_POLL_S
 from conexus.api.models import (
@@ -52,9 +58,10 @@ from conexus.api.models import (
 from conexus.api.paging import decode_cursor, encode_cursor, request_key
 from conexus.app.connectors import KINDS as CONNECTOR_KINDS
 from conexus.app.connectors import Connector, mask_secrets, validate_options
-from conexus.app.service import ConexusService, IndexJob, ServedRoot
+from conexus.app.service import ConexusService, IndexJob, ServedRoot, select_root
 from conexus.errors import (
     ConexusError,
+    ForbiddenError,
     IndexNotFoundError,
     PathError,
     PathNotFoundError,
@@ -62,6 +69,7 @@ from conexus.errors import (
     TooLargeError,
 )
 from conexus.observability.instrument import observe_request
+from conexus.observability.metrics import AUTH_FAILURES
 from conexus.paths import confine
 from conexus.search.hybrid import SearchRequest, WorkContext
 from conexus.sources.filesystem import files_under, walk_options
@@ -71,17 +79,17 @@ logger = logging.getLogger(__name__)
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
 
-Scope = Literal["read", "index", "admin"]
 ProgressFn = Callable[[float, float | None, str], None]
 
 
 class Call:
-    """One request being served: the service it runs against and the transport's hooks.
+    """One request being served: the service it runs against, who asks, and the transport's hooks.
 
-    ``report_progress`` forwards progress to the client (an MCP progress
-    notification; nothing over plain REST); ``cancelled`` is set by the adapter
-    when the client cancels or disconnects, and long operations stop the work
-    they started.
+    ``principal`` is the authenticated caller (None: a trusted local caller,
+    which may do everything). ``report_progress`` forwards progress to the
+    client (an MCP progress notification; nothing over plain REST);
+    ``cancelled`` is set by the adapter when the client cancels or
+    disconnects, and long operations stop the work they started.
     """
 
     def __init__(
@@ -90,11 +98,44 @@ class Call:
         *,
         transport: str,
         progress: ProgressFn | None = None,
+        principal: Principal | None = None,
     ) -> None:
         self.service = service
         self.transport = transport
+        self.principal = principal
         self._progress = progress
         self.cancelled = threading.Event()
+
+    @property
+    def roots(self) -> list[ServedRoot]:
+        """The served roots this caller may use, in order (all of them for a local caller)."""
+        roots = self.service.roots
+        return roots if self.principal is None else self.principal.visible(roots)
+
+    def root(self, ref: str | None = None) -> ServedRoot:
+        """The root named ``ref`` among those the caller may use; the first of them when ``ref`` is empty.
+
+        The allow-list is applied here, when the root is chosen and before any
+        index is read: each root has its own store, so what the caller then
+        searches holds only allowed content, and counts, paging and ``top_k``
+        are exact. A root outside the allow-list is reported exactly as one
+        that is not served (the message lists only the allowed roots).
+
+        Raises:
+            PathError: no allowed root matches ``ref``.
+        """
+        if self.principal is None:
+            return self.service.root(ref)
+        try:
+            return select_root(self.roots, ref)
+        except PathError:
+            try:
+                self.service.root(ref)
+            except PathError:
+                pass
+            else:  # it exists, but not for this caller: answered as not found, counted as refused
+                AUTH_FAILURES.labels(reason="root").inc()
+            raise
 
     def report_progress(self, done: float, total: float | None, message: str) -> None:
         if self._progress is not None:
@@ -145,13 +186,34 @@ class Operation(Generic[InT, OutT]):
             logger.info("%s: rejected arguments %s", self.tool, sorted({str(e["loc"]) for e in exc.errors()}))
             raise InvalidArgumentsError(validation_failure(exc, self.tool, self.input)) from exc
 
-    def execute(self, call: Call, arguments: Mapping[str, Any] | BaseModel | None) -> OutT:
-        """Parse ``arguments`` (unless the adapter already did) and run the operation on the caller's thread.
+    def authorize(self, call: Call) -> None:
+        """Refuse a caller that lacks this operation's scope.
 
-        The one dispatch of every adapter: the request is counted, timed and
-        traced here (:func:`conexus.observability.instrument.observe_request`).
+        Raises:
+            ForbiddenError: the caller's key or token does not hold ``scope``.
+        """
+        principal = call.principal
+        if principal is not None and not principal.allows(self.scope):
+            AUTH_FAILURES.labels(reason="scope").inc()
+            held = principal.scope or "no Conexus scope"
+            raise ForbiddenError(
+                f"{self.tool} needs the {self.scope!r} scope; this {principal.kind} has {held}"
+            )
+
+    def execute(self, call: Call, arguments: Mapping[str, Any] | BaseModel | None) -> OutT:
+        """Check the scope, parse ``arguments`` (unless the adapter already did) and run the operation.
+
+        The one dispatch of every adapter, on the caller's thread. The scope is
+        checked before the arguments, so a caller without it learns nothing
+        about them. The request is counted, timed and traced here
+        (:func:`conexus.observability.instrument.observe_request`), refusals
+        included (status ``denied``).
+
+        Raises:
+            ForbiddenError: the caller lacks the operation's scope.
         """
         with observe_request(self.name, call.transport, request_status) as observed:
+            self.authorize(call)
             args = arguments if isinstance(arguments, self.input) else self.parse(_mapping(arguments))
             observed.set_root(_root_name(call, args))
             return self.run(call, args)
@@ -252,7 +314,7 @@ def job_summary(root: ServedRoot, job: IndexJob) -> str:
 
 
 def search(call: Call, args: SearchArgs) -> SearchOut:
-    root = call.service.root(args.root)
+    root = call.root(args.root)
     key = request_key([root.name, args.query, args.paths, args.languages, args.kinds, args.top_k])
     offset = args.offset
     if args.cursor is not None:
@@ -324,7 +386,7 @@ def search(call: Call, args: SearchArgs) -> SearchOut:
 def localize(call: Call, args: LocalizeArgs) -> LocalizeOut:
     if not args.issue.strip():
         raise QueryError("issue is blank: paste the bug report, issue or failing test output to localize")
-    root = call.service.root(args.root)
+    root = call.root(args.root)
     engine = root.engine
     busy = root.busy
     started = time.perf_counter()
@@ -354,7 +416,7 @@ def localize(call: Call, args: LocalizeArgs) -> LocalizeOut:
 
 
 def related(call: Call, args: RelatedArgs) -> RelatedOut:
-    root = call.service.root(args.root)
+    root = call.root(args.root)
     git = root.git
     # Git history is on by default for a git repository; a git connector can turn it off
     # (enabled=false) or bound it (max_commits).
@@ -367,7 +429,7 @@ def related(call: Call, args: RelatedArgs) -> RelatedOut:
 
 
 def explain(call: Call, args: ExplainArgs) -> ExplainOut:
-    root = call.service.root(args.root)
+    root = call.root(args.root)
     result = root.engine.explain(args.target, limit=args.limit)
     data = dict(result.to_dict())
     data.update(root=root.name, index_state=index_state(root))
@@ -375,7 +437,7 @@ def explain(call: Call, args: ExplainArgs) -> ExplainOut:
 
 
 def grep(call: Call, args: GrepArgs) -> GrepOut:
-    root = call.service.root(args.root)
+    root = call.root(args.root)
     _check_globs(args.paths)
     result = root.engine.grep(
         args.pattern,
@@ -393,7 +455,7 @@ def grep(call: Call, args: GrepArgs) -> GrepOut:
 
 
 def read(call: Call, args: ReadArgs) -> ReadOut:
-    root = call.service.root(args.root)
+    root = call.root(args.root)
     result = root.engine.read(args.path, args.start_line, args.end_line, args.max_lines)
     data = dict(result.to_dict())
     data.update(root=root.name)
@@ -401,14 +463,14 @@ def read(call: Call, args: ReadArgs) -> ReadOut:
 
 
 def status(call: Call, args: StatusArgs) -> StatusOut:
-    root = call.service.root(args.root)
+    root = call.root(args.root)
     st = status_dict(root, check_stale=args.check_stale)
     return StatusOut(
         root=root.name,
         index_state=st["index_state"],
         message=render.render_status(st),
         status=st,
-        roots=[r.describe() for r in call.service.roots],
+        roots=[r.describe() for r in call.roots],
     )
 
 
@@ -465,7 +527,7 @@ def await_job(call: Call, job: IndexJob, *, owned: bool, max_wait: float) -> boo
 
 
 def index_control(call: Call, args: IndexControlArgs) -> IndexControlOut:
-    root = call.service.root(args.root)
+    root = call.root(args.root)
     action = args.action
     if args.paths and action != "reindex_paths":
         raise QueryError("paths is only used with action=reindex_paths")
@@ -476,7 +538,7 @@ def index_control(call: Call, args: IndexControlArgs) -> IndexControlOut:
             action,
             render.render_status(st),
             status=st,
-            roots=[r.describe() for r in call.service.roots],
+            roots=[r.describe() for r in call.roots],
         )
     if action == "stop":
         stopped = root.stop()
@@ -525,9 +587,9 @@ def index_control(call: Call, args: IndexControlArgs) -> IndexControlOut:
     return _control_out(root, action, msg, **extra)
 
 
-def _connector_target(service: ConexusService, kind: str, path: str | None) -> str:
+def _connector_target(call: Call, kind: str, path: str | None) -> str:
     if kind == "git":
-        return str(service.root(path).path)
+        return str(call.root(path).path)
     if not path:
         raise QueryError("add kind=filesystem needs path: the absolute path of a folder to serve")
     if "\x00" in path:
@@ -545,14 +607,14 @@ def connectors(call: Call, args: ConnectorArgs) -> ConnectorOut:
     registry = service.connectors
     connector: Connector | None = None
     if args.action == "list":
-        msg = f"{len(registry.all())} connector(s); {len(service.roots)} served root(s)."
+        msg = f"{len(registry.all())} connector(s); {len(call.roots)} served root(s)."
     elif args.action == "add":
         if args.kind is None:
             raise QueryError(f"add needs kind: one of {', '.join(CONNECTOR_KINDS)}")
         if args.id is not None:
             raise QueryError("add assigns the id itself; do not pass id")
         options = validate_options(args.kind, args.options or {})
-        target = _connector_target(service, args.kind, args.path)
+        target = _connector_target(call, args.kind, args.path)
         added = registry.add(
             args.kind, target, options, enabled=True if args.enabled is None else args.enabled
         )
@@ -564,7 +626,7 @@ def connectors(call: Call, args: ConnectorArgs) -> ConnectorOut:
         connector = added
         msg = f"Added {added.kind} connector {added.id} for {added.target}."
         if added.kind == "filesystem" and added.enabled:
-            served = next((r for r in service.roots if r.connector_id == added.id), None)
+            served = next((r for r in call.roots if r.connector_id == added.id), None)
             if served is not None:
                 msg += f" Served as root {served.name!r}; indexing has started."
     elif args.action == "update":
@@ -586,7 +648,7 @@ def connectors(call: Call, args: ConnectorArgs) -> ConnectorOut:
         "message": msg,
         "connector": connector.to_dict() if connector is not None else None,
         "connectors": [c.to_dict() for c in registry.all()],
-        "roots": [r.describe() for r in service.roots],
+        "roots": [r.describe() for r in call.roots],
     }
     return ConnectorOut.model_validate(cast(dict[str, Any], mask_secrets(out)))
 

@@ -47,8 +47,12 @@ class ServerUnavailableError(ConexusError):
     """The server could not be reached (it stopped, or never listened there)."""
 
 
-def call_remote(base_url: str, operation: str, arguments: dict[str, Any]) -> dict[str, Any]:
+def call_remote(
+    base_url: str, operation: str, arguments: dict[str, Any], *, token: str | None = None
+) -> dict[str, Any]:
     """POST ``arguments`` to ``/api/v1/<operation>`` and return the JSON result.
+
+    ``token`` (an API key) goes in ``Authorization: Bearer`` when the server needs one.
 
     Raises:
         ServerUnavailableError: nothing answers at ``base_url``.
@@ -57,7 +61,11 @@ def call_remote(base_url: str, operation: str, arguments: dict[str, Any]) -> dic
     request = urllib.request.Request(
         base_url + API_PREFIX + "/" + operation,
         data=json.dumps(arguments).encode(),
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
         method="POST",
     )
     try:

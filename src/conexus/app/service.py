@@ -531,25 +531,7 @@ class ConexusService:
         Raises:
             PathError: no root matches, with the list of served roots.
         """
-        roots = self.roots
-        if not roots:
-            raise PathError("no root is served; add one with context_connector_management (kind=filesystem)")
-        if ref is None or not ref.strip():
-            return roots[0]
-        if "\x00" in ref or len(ref) > 4096:
-            raise PathError("invalid root: give the name or the path of a served root")
-        for r in roots:
-            if ref == r.name or ref == str(r.path):
-                return r
-        try:
-            resolved = Path(ref).expanduser().resolve()
-        except (OSError, RuntimeError, ValueError):
-            resolved = None
-        for r in roots:
-            if resolved is not None and resolved == r.path:
-                return r
-        served = ", ".join(f"{r.name} ({r.path})" for r in roots)
-        raise PathNotFoundError(f"{ref!r} is not a served root; served roots: {served}")
+        return select_root(self.roots, ref)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -620,3 +602,32 @@ class ConexusService:
             if r.connector_id == connector_id:
                 return r
         return None
+
+
+def select_root(roots: list[ServedRoot], ref: str | None = None) -> ServedRoot:
+    """The root of ``roots`` named ``ref`` (its name or its path); the first one when ``ref`` is empty.
+
+    The service's lookup, also used over the roots a caller may see (:mod:`conexus.api.access`):
+    the error then lists only those.
+
+    Raises:
+        PathError: no root matches, with the list of ``roots``.
+    """
+    if not roots:
+        raise PathError("no root is served; add one with context_connector_management (kind=filesystem)")
+    if ref is None or not ref.strip():
+        return roots[0]
+    if "\x00" in ref or len(ref) > 4096:
+        raise PathError("invalid root: give the name or the path of a served root")
+    for r in roots:
+        if ref == r.name or ref == str(r.path):
+            return r
+    try:
+        resolved = Path(ref).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):
+        resolved = None
+    for r in roots:
+        if resolved is not None and resolved == r.path:
+            return r
+    served = ", ".join(f"{r.name} ({r.path})" for r in roots)
+    raise PathNotFoundError(f"{ref!r} is not a served root; served roots: {served}")

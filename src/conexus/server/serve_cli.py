@@ -156,9 +156,13 @@ def _serve(
                 from conexus.server.http import create_app, serve_http
 
                 host, port = host_port
-                if host not in ("127.0.0.1", "localhost", "::1"):
-                    logger.warning("listening on %s: the endpoints have no authentication", host)
                 app = create_app(service, mcp, host=host, settings=server_settings, on_shutdown=shutdown)
+                if host not in ("127.0.0.1", "localhost", "::1") and not app.state.authenticator.required:
+                    logger.warning(
+                        "listening on %s without authentication: create a key (`conexus keys create`) "
+                        "or configure OAuth (--oauth-issuer)",
+                        host,
+                    )
 
                 def ready(url: str) -> None:
                     announced.append(announce(home, url, [r.path for r in service.roots]))

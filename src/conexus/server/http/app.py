@@ -13,6 +13,11 @@ building their own app.
 ``GET /openapi.json``   the OpenAPI 3.1 document, generated from the models
 ``GET /docs``           interactive API docs (assets served locally)
 ======================  ==================================================
+
+Authentication (:mod:`.auth`) is installed here, with the RFC 9728 resource
+metadata at ``/.well-known/oauth-protected-resource``: the app is open until
+a key store exists or OAuth is configured, then every route but health and
+the metadata needs a bearer key or JWT.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from starlette.types import Receive, Scope, Send
 
 from conexus import __version__
 from conexus.api.operations import OPERATIONS
+from conexus.app.keys import KeyStore
 from conexus.app.service import ConexusService
 from conexus.app.telemetry import state_collector
 from conexus.errors import ConexusError
 from conexus.observability.instrument import prime_requests
+from conexus.server.http.auth import Authenticator, AuthMiddleware, metadata_routes
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.http.telemetry import RequestTelemetry, metrics_route
@@ -139,6 +146,7 @@ def create_app(
     SIGTERM/SIGINT once it has shut down, so code after serving may never run).
     """
     settings = settings or ServerSettings()
+    authenticator = Authenticator.from_settings(KeyStore(service.home), settings)
     mcp_routes, mcp_lifespan = _mcp_routes(mcp, host)
 
     @asynccontextmanager
@@ -163,10 +171,16 @@ def create_app(
         ),
         openapi_url="/openapi.json",
         lifespan=lifespan,
-        middleware=[Middleware(RequestTelemetry), *middleware, Middleware(BodyLimit)],
+        middleware=[
+            Middleware(RequestTelemetry),
+            *middleware,
+            Middleware(AuthMiddleware, authenticator=authenticator),
+            Middleware(BodyLimit),
+        ],
         redoc_url=None,
     )
     app.state.settings = settings  # middleware and routes read them here
+    app.state.authenticator = authenticator
     prime_requests([op.name for op in OPERATIONS], ("rest", "mcp"))
     install_error_handlers(app)
     app.include_router(rest_router(service))
@@ -192,5 +206,6 @@ def create_app(
 
     app.router.routes.extend(mcp_routes)
     app.router.routes.append(metrics_route())
+    app.router.routes.extend(metadata_routes(authenticator))
     app.router.routes.extend(routes)
     return app

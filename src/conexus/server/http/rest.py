@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conexus.api.access import principal_of
 from conexus.api.errors import Failure, describe, invalid_arguments
 from conexus.api.limits import MAX_ARGUMENT_BYTES
 from conexus.api.operations import BY_NAME, OPERATIONS, Call, Operation
@@ -56,6 +57,8 @@ _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text, "content": {PROBLEM_JSON: {}}}
     for status, text in (
         (400, "Invalid request or arguments"),
+        (401, "No API key or token, or one that is invalid or expired (see WWW-Authenticate)"),
+        (403, "The key or token lacks the operation's scope"),
         (404, "Unknown root, file, or no index"),
         (409, "The index was built with another embedder or format"),
         (413, "The request, or a file it asks for, is too large"),
@@ -75,7 +78,7 @@ def problem_response(failure: Failure, instance: str) -> JSONResponse:
 
 def _endpoint(op: Operation[Any, Any], service: ConexusService) -> Any:
     async def endpoint(request: Request, args: BaseModel) -> Any:
-        call = Call(service, transport="rest")
+        call = Call(service, transport="rest", principal=principal_of(request.scope))
         try:
             result = await anyio.to_thread.run_sync(op.execute, call, args, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():

@@ -15,6 +15,12 @@ Error policy (MCP 2025-11-25, "Error Handling"):
   :func:`conexus.api.errors.describe`, so the model can correct itself;
 * anything else is logged with its traceback on stderr and reported as an
   internal error without one.
+
+Over HTTP, the caller established by the authentication middleware
+(:func:`conexus.api.access.principal_of`, read from the request the SDK
+hands each handler) goes on every ``Call``: a tool its key may not use is an
+``isError`` result saying which scope it needs, and resources list and read
+only the roots the caller may use. Over stdio there is no principal.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 
 from conexus import __version__
+from conexus.api.access import Principal, principal_of
 from conexus.api.errors import describe
 from conexus.api.operations import BY_TOOL, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService, ServedRoot
@@ -129,7 +136,7 @@ class ConexusMCP:
             except Exception:  # a client that went away must not fail the job it started
                 logger.debug("progress notification not delivered", exc_info=True)
 
-        call = Call(self.service, transport="mcp", progress=progress)
+        call = Call(self.service, transport="mcp", progress=progress, principal=_principal(ctx))
         # Over HTTP the SDK hands over the HTTP request: its trace context and request id
         # (set by the HTTP middleware) follow the call onto the worker thread.
         request = ctx.request
@@ -164,7 +171,7 @@ class ConexusMCP:
     ) -> types.ListResourcesResult:
         from conexus.api.paging import decode_cursor, encode_cursor
 
-        roots = self.service.roots
+        roots = Call(self.service, transport="mcp", principal=_principal(ctx)).roots
         root_index, offset = 0, 0
         if params is not None and params.cursor:
             try:
@@ -210,7 +217,7 @@ class ConexusMCP:
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         try:
-            root, rel = self._parse_file_uri(uri)
+            root, rel = self._parse_file_uri(uri, _principal(ctx))
             text = await anyio.to_thread.run_sync(_read_indexed_file, root, rel)
         except ConexusError as exc:
             raise MCPError(
@@ -220,15 +227,22 @@ class ConexusMCP:
             contents=[types.TextResourceContents(uri=uri, text=text, mime_type=_mime(rel))]
         )
 
-    def _parse_file_uri(self, uri: str) -> tuple[ServedRoot, str]:
+    def _parse_file_uri(self, uri: str, principal: Principal | None) -> tuple[ServedRoot, str]:
         if not uri.startswith(FILE_URI_PREFIX):
             raise PathNotFoundError(f"unknown resource {uri!r}: Conexus serves {FILE_URI_PREFIX}{{path}}")
         parts = urlsplit(uri)
         raw_path = uri[len(FILE_URI_PREFIX) :].split("?", 1)[0].split("#", 1)[0]
         root_name = parse_qs(parts.query).get("root", [None])[0]
-        root = self.service.root(root_name)
+        root = Call(self.service, transport="mcp", principal=principal).root(root_name)
         _abs, rel = confine(root.path, unquote(raw_path))
         return root, rel
+
+
+def _principal(ctx: ServerRequestContext[Any, Any]) -> Principal | None:
+    """The authenticated caller of an HTTP request (None over stdio, or with authentication off)."""
+    request = ctx.request
+    scope = getattr(request, "scope", None)
+    return principal_of(scope) if isinstance(scope, dict) else None
 
 
 def _resource(root: ServedRoot, rel: str, *, default: bool) -> types.Resource:

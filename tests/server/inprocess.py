@@ -1,0 +1,87 @@
+"""A real HTTP server in this process: ``create_app`` under uvicorn on a loopback socket, in a thread.
+
+For tests that need what a subprocess hides: the key store of the same data
+home, the Prometheus registry the server records into. Requests still go
+over TCP to uvicorn, through every middleware, exactly as in production.
+Nothing sleeps to synchronise: start-up and indexing are polled with a deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from prometheus_client import REGISTRY
+
+from conexus.app.service import ConexusService
+from conexus.config import Settings, load_settings
+from conexus.server.http import create_app
+from conexus.server.http.serve import base_url, listening_socket
+from conexus.server.mcp import ConexusMCP
+from conexus.server.settings import ServerSettings
+
+START_TIMEOUT_S = 60.0
+
+
+@dataclass
+class LiveServer:
+    url: str  # http://127.0.0.1:PORT
+    service: ConexusService
+    home: Path
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=START_TIMEOUT_S)
+
+
+def poll(check: Callable[[], bool], what: str, timeout: float = START_TIMEOUT_S) -> None:
+    """Wait until ``check()`` is true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.02)  # polling interval, not synchronisation: the deadline decides
+
+
+def auth_failures(reason: str) -> float:
+    """The current value of ``conexus_auth_failures_total{reason=...}`` in this process."""
+    return REGISTRY.get_sample_value("conexus_auth_failures_total", {"reason": reason}) or 0.0
+
+
+@contextmanager
+def live_server(
+    roots: list[Path], home: Path, settings: ServerSettings | None = None
+) -> Iterator[LiveServer]:
+    """Serve ``roots`` (fake embedder, no watcher) until the block ends; their indexes are built first."""
+
+    def settings_for(root: Path) -> Settings:
+        return load_settings(root, overrides={"home": home, "embedder": "fake"})
+
+    service = ConexusService(settings_for, home, watch=False, auto_index=True)
+    for root in roots:
+        service.add_root(root)
+    service.start()
+    app = create_app(service, ConexusMCP(service), host="127.0.0.1", settings=settings)
+    sock = listening_socket("127.0.0.1", 0)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        poll(lambda: server.started, "the server listens")
+        poll(
+            lambda: all(r.engine.has_index() and not r.busy for r in service.roots),
+            "every root is indexed",
+        )
+        yield LiveServer(base_url("127.0.0.1", sock), service, home)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+        service.close()
