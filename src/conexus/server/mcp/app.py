@@ -20,6 +20,7 @@ Error policy (MCP 2025-11-25, "Error Handling"):
 from __future__ import annotations
 
 import logging
+import math
 import mimetypes
 from functools import partial
 from typing import Any
@@ -89,8 +90,10 @@ def _error_result(message: str) -> types.CallToolResult:
 class ConexusMCP:
     """Builds the MCP ``Server`` for a :class:`ConexusService` and implements its handlers."""
 
-    def __init__(self, service: ConexusService) -> None:
+    def __init__(self, service: ConexusService, *, request_timeout_s: float | None = None) -> None:
         self.service = service
+        # Longest a tool call may run (None: no limit); the HTTP app sets its request_timeout_s here.
+        self.request_timeout_s = request_timeout_s
         self.server: Server[Any] = Server(
             SERVER_NAME,
             version=__version__,
@@ -131,7 +134,15 @@ class ConexusMCP:
         call = Call(self.service, transport="mcp", progress=progress)
         try:
             args = op.parse(params.arguments)
-            result = await anyio.to_thread.run_sync(op.run, call, args, abandon_on_cancel=True)
+            with anyio.move_on_after(self.request_timeout_s or math.inf) as limit:
+                result = await anyio.to_thread.run_sync(op.run, call, args, abandon_on_cancel=True)
+            if limit.cancelled_caught:
+                call.cancelled.set()  # as for a cancelled request: the operation stops its work
+                logger.warning("%s ran longer than %gs and was cancelled", op.tool, self.request_timeout_s)
+                return _error_result(
+                    f"{op.tool} ran longer than the server's limit of {self.request_timeout_s:g} s and was "
+                    "stopped; narrow the request (fewer paths, a smaller max_wait_s) or retry later."
+                )
         except anyio.get_cancelled_exc_class():
             call.cancelled.set()  # the operation stops what it started (an index job it owns)
             raise
