@@ -281,26 +281,48 @@ async def test_past_max_concurrent_requests_are_answered_503_at_once_and_probes_
         assert (await http.post(f"{API}/status", json={})).status_code == 200
 
 
-async def stop_requested(s: Served) -> None:
-    """Wait until the request's worker has asked its queued job to stop (what Call.cancelled leads to).
-
-    The flag is not part of the status output, so the test reads the queued job itself.
-    """
-
-    async def flagged() -> bool:
-        queued = list(s.service.roots[0]._queue)
-        return bool(queued) and all(job.stop_event.is_set() for job in queued)
-
-    await eventually(flagged, 30, "the operation stopped the job it started")
-
-
 async def recent_job(http: httpx.AsyncClient) -> dict[str, Any] | None:
     response = await http.post(f"{API}/status", json={})
     jobs = response.json()["status"]["jobs"]
     return next(iter(jobs["recent"]), None) if jobs["current"] is None and not jobs["queued"] else None
 
 
-async def test_a_rest_request_over_the_time_limit_is_answered_504_and_its_work_stops(
+async def queued_job(http: httpx.AsyncClient) -> dict[str, Any]:
+    response = await http.post(f"{API}/status", json={})
+    jobs = response.json()["status"]["jobs"]
+    assert jobs["current"] is None and len(jobs["queued"]) == 1, jobs
+    return dict(jobs["queued"][0])
+
+
+async def test_an_index_wait_answers_still_running_before_the_time_limit_and_the_job_goes_on(
+    repo: Path, home: Path
+) -> None:
+    settings = ServerSettings(request_timeout_s=2.0, **UNLIMITED)
+    async with (
+        serving(repo, home, settings, workers=False) as s,
+        httpx.AsyncClient(base_url=s.url, timeout=30) as http,
+    ):
+        held: list[httpx.Response] = []
+        await hold(http, held)  # asks to wait up to 100 s
+        assert held[0].status_code == 200, held[0].text
+        body = held[0].json()
+        assert body["job"]["status"] == "queued" and "follow it with context_status" in body["message"]
+        job = await queued_job(http)  # not stopped: the server gave up waiting, not the client
+        async with Client(s.url + "/mcp", read_timeout_seconds=30) as client:
+            result = await client.call_tool(
+                "context_index_control", {"action": "start", "wait": True, "max_wait_s": 100}
+            )
+            assert not result.is_error, text_of(result)
+        s.start_workers()
+        ended = await eventually(lambda: recent_job(http), 30, "the job has ended")
+        assert ended["id"] == job["id"] and ended["status"] == "done", ended
+
+
+# `index action=clear` waits for its job without a deadline: with no worker, it stays in flight.
+CLEAR = {"action": "clear"}
+
+
+async def test_a_rest_request_over_the_time_limit_is_cancelled_and_answered_504(
     repo: Path, home: Path
 ) -> None:
     settings = ServerSettings(request_timeout_s=0.5, **UNLIMITED)
@@ -308,34 +330,25 @@ async def test_a_rest_request_over_the_time_limit_is_answered_504_and_its_work_s
         serving(repo, home, settings, workers=False) as s,
         httpx.AsyncClient(base_url=s.url, timeout=30) as http,
     ):
-        held: list[httpx.Response] = []
-        await hold(http, held)
-        problem = assert_problem(held[0], 504, "timeout")
+        response = await http.post(f"{API}/index", json=CLEAR)
+        problem = assert_problem(response, 504, "timeout")
         assert "0.5 s" in problem["detail"]
-        # The operation saw Call.cancelled and stopped the job it owned: once the worker runs,
-        # the job ends at once as stopped instead of indexing the tree.
-        await stop_requested(s)
-        s.start_workers()
-        job = await eventually(lambda: recent_job(http), 30, "the job has ended")
-        assert job["status"] == "stopped", job
+        assert (await http.post(f"{API}/status", json={})).status_code == 200
         assert (await http.get("/healthz")).status_code == 200
 
 
-async def test_an_mcp_tool_call_over_the_time_limit_is_an_error_result_and_its_work_stops(
+async def test_an_mcp_tool_call_over_the_time_limit_is_stopped_with_an_error_result(
     repo: Path, home: Path
 ) -> None:
     settings = ServerSettings(request_timeout_s=0.5, **UNLIMITED)
-    async with serving(repo, home, settings, workers=False) as s:
-        async with Client(s.url + "/mcp", read_timeout_seconds=30) as client:
-            result = await client.call_tool(
-                "context_index_control", {"action": "reindex", "wait": True, "max_wait_s": 100}
-            )
-            assert result.is_error and "0.5 s" in text_of(result)
-        await stop_requested(s)
-        s.start_workers()
-        async with httpx.AsyncClient(base_url=s.url, timeout=30) as http:
-            job = await eventually(lambda: recent_job(http), 30, "the job has ended")
-        assert job["status"] == "stopped", job
+    async with (
+        serving(repo, home, settings, workers=False) as s,
+        Client(s.url + "/mcp", read_timeout_seconds=30) as client,
+    ):
+        result = await client.call_tool("context_index_control", CLEAR)
+        assert result.is_error and "ran longer than the server's limit of 0.5 s" in text_of(result)
+        status = await client.call_tool("context_status", {})
+        assert not status.is_error
 
 
 async def test_bodies_over_max_body_bytes_are_refused_413_on_rest_and_mcp(repo: Path, home: Path) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import mimetypes
+import time
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -131,12 +132,14 @@ class ConexusMCP:
             except Exception:  # a client that went away must not fail the job it started
                 logger.debug("progress notification not delivered", exc_info=True)
 
-        call = Call(self.service, transport="mcp", progress=progress)
+        limit = self.request_timeout_s
+        deadline = time.monotonic() + limit if limit else None
+        call = Call(self.service, transport="mcp", progress=progress, deadline=deadline)
         try:
             args = op.parse(params.arguments)
-            with anyio.move_on_after(self.request_timeout_s or math.inf) as limit:
+            with anyio.move_on_after(limit or math.inf) as timer:
                 result = await anyio.to_thread.run_sync(op.run, call, args, abandon_on_cancel=True)
-            if limit.cancelled_caught:
+            if timer.cancelled_caught:
                 call.cancelled.set()  # as for a cancelled request: the operation stops its work
                 logger.warning("%s ran longer than %gs and was cancelled", op.tool, self.request_timeout_s)
                 return _error_result(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +27,7 @@ from conexus.server.http.limits.refusal import is_mcp, refuse
 
 logger = logging.getLogger(__name__)
 
+DEADLINE_SCOPE_KEY = "conexus.deadline"  # time.monotonic() at which RequestTimeout cancels the request
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 SHED_RETRY_AFTER_S = 1
 
@@ -164,6 +166,8 @@ class RequestTimeout:
     Cancelling the request cancels the endpoint's wait for its worker thread;
     the endpoint then sets :attr:`conexus.api.operations.Call.cancelled`, which
     the operation watches to stop what it started (an index job it owns).
+    The deadline is in the scope (:data:`DEADLINE_SCOPE_KEY`) so that waits
+    (``wait: true`` on index jobs) answer "still running" before it instead.
     MCP requests are timed per tool call by the MCP adapter instead.
     """
 
@@ -175,6 +179,7 @@ class RequestTimeout:
         if scope["type"] != "http" or exempt(scope) or is_mcp(scope):
             await self.app(scope, receive, send)
             return
+        scope[DEADLINE_SCOPE_KEY] = time.monotonic() + self.timeout_s
         started = False
 
         async def tracking_send(message: Message) -> None:
