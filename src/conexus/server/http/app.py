@@ -136,9 +136,10 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app serving ``service``: MCP, REST, health, OpenAPI and docs.
 
-    ``settings`` are the server's settings (defaults when None).
-    ``middleware`` wraps every route (outermost first); ``routes`` are added as
-    they are. ``on_shutdown`` runs in the lifespan's shutdown (uvicorn re-raises
+    ``settings`` are the server's settings (defaults when None); the limits and
+    transport guards they configure (:mod:`conexus.server.http.limits`) wrap
+    everything. ``middleware`` comes next (outermost first), then the body
+    limit; ``routes`` are added as they are. ``on_shutdown`` runs in the lifespan's shutdown (uvicorn re-raises
     SIGTERM/SIGINT once it has shut down, so code after serving may never run).
     """
     settings = settings or ServerSettings()
