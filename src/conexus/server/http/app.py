@@ -139,8 +139,9 @@ def create_app(
     ``settings`` are the server's settings (defaults when None); the limits and
     transport guards they configure (:mod:`conexus.server.http.limits`) wrap
     everything. ``middleware`` comes next (outermost first), then the body
-    limit; ``routes`` are added as they are. ``on_shutdown`` runs in the lifespan's shutdown (uvicorn re-raises
-    SIGTERM/SIGINT once it has shut down, so code after serving may never run).
+    limit; ``routes`` are added as they are. ``on_shutdown`` runs in the
+    lifespan's shutdown (uvicorn re-raises SIGTERM/SIGINT once it has shut
+    down, so code after serving may never run).
     """
     settings = settings or ServerSettings()
     guards = Guards(settings, host)  # limits and transport guards (conexus.server.http.limits)
