@@ -41,7 +41,7 @@ PACKAGE_PARENT = str(Path(conexus.__file__).resolve().parent.parent)
 SERVE = ["-m", "conexus", "serve"]
 START_TIMEOUT_S = 60.0  # importing the MCP SDK alone takes seconds on a loaded CI machine
 TRANSPORTS = ("stdio", "http")
-URL_LINE = re.compile(r"(http://\S+/mcp)")
+URL_LINE = re.compile(r"(https?://\S+/mcp)")
 
 
 def server_env(home: Path, **extra: str) -> dict[str, str]:

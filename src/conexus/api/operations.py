@@ -34,7 +34,13 @@ from pydantic import BaseModel, ValidationError
 from conexus.api import render
 from conexus.api.access import Principal, Scope
 from conexus.api.errors import InvalidArgumentsError, describe, validation_failure
-from conexus.api.limits import GREP_TIMEOUT_S, MAX_ARGUMENT_BYTES, MAX_OFFSET, PROGRESS_POLL_S
+from conexus.api.limits import (
+    DEADLINE_MARGIN_S,
+    GREP_TIMEOUT_S,
+    MAX_ARGUMENT_BYTES,
+    MAX_OFFSET,
+    PROGRESS_POLL_S,
+)
 from conexus.api.models import (
     ConnectorArgs,
     ConnectorOut,
@@ -89,7 +95,10 @@ class Call:
     which may do everything). ``report_progress`` forwards progress to the
     client (an MCP progress notification; nothing over plain REST);
     ``cancelled`` is set by the adapter when the client cancels or
-    disconnects, and long operations stop the work they started.
+    disconnects, or the server's time limit passes, and long operations stop
+    the work they started. ``deadline`` (a ``time.monotonic()`` value) is when
+    the server's time limit passes: waits end before it with what they have,
+    rather than being cut off.
     """
 
     def __init__(
@@ -99,12 +108,14 @@ class Call:
         transport: str,
         progress: ProgressFn | None = None,
         principal: Principal | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.service = service
         self.transport = transport
         self.principal = principal
         self._progress = progress
         self.cancelled = threading.Event()
+        self.deadline = deadline
 
     @property
     def roots(self) -> list[ServedRoot]:
@@ -501,12 +512,16 @@ def await_job(call: Call, job: IndexJob, *, owned: bool, max_wait: float) -> boo
     """Wait for ``job`` up to ``max_wait`` seconds, reporting progress; True when it finished.
 
     When the client cancels (``call.cancelled``), a job this call started is
-    stopped; one it joined keeps running for whoever else waits on it.
+    stopped; one it joined keeps running for whoever else waits on it. The
+    wait also ends shortly before the server's time limit (``call.deadline``):
+    the job keeps running and the answer says so.
     """
     deadline = time.monotonic() + max_wait
+    if call.deadline is not None:
+        deadline = min(deadline, call.deadline - DEADLINE_MARGIN_S)
     last_sent = -1.0
     while True:
-        done = job.done.wait(PROGRESS_POLL_S)
+        done = job.done.wait(max(0.0, min(PROGRESS_POLL_S, deadline - time.monotonic())))
         p = job.progress
         if p is not None and p.files_done > last_sent:
             last_sent = float(p.files_done)

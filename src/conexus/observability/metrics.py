@@ -62,6 +62,11 @@ RATE_LIMITED = Counter(
     "Requests answered 429 by a rate limit, by the bucket that ran out (key or address).",
     ["bucket"],
 )
+RATE_LIMIT_BACKEND_ERRORS = Counter(
+    "conexus_rate_limit_backend_errors",
+    "Rate-limit checks answered from per-process buckets because the shared backend (Redis) "
+    "could not be reached.",
+)
 SHED = Counter(
     "conexus_shed",
     "Requests answered 503 because the bound on concurrent requests was reached.",

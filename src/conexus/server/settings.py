@@ -73,6 +73,11 @@ class ServerSettings:
     )
     request_timeout_s: float = _opt(60.0, "Longest time a request may run before it is cancelled (504).")
     max_body_bytes: int = _opt(4_000_000, "Largest request body accepted (413 above it).")
+    trust_forwarded_for: bool = _opt(
+        False,
+        "Take the client address (for per-address rate limits) from X-Forwarded-For; only behind "
+        "a reverse proxy that sets it.",
+    )
     # ---- transport
     tls_cert: str = _opt("", "PEM certificate (chain) file: serve HTTPS.")
     tls_key: str = _opt("", "PEM private key of --tls-cert.", secret=True)

@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from conexus import __version__
+from conexus.api.limits import MAX_ARGUMENT_BYTES
 from conexus.api.operations import OPERATIONS
 from conexus.app.keys import KeyStore
 from conexus.app.service import ConexusService
@@ -45,6 +46,7 @@ from conexus.errors import ConexusError
 from conexus.observability.instrument import prime_requests
 from conexus.server.http.auth import Authenticator, AuthMiddleware, metadata_routes
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
+from conexus.server.http.limits import Guards
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.http.telemetry import RequestTelemetry, metrics_route
 from conexus.server.mcp.app import ConexusMCP
@@ -54,7 +56,6 @@ from conexus.server.settings import ServerSettings
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
-MAX_MCP_BODY_BYTES = 4_000_000
 
 
 class JsonRpcGuard:
@@ -64,15 +65,16 @@ class JsonRpcGuard:
     a valid body is replayed to the SDK unchanged.
     """
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], max_bytes: int) -> None:
         self.app = app
+        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
         try:
-            raw = await read_body(receive, MAX_MCP_BODY_BYTES)
+            raw = await read_body(receive, self.max_bytes)
         except BodyTooLargeError:
             await _send_json(send, 413, _rpc_error(-32600, "Invalid Request: message too large"))
             return
@@ -96,13 +98,19 @@ async def _send_json(send: Send, status: int, content: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-def _mcp_routes(mcp: ConexusMCP, host: str) -> tuple[list[BaseRoute], Any]:
+def _mcp_routes(mcp: ConexusMCP, host: str, guards: Guards) -> tuple[list[BaseRoute], Any]:
     """The SDK's MCP route (guarded) and its session manager's lifespan."""
-    sdk_app = mcp.server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+    max_bytes = guards.settings.max_body_bytes
+    sdk_app = mcp.server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        host=host,
+        transport_security=guards.mcp_security(),  # the SDK's DNS-rebinding check, on, with our hosts
+        max_request_body_size=max_bytes,
+    )
     routes: list[BaseRoute] = []
     for route in sdk_app.routes:
         if isinstance(route, Route) and route.path == MCP_PATH:
-            routes.append(Route(MCP_PATH, endpoint=JsonRpcGuard(route.app), methods=None))
+            routes.append(Route(MCP_PATH, endpoint=JsonRpcGuard(route.app, max_bytes), methods=None))
         else:
             routes.append(route)
     return routes, sdk_app.router.lifespan_context
@@ -140,14 +148,18 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app serving ``service``: MCP, REST, health, OpenAPI and docs.
 
-    ``settings`` are the server's settings (defaults when None).
-    ``middleware`` wraps every route (outermost first); ``routes`` are added as
-    they are. ``on_shutdown`` runs in the lifespan's shutdown (uvicorn re-raises
-    SIGTERM/SIGINT once it has shut down, so code after serving may never run).
+    ``settings`` are the server's settings (defaults when None); the limits and
+    transport guards they configure (:mod:`conexus.server.http.limits`) wrap
+    everything. ``middleware`` comes next (outermost first), then the body
+    limit; ``routes`` are added as they are. ``on_shutdown`` runs in the
+    lifespan's shutdown (uvicorn re-raises SIGTERM/SIGINT once it has shut
+    down, so code after serving may never run).
     """
     settings = settings or ServerSettings()
     authenticator = Authenticator.from_settings(KeyStore(service.home), settings)
-    mcp_routes, mcp_lifespan = _mcp_routes(mcp, host)
+    guards = Guards(settings, host)  # limits and transport guards (conexus.server.http.limits)
+    mcp.request_timeout_s = settings.request_timeout_s
+    mcp_routes, mcp_lifespan = _mcp_routes(mcp, host, guards)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -157,9 +169,12 @@ def create_app(
                 yield
             finally:
                 state_collector().detach(service)
-                if on_shutdown is not None:
-                    with anyio.CancelScope(shield=True):
-                        await on_shutdown()
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await guards.aclose()
+                    finally:
+                        if on_shutdown is not None:
+                            await on_shutdown()
 
     app = FastAPIOffline(
         title="Conexus",
@@ -172,10 +187,13 @@ def create_app(
         openapi_url="/openapi.json",
         lifespan=lifespan,
         middleware=[
+            # Outermost: every answer, refusals included, has a request id, a span and an access line.
             Middleware(RequestTelemetry),
+            *guards.middleware(),
             *middleware,
             Middleware(AuthMiddleware, authenticator=authenticator),
-            Middleware(BodyLimit),
+            # A REST body is the operation's arguments: bounded by the argument limit too.
+            Middleware(BodyLimit, max_bytes=min(settings.max_body_bytes, MAX_ARGUMENT_BYTES)),
         ],
         redoc_url=None,
     )

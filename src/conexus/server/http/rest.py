@@ -30,6 +30,7 @@ from conexus.app.service import ConexusService
 from conexus.errors import TooLargeError
 from conexus.observability.instrument import record_rejected
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
+from conexus.server.http.limits.middleware import DEADLINE_SCOPE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,15 @@ _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Unknown root, file, or no index"),
         (409, "The index was built with another embedder or format"),
         (413, "The request, or a file it asks for, is too large"),
+        (421, "The Host header names no host this server answers for"),
+        (429, "A rate limit (per API key or per client address) is reached; see Retry-After"),
         (500, "Internal error"),
-        (503, "Not ready: the index is being built, or the store or model is unavailable"),
+        (
+            503,
+            "Not ready (the index is being built, the store or model is unavailable), "
+            "or too many requests in flight; see Retry-After",
+        ),
+        (504, "The request ran longer than the server's time limit and was stopped"),
     )
 }
 
@@ -78,7 +86,12 @@ def problem_response(failure: Failure, instance: str) -> JSONResponse:
 
 def _endpoint(op: Operation[Any, Any], service: ConexusService) -> Any:
     async def endpoint(request: Request, args: BaseModel) -> Any:
-        call = Call(service, transport="rest", principal=principal_of(request.scope))
+        call = Call(
+            service,
+            transport="rest",
+            principal=principal_of(request.scope),
+            deadline=request.scope.get(DEADLINE_SCOPE_KEY),
+        )
         try:
             result = await anyio.to_thread.run_sync(op.execute, call, args, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():

@@ -26,7 +26,9 @@ only the roots the caller may use. Over stdio there is no principal.
 from __future__ import annotations
 
 import logging
+import math
 import mimetypes
+import time
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -97,8 +99,10 @@ def _error_result(message: str) -> types.CallToolResult:
 class ConexusMCP:
     """Builds the MCP ``Server`` for a :class:`ConexusService` and implements its handlers."""
 
-    def __init__(self, service: ConexusService) -> None:
+    def __init__(self, service: ConexusService, *, request_timeout_s: float | None = None) -> None:
         self.service = service
+        # Longest a tool call may run (None: no limit); the HTTP app sets its request_timeout_s here.
+        self.request_timeout_s = request_timeout_s
         self.server: Server[Any] = Server(
             SERVER_NAME,
             version=__version__,
@@ -136,7 +140,11 @@ class ConexusMCP:
             except Exception:  # a client that went away must not fail the job it started
                 logger.debug("progress notification not delivered", exc_info=True)
 
-        call = Call(self.service, transport="mcp", progress=progress, principal=_principal(ctx))
+        limit = self.request_timeout_s
+        deadline = time.monotonic() + limit if limit else None
+        call = Call(
+            self.service, transport="mcp", progress=progress, principal=_principal(ctx), deadline=deadline
+        )
         # Over HTTP the SDK hands over the HTTP request: its trace context and request id
         # (set by the HTTP middleware) follow the call onto the worker thread.
         request = ctx.request
@@ -145,9 +153,17 @@ class ConexusMCP:
         request_id = getattr(state, "request_id", None)
         trace_context = getattr(state, "trace_context", None)
         try:
-            with incoming(headers, request_id, trace_context):
+            timer = anyio.move_on_after(limit or math.inf)
+            with incoming(headers, request_id, trace_context), timer:
                 result = await anyio.to_thread.run_sync(
                     op.execute, call, params.arguments, abandon_on_cancel=True
+                )
+            if timer.cancelled_caught:
+                call.cancelled.set()  # as for a cancelled request: the operation stops its work
+                logger.warning("%s ran longer than %gs and was cancelled", op.tool, self.request_timeout_s)
+                return _error_result(
+                    f"{op.tool} ran longer than the server's limit of {self.request_timeout_s:g} s and was "
+                    "stopped; narrow the request (fewer paths, a smaller max_wait_s) or retry later."
                 )
         except anyio.get_cancelled_exc_class():
             call.cancelled.set()  # the operation stops what it started (an index job it owns)
