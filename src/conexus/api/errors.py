@@ -11,6 +11,7 @@ error                      status  problem type (``/problems/...``)
 QueryError, ConfigError    400     invalid-request, configuration
 PathError                  400     path-refused
 PathNotFoundError          404     not-found
+PathDeniedError            403     path-denied
 IndexNotFoundError         404     index-not-found
 IndexIncompatibleError     409     index-incompatible
 TooLargeError              413     too-large
@@ -35,6 +36,7 @@ from conexus.errors import (
     IndexIncompatibleError,
     IndexNotFoundError,
     IndexNotReadyError,
+    PathDeniedError,
     PathError,
     PathNotFoundError,
     QueryError,
@@ -86,6 +88,7 @@ class InvalidArgumentsError(QueryError):
 # (``http_status``, ``problem`` in :mod:`conexus.errors`). The most specific class listed wins.
 _REPORTS: dict[type[ConexusError], tuple[str, str]] = {
     PathNotFoundError: ("Not found", "{exc}."),
+    PathDeniedError: ("Path denied", "Path denied: {exc}."),
     PathError: (
         "Path refused",
         "Path refused: {exc}. Paths are relative to the served root (see context_status).",
