@@ -22,6 +22,7 @@ from mcp import Client
 
 from conexus.api.errors import PROBLEM_BASE
 from conexus.api.models import ConnectorArgs
+from conexus.api.operations import BY_NAME
 from conexus.app.connectors import ConnectorRegistry
 from conexus.app.service import ConexusService
 from conexus.config import Settings
@@ -136,9 +137,28 @@ def test_a_saved_connector_outside_the_allow_list_is_not_served_after_a_restart(
         service.close()
 
 
-def test_keep_index_is_documented_on_the_remove_action() -> None:
+def test_connector_management_needs_the_admin_scope_and_documents_keep_index() -> None:
+    assert BY_NAME["connectors"].scope == "admin"  # filesystem and git connectors alike
     field = ConnectorArgs.model_fields["keep_index"]
     assert field.default is False and field.description and "deleted" in field.description
+    assert "allowed roots" in BY_NAME["connectors"].description
+
+
+def test_serve_refuses_a_start_up_root_outside_its_allow_roots(
+    trees: tuple[Path, Path], tmp_path: Path
+) -> None:
+    repo, outside = trees
+    served = subprocess.run(
+        [sys.executable, "-m", "conexus", "serve", "--no-index", "--allow-root", str(repo), str(outside)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **server_env(tmp_path / "conexus-home")},
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    assert served.returncode == 3, served.stderr
+    assert "outside the directories this server may serve" in served.stderr
+    assert "--allow-root" in served.stderr
 
 
 # -- over the wire -----------------------------------------------------------------------------------------

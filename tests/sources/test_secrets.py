@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from conexus.engine import Engine
-from conexus.errors import PathDeniedError
+from conexus.errors import ConfigError, PathDeniedError
 from conexus.models import SkippedFile, SkipReason
 from conexus.sources.base import DocumentRef
 from conexus.sources.filesystem import FilesystemSource, WalkOptions
@@ -155,6 +155,11 @@ def test_opting_in_or_allowing_a_path_turns_both_checks_off_for_it() -> None:
     assert allowing.by_content("src/aws.py", text) is not None
 
 
+def test_an_invalid_allow_pattern_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="secrets_allow"):
+        SecretPolicy(allow=("a/***/b\\",))
+
+
 # -- the walker and the source ----------------------------------------------------------------------------
 
 
@@ -264,6 +269,9 @@ def test_read_refuses_a_secret_file_and_grep_leaves_it_out(
     assert "app/assets.py" not in {m.path for m in result.matches} and result.files_skipped >= 1
     with pytest.raises(PathDeniedError):
         engine.read("app/assets.py")
+    # The MCP file resources ask the engine the same question.
+    assert engine.withheld("app/assets.py", assets.read_text()) is not None
+    assert engine.withheld("tests/test_settings.py", (repo / "tests/test_settings.py").read_text()) is None
 
 
 def test_read_and_grep_serve_secret_files_when_the_root_opts_in(

@@ -41,7 +41,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import pathspec
+from pathspec.patterns.gitignore import GitIgnorePatternError
 
+from conexus.errors import ConfigError
 from conexus.models import content_hash
 
 if TYPE_CHECKING:
@@ -332,8 +334,16 @@ class SecretPolicy:
     _allow_spec: pathspec.GitIgnoreSpec | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        """Compile ``allow``.
+
+        Raises:
+            ConfigError: a ``secrets_allow`` pattern is not a valid gitignore-style glob.
+        """
         if self.allow:
-            spec = pathspec.GitIgnoreSpec.from_lines(self.allow)
+            try:
+                spec = pathspec.GitIgnoreSpec.from_lines(self.allow)
+            except (GitIgnorePatternError, ValueError) as exc:
+                raise ConfigError(f"invalid secrets_allow pattern: {exc}") from exc
             object.__setattr__(self, "_allow_spec", spec)
 
     @property
