@@ -461,6 +461,11 @@ def status(
     click.echo(f"languages: {langs}")
     skipped = ", ".join(f"{k} {v}" for k, v in sorted(st.get("skipped", {}).items())) or "none"
     click.echo(f"skipped:   {skipped}")
+    secrets = st.get("secrets") or []
+    if secrets:  # what was found, never the value
+        click.echo("not indexed because they hold secrets:")
+        for secret in secrets[:10]:
+            click.echo(f"  {secret['path']} ({secret['detail']})")
     click.echo(
         f"embedder:  {st.get('embedder_id')} ({st.get('dim')} dims); chunker {st.get('chunker_version')}"
     )

@@ -46,6 +46,10 @@ class Settings:
     include: tuple[str, ...] = ()  # gitignore-style globs; when set, only matching files are indexed
     exclude: tuple[str, ...] = ()  # gitignore-style globs added to the defaults
     follow_symlinks: bool = True  # only ever inside the root
+    # secrets (issue #13): files holding credentials are never indexed, read or grepped unless
+    # the root opts in (index_secrets) or names them safe (gitignore-style secrets_allow globs)
+    index_secrets: bool = False
+    secrets_allow: tuple[str, ...] = ()
     # chunking
     max_chunk_lines: int = 120
     window_lines: int = 60
@@ -79,6 +83,8 @@ class Settings:
             "include": list(self.include),
             "exclude": list(self.exclude),
             "follow_symlinks": self.follow_symlinks,
+            "index_secrets": self.index_secrets,
+            "secrets_allow": list(self.secrets_allow),
             "max_chunk_lines": self.max_chunk_lines,
             "window_lines": self.window_lines,
             "window_overlap": self.window_overlap,

@@ -41,7 +41,7 @@ from conexus.layout import (
     index_dir_for,
     resolve_root,
 )
-from conexus.models import Freshness, SearchResult
+from conexus.models import Freshness, SearchResult, SkipReason
 from conexus.search.explain import Explanation, explain
 from conexus.search.freshness import FreshnessChecker
 from conexus.search.fusion import is_code_language, is_test_path
@@ -356,6 +356,8 @@ class Engine:
                 "vectors": store.vector_count(),
                 "languages": store.languages(),
                 "skipped": store.skip_counts(),
+                # Which files hold secrets and what was found (the finding's type, never its value).
+                "secrets": [{"path": p, "detail": d} for p, d in store.skipped(SkipReason.SECRET.value)],
                 "kinds": store.kinds(),
                 "last_run": store.last_run(),
                 "partial": meta.get(COMPLETE_KEY) != "1",
@@ -417,10 +419,11 @@ class Engine:
             IndexNotFoundError, QueryError (invalid regex or options).
         """
         store = self._open_store(create=False)
+        rows = store.files()
         return grep(
             self.root,
             pattern,
-            files=sorted(store.files()),
+            files=sorted(rows),
             literal=literal,
             case_sensitive=case_sensitive,
             include=include,
@@ -429,6 +432,8 @@ class Engine:
             max_results=max_results,
             timeout_s=timeout_s,
             max_file_bytes=self.settings.max_file_bytes,
+            secrets=self.source.options.secrets,
+            indexed_hashes={path: row.hash for path, row in rows.items()},
         )
 
     def related(
@@ -457,7 +462,17 @@ class Engine:
     ) -> ReadResult:
         """Lines of a file inside the root, with their freshness against the index."""
         store = self._open_store(create=False) if self.has_index() else None
-        return read_range(self.root, store, path, start, end, max_lines=max_lines)
+        return read_range(
+            self.root, store, path, start, end, max_lines=max_lines, secrets=self.source.options.secrets
+        )
+
+    def withheld(self, path: str, text: str) -> str | None:
+        """Why the text of ``path`` (root-relative) must not be shown, because it holds secrets; or None.
+
+        Text the index holds as is was screened when it was indexed and is not scanned again.
+        """
+        row = self._open_store(create=False).file(path) if self.has_index() else None
+        return self.source.options.secrets.withheld(path, text, row.hash if row is not None else None)
 
     def generation(self) -> int:
         """The index's generation (a readiness probe: the index opens, was built by the configured

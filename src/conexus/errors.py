@@ -5,7 +5,9 @@
     ConexusError
     ├── ConfigError            bad option, bad conexus.toml, unknown embedder
     ├── PathError              path outside the root, hostile path
-    │   └── PathNotFoundError      no such root, file or folder
+    │   ├── PathNotFoundError      no such root, file or folder
+    │   └── PathDeniedError        a path the server will not serve: outside allow_roots,
+    │                              or a file that holds secrets
     ├── IndexStateError            no index, corrupt index, incompatible index
     │   ├── IndexNotFoundError
     │   ├── IndexIncompatibleError
@@ -59,6 +61,14 @@ class PathNotFoundError(PathError):
     exit_code = 3
     http_status = 404
     problem = "not-found"
+
+
+class PathDeniedError(PathError):
+    """A path the server refuses to serve: a root outside ``allow_roots``, or a file holding secrets."""
+
+    exit_code = 3
+    http_status = 403
+    problem = "path-denied"
 
 
 class IndexStateError(ConexusError):

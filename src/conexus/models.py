@@ -53,6 +53,7 @@ class SkipReason(StrEnum):
     GENERATED = "generated"  # minified or machine-generated content
     CHUNK_ERROR = "chunk_error"  # the chunker failed on this file (bug or pathological input)
     DUPLICATE_LINK = "duplicate_link"  # the same file (device and inode) is indexed at another path
+    SECRET = "secret"  # holds credentials, by name or content (index_secrets opts in)
 
 
 #: Every kind of chunk the chunker emits: symbols (functions, methods, containers, one-line

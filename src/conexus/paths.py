@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Iterable
 from pathlib import Path
 
 from conexus.errors import PathError
@@ -31,6 +32,30 @@ MAX_COMPONENT_CHARS = 255  # NAME_MAX on ext4, APFS, NTFS
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def real_path(path: Path | str) -> Path:
+    """``path`` absolute, with ``~``, ``..`` and every symlink resolved (it need not exist).
+
+    Raises:
+        PathError: a NUL byte, or a symlink loop.
+    """
+    text = str(path)
+    if "\x00" in text:
+        raise PathError("path contains a NUL byte")
+    try:
+        return Path(os.path.realpath(os.path.expanduser(text), strict=False))
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise PathError(f"cannot resolve {text!r}: {exc}") from exc
+
+
+def within_any(path: Path | str, roots: Iterable[Path | str]) -> bool:
+    """True when ``path`` is one of ``roots`` or lies inside one, both sides resolved by :func:`real_path`.
+
+    Resolving first means neither ``..`` nor a symlink can lead out of an allowed directory.
+    """
+    target = str(real_path(path))
+    return any(_inside(target, str(real_path(root))) for root in roots)
 
 
 def confine(root: Path, user_path: str) -> tuple[Path, str]:

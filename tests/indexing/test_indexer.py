@@ -44,6 +44,9 @@ class IssueSource:
             return SkippedFile(ref.path, SkipReason.UNREADABLE, "empty issue")
         return Document(ref, ref.location, body, content_hash(body), "markdown", metadata={"state": "open"})
 
+    def screen(self, doc: Document) -> SkippedFile | None:
+        return None
+
     def stamp(self, path: str) -> Stamp | None:
         return self._ref(path).stamp if path in self.issues else None
 

@@ -266,7 +266,8 @@ async def test_a_filesystem_connector_serves_another_root_and_survives_a_restart
 ) -> None:
     other = tmp_path / "other"
     write(other, "otter_module.py", "def otter_swims():\n    return 'otter'\n")
-    async with connect(transport, [repo], home) as client:
+    allow = ("--allow-root", str(tmp_path))  # `other` lies beside the served repo, not inside it
+    async with connect(transport, [repo], home, *allow) as client:
         await wait_ready(client)
         added = (
             await call(
@@ -298,7 +299,7 @@ async def test_a_filesystem_connector_serves_another_root_and_survives_a_restart
         ).structured_content
         assert on is not None and [r["name"] for r in on["roots"]] == ["repo", "other"]
 
-    async with connect(transport, [repo], home) as client:
+    async with connect(transport, [repo], home, *allow) as client:
         listed = (await call(client, "context_connector_management", action="list")).structured_content
         assert listed is not None and [c["id"] for c in listed["connectors"]] == [cid]
         await wait_ready(client, root="other")

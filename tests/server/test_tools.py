@@ -481,8 +481,10 @@ async def test_connector_listing_shows_the_served_roots(client: Client, repo_dir
         ({"action": "add"}, "add needs kind"),
         ({"action": "add", "kind": "filesystem"}, "needs path"),
         ({"action": "add", "kind": "filesystem", "path": "relative/dir"}, "absolute folder path"),
-        ({"action": "add", "kind": "filesystem", "path": "/does/not/exist"}, "not an existing folder"),
-        ({"action": "add", "kind": "filesystem", "path": "/"}, "filesystem root"),
+        ({"action": "add", "kind": "filesystem", "path": "{repo}/does/not/exist"}, "not an existing folder"),
+        ({"action": "add", "kind": "filesystem", "path": "/does/not/exist"}, "outside the directories"),
+        ({"action": "add", "kind": "filesystem", "path": "/"}, "outside the directories"),
+        ({"action": "add", "kind": "filesystem", "path": "{repo}/../.."}, "outside the directories"),
         ({"action": "add", "kind": "git", "path": "nowhere"}, "not a served root"),
         ({"action": "add", "kind": "git", "options": {"max_commits": -1}}, "max_commits"),
         ({"action": "add", "kind": "s3"}, "kind: Input should be 'filesystem' or 'git'"),
@@ -492,8 +494,10 @@ async def test_connector_listing_shows_the_served_roots(client: Client, repo_dir
     ],
 )
 async def test_bad_connector_requests_get_actionable_errors(
-    client: Client, arguments: dict[str, Any], expected: str
+    client: Client, repo_dir: Path, arguments: dict[str, Any], expected: str
 ) -> None:
+    if "path" in arguments:
+        arguments = {**arguments, "path": arguments["path"].replace("{repo}", str(repo_dir))}
     message = await call_error(client, "context_connector_management", arguments)
     assert expected in message
 
@@ -507,5 +511,6 @@ async def test_the_data_home_cannot_become_a_root(client: Client, shared_dirs: t
         "context_connector_management",
         {"action": "add", "kind": "filesystem", "path": str(index_dir)},
     )
-    assert "data home" in message
+    # The data home lies outside the served root, so the allow-list refuses it before anything else.
+    assert "outside the directories this server may serve" in message
     assert os.path.isdir(index_dir)

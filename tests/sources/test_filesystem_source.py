@@ -67,13 +67,13 @@ def test_scan_paths_applies_the_walkers_rules_to_single_paths(tmp_path: Path) ->
 
 
 def test_scan_paths_calls_a_path_through_a_symlinked_directory_a_duplicate(tmp_path: Path) -> None:
-    write(tmp_path, "certs/mtls/a.pem", "key\n")
+    write(tmp_path, "certs/mtls/a.crt", "key\n")
     (tmp_path / "certs/valid").symlink_to("mtls", target_is_directory=True)
     source = FilesystemSource(tmp_path, WalkOptions())
-    found = {e.path: e for e in source.scan_paths(["certs/valid/a.pem", "certs/mtls/a.pem"])}
-    assert isinstance(found["certs/mtls/a.pem"], DocumentRef)
-    assert found["certs/valid/a.pem"] == SkippedFile(
-        "certs/valid/a.pem", SkipReason.DUPLICATE_LINK, "same file as certs/mtls/a.pem"
+    found = {e.path: e for e in source.scan_paths(["certs/valid/a.crt", "certs/mtls/a.crt"])}
+    assert isinstance(found["certs/mtls/a.crt"], DocumentRef)
+    assert found["certs/valid/a.crt"] == SkippedFile(
+        "certs/valid/a.crt", SkipReason.DUPLICATE_LINK, "same file as certs/mtls/a.crt"
     )
 
 

@@ -426,15 +426,16 @@ def test_symlinks_inside_the_root_are_followed_and_reported_at_the_link_path(tmp
 
 
 def test_a_symlinked_directory_inside_the_root_is_indexed_once_at_its_real_path(tmp_path: Path) -> None:
-    # psf/requests: tests/certs/expired and tests/certs/valid link to the same folder.
-    for name in ["a.pem", "b.pem", "c.py"]:
+    # psf/requests: tests/certs/expired and tests/certs/valid link to the same folder (its *.pem
+    # files are named .crt here: a .pem is left out as a possible private key, see test_secrets.py).
+    for name in ["a.crt", "b.crt", "c.py"]:
         make(tmp_path, f"tests/certs/mtls/{name}")
     (tmp_path / "tests/certs/expired").symlink_to("mtls", target_is_directory=True)
     (tmp_path / "tests/certs/valid").symlink_to("mtls", target_is_directory=True)
     found = entries(tmp_path)
-    assert indexed(tmp_path) == {"tests/certs/mtls/a.pem", "tests/certs/mtls/b.pem", "tests/certs/mtls/c.py"}
+    assert indexed(tmp_path) == {"tests/certs/mtls/a.crt", "tests/certs/mtls/b.crt", "tests/certs/mtls/c.py"}
     for link in ["expired", "valid"]:
-        for name in ["a.pem", "b.pem", "c.py"]:
+        for name in ["a.crt", "b.crt", "c.py"]:
             rel = f"tests/certs/{link}/{name}"
             why = f"same file as tests/certs/mtls/{name}"
             assert found[rel] == SkippedFile(rel, SkipReason.DUPLICATE_LINK, why)

@@ -13,6 +13,7 @@ PathError                  400     path-refused
 PathNotFoundError          404     not-found (also a root the caller's key may not use)
 AuthenticationError        401     unauthorized (with WWW-Authenticate, from the HTTP layer)
 ForbiddenError             403     forbidden: the key or token lacks the operation's scope
+PathDeniedError            403     path-denied: outside the allowed roots, or a file holding secrets
 IndexNotFoundError         404     index-not-found
 IndexIncompatibleError     409     index-incompatible
 TooLargeError              413     too-large
@@ -39,6 +40,7 @@ from conexus.errors import (
     IndexIncompatibleError,
     IndexNotFoundError,
     IndexNotReadyError,
+    PathDeniedError,
     PathError,
     PathNotFoundError,
     QueryError,
@@ -98,6 +100,7 @@ _REPORTS: dict[type[ConexusError], tuple[str, str]] = {
         "Forbidden",
         "Forbidden: {exc}. Ask for a key or token with that scope (read < index < admin).",
     ),
+    PathDeniedError: ("Path denied", "Path denied: {exc}."),
     PathError: (
         "Path refused",
         "Path refused: {exc}. Paths are relative to the served root (see context_status).",

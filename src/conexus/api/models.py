@@ -230,6 +230,11 @@ class ConnectorArgs(_Args):
         description="Kind-specific options, e.g. {'max_commits': 500} for git. "
         "Secrets are never echoed back.",
     )
+    keep_index: bool = Field(
+        default=False,
+        description="For remove (kind=filesystem): keep the folder's index in the data home "
+        "(by default it is deleted with the connector).",
+    )
 
 
 # ====================================================================================== outputs

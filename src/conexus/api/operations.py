@@ -612,6 +612,7 @@ def _connector_target(call: Call, kind: str, path: str | None) -> str:
     candidate = Path(path).expanduser()
     if not candidate.is_absolute():
         raise PathError(f"give an absolute folder path, not {path!r}")
+    call.service.check_reach(candidate)  # before the disk is looked at: a refusal reveals nothing
     if not candidate.is_dir():
         raise PathNotFoundError(f"not an existing folder: {candidate}")
     return str(candidate.resolve())
@@ -656,8 +657,12 @@ def connectors(call: Call, args: ConnectorArgs) -> ConnectorOut:
         if args.id is None:
             raise QueryError("remove needs id (see action=list)")
         connector = registry.remove(args.id)
-        service.drop_connector(connector)
-        msg = f"Removed connector {connector.id} ({connector.kind} {connector.target}); its index is kept."
+        deleted = service.drop_connector(connector, keep_index=args.keep_index)
+        msg = f"Removed connector {connector.id} ({connector.kind} {connector.target})"
+        if connector.kind == "filesystem":
+            msg += "; its index was deleted." if deleted else "; its index is kept."
+        else:
+            msg += "."
     out = {
         "action": args.action,
         "message": msg,
@@ -813,7 +818,9 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         "additional root (with its own index and watcher; pass its name as `root` to the other tools). "
         "kind=git turns on git history for a served root (co-changed files and recent commits in "
         "context_get_related_info; option max_commits). Settings persist across restarts; secret "
-        "options (tokens, keys, passwords) are stored but never shown.",
+        "options (tokens, keys, passwords) are stored but never shown. Folders must lie inside the "
+        "server's allowed roots (fixed at start-up); removing a folder deletes its index unless "
+        "keep_index is true.",
         ConnectorArgs,
         ConnectorOut,
         connectors,

@@ -214,6 +214,11 @@ def render_status(st: Mapping[str, Any]) -> str:
         skipped = st.get("skipped") or {}
         if skipped:
             lines.append("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+        secrets = st.get("secrets") or []
+        if secrets:
+            shown = ", ".join(f"{s['path']} ({s['detail']})" for s in secrets[:10])
+            more = f" and {len(secrets) - 10} more" if len(secrets) > 10 else ""
+            lines.append(f"not indexed because they hold secrets: {shown}{more}")
         stale = st.get("stale") or {}
         if stale.get("modified") or stale.get("deleted"):
             lines.append(f"stale: {stale['modified']} modified, {stale['deleted']} deleted since indexing")

@@ -20,10 +20,11 @@ a consistent index.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,19 @@ from typing import Any
 from conexus.app.connectors import Connector, ConnectorRegistry
 from conexus.config import Settings
 from conexus.engine import Engine
-from conexus.errors import ConexusError, ConfigError, IndexStateError, PathError, PathNotFoundError
+from conexus.errors import (
+    ConexusError,
+    ConfigError,
+    IndexStateError,
+    PathDeniedError,
+    PathError,
+    PathNotFoundError,
+)
 from conexus.indexing.indexer import IndexProgress, IndexReport
-from conexus.layout import resolve_root
+from conexus.layout import index_dir_for, resolve_root
 from conexus.observability import metrics
 from conexus.observability.instrument import index_phase, prime_embedder, prime_root
+from conexus.paths import real_path, within_any
 from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 
 logger = logging.getLogger(__name__)
@@ -459,9 +468,15 @@ class ConexusService:
         *,
         watch: bool = True,
         auto_index: bool = True,
+        allow_roots: Sequence[Path | str] | None = None,
     ) -> None:
         self._settings_for = settings_for
         self.home = home
+        # The directories roots may lie in, fixed for the life of the service (issue #13: a
+        # connector must not widen the server's reach). None: no limit (the CLI's local use).
+        self.allow_roots: tuple[Path, ...] | None = (
+            None if allow_roots is None else tuple(real_path(p) for p in allow_roots)
+        )
         self.watch = watch
         self.auto_index = auto_index
         self._lock = threading.RLock()
@@ -482,9 +497,11 @@ class ConexusService:
         """Serve another root (started at once when the service runs).
 
         Raises:
+            PathDeniedError: the path lies outside ``allow_roots``.
             PathError: missing path, not a directory, already served, or the data home.
             ConfigError: the root's conexus.toml is invalid.
         """
+        self.check_reach(path)
         root = resolve_root(path)
         home = self.home.resolve()
         if root == home or root.is_relative_to(home):
@@ -509,12 +526,33 @@ class ConexusService:
                 served.start(index=self.auto_index)
         return served
 
-    def remove_root(self, served: ServedRoot) -> None:
-        """Stop serving ``served`` (its index stays in the data home)."""
+    def check_reach(self, path: Path | str) -> None:
+        """Refuse ``path`` as a root unless it lies inside ``allow_roots`` (symlinks and ``..`` resolved).
+
+        Called before anything looks at the path, so a refused path's existence is not revealed.
+
+        Raises:
+            PathDeniedError: ``path`` is outside every allowed directory.
+        """
+        if self.allow_roots is None or within_any(path, self.allow_roots):
+            return
+        allowed = ", ".join(str(p) for p in self.allow_roots) or "none"
+        raise PathDeniedError(
+            f"{real_path(path)} is outside the directories this server may serve ({allowed}); "
+            "they are fixed when the server starts by its allow_roots setting "
+            "(--allow-root, CONEXUS_ALLOW_ROOTS, or allow_roots in the [serve] table of --config)"
+        )
+
+    def remove_root(self, served: ServedRoot, *, delete_index: bool = False) -> None:
+        """Stop serving ``served``; with ``delete_index``, delete its index from the data home too."""
         with self._lock:
             if served in self._roots:
                 self._roots.remove(served)
         served.close()
+        if delete_index:
+            # Waits for a job that outlived close() to finish its batch (clear takes the index lock).
+            served.engine.clear()
+            logger.info("deleted the index of %s (%s)", served.name, served.path)
 
     def _unique_name(self, base: str) -> str:
         names = {r.name for r in self._roots}
@@ -586,16 +624,34 @@ class ConexusService:
                 if str(r.path) == connector.target:
                     r.git = connector
 
-    def drop_connector(self, connector: Connector) -> None:
-        """Undo what a removed connector did: stop serving its folder, or turn git history off."""
+    def drop_connector(self, connector: Connector, *, keep_index: bool = False) -> bool:
+        """Undo what a removed connector did: stop serving its folder, or turn git history off.
+
+        A filesystem connector's index is deleted from the data home unless ``keep_index``
+        (or another served root still uses it). Returns whether an index was deleted.
+        """
         if connector.kind == "filesystem":
             served = self._served_by(connector.id)
             if served is not None:
-                self.remove_root(served)
+                self.remove_root(served, delete_index=not keep_index)
+                return not keep_index
+            if keep_index:
+                return False
+            # A disabled connector is not served, but its index may still be on disk.
+            target = Path(connector.target)
+            if any(r.path == target for r in self.roots):
+                return False
+            index = index_dir_for(target, self.home)
+            if index.exists():
+                shutil.rmtree(index)
+                logger.info("deleted the index of %s", target)
+                return True
+            return False
         elif connector.kind == "git":
             for r in self.roots:
                 if r.git is not None and r.git.id == connector.id:
                     r.git = None
+        return False
 
     def _served_by(self, connector_id: str) -> ServedRoot | None:
         for r in self.roots:

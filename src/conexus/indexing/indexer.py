@@ -240,6 +240,10 @@ class Indexer:
         row = existing.get(sf.path)
         if row is not None and row.hash == digest:
             return digest
+        # Content the index has not held before is screened for secrets, once per version.
+        screened = self.source.screen(doc)
+        if screened is not None:
+            return screened
         try:
             chunks = chunk_text(
                 sf.path,

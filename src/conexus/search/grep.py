@@ -15,7 +15,7 @@ that spans lines is reported on its first line.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from conexus.models import decode_text
 from conexus.paths import Confiner
 from conexus.search.read import clip_line
 from conexus.sources.filesystem.read import looks_binary, read_bytes
+from conexus.sources.filesystem.secrets import SecretPolicy
 
 MAX_PATTERN_CHARS = 10_000
 MAX_CONTEXT_LINES = 50
@@ -70,7 +71,7 @@ class GrepResult:
     ``truncated``: ``max_results`` was reached and files or lines were left
     unsearched. ``timed_out``: the deadline passed (a slow pattern or a large
     tree); the matches found so far are returned. ``files_skipped`` counts
-    binary, oversized, unreadable and out-of-root files.
+    binary, oversized, unreadable and out-of-root files, and files holding secrets.
     """
 
     pattern: str
@@ -154,6 +155,8 @@ def grep(
     max_results: int = 200,
     timeout_s: float = 5.0,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    secrets: SecretPolicy | None = None,
+    indexed_hashes: Mapping[str, str] | None = None,
 ) -> GrepResult:
     """Search ``files`` (root-relative paths) for ``pattern``, one result per matching line.
 
@@ -161,7 +164,9 @@ def grep(
     Files are visited in sorted order; the search stops at ``max_results``
     matching lines (``truncated``) or after ``timeout_s`` seconds (``timed_out``).
     Binary files (a NUL in the first 8 KiB), files over ``max_file_bytes`` and
-    paths that leave the root are skipped and counted.
+    paths that leave the root are skipped and counted; so are, with ``secrets``,
+    files that hold secrets (content that differs from ``indexed_hashes`` is
+    scanned again, so an edit that adds a key is not shown before it is re-indexed).
 
     Raises:
         QueryError: an invalid regex (with the regex error), an empty pattern,
@@ -190,6 +195,10 @@ def grep(
             timed_out = True
             break
         text = _load(confiner, rel, max_file_bytes)
+        if text is not None and secrets is not None:
+            known = indexed_hashes.get(rel) if indexed_hashes is not None else None
+            if secrets.withheld(rel, text, known) is not None:
+                text = None
         if text is None:
             skipped += 1
             continue

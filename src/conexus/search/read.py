@@ -4,7 +4,8 @@ Text is decoded the way the indexer decodes it (UTF-8 with replacement, BOM
 dropped, CRLF and CR read as LF), so line numbers agree with the citations
 search returns. A file that was indexed but has since been deleted is served
 from the indexed chunks, marked ``deleted``, so a model holding an old
-citation can still see what it pointed at.
+citation can still see what it pointed at. A file that holds secrets is
+refused, by the indexer's own rules (:mod:`conexus.sources.filesystem.secrets`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from conexus.errors import PathError, PathNotFoundError, QueryError, TooLargeError
+from conexus.errors import PathDeniedError, PathError, PathNotFoundError, QueryError, TooLargeError
 from conexus.models import decode_text
 from conexus.paths import confine
 from conexus.search.freshness import freshness_state
@@ -20,11 +21,20 @@ from conexus.sources.base import Stamp
 from conexus.sources.filesystem.read import MAX_TEXT_BYTES
 from conexus.sources.filesystem.read import looks_binary as looks_binary  # the one binary rule
 from conexus.sources.filesystem.read import read_bytes as read_bytes  # the one reader
+from conexus.sources.filesystem.secrets import SecretPolicy
 from conexus.store.base import Store
 
 MAX_READ_BYTES = MAX_TEXT_BYTES
 MAX_LINE_CHARS = 4000
 MAX_LINES_LIMIT = 10_000
+
+
+def withheld_message(rel: str, why: str) -> str:
+    """The refusal for a file that holds secrets: what was found (never the value) and the opt-in."""
+    return (
+        f"{rel} is not served because it holds secrets ({why}); Conexus never indexes, reads or "
+        "greps such files unless the root opts in with the index_secrets or secrets_allow setting"
+    )
 
 
 def split_lines(text: str) -> list[str]:
@@ -125,15 +135,19 @@ def read_range(
     start: int | None = None,
     end: int | None = None,
     max_lines: int = 2000,
+    secrets: SecretPolicy | None = None,
 ) -> ReadResult:
     """Read lines ``start..end`` (1-based, inclusive) of ``path`` from disk.
 
     Without ``start`` reading begins at line 1; without ``end`` it runs to the
     end of the file. An ``end`` past the end of the file is clamped; a range
     longer than ``max_lines`` is cut (``truncated``/``next_start`` say so).
-    ``store`` may be None, which reports every file as ``unindexed``.
+    ``store`` may be None, which reports every file as ``unindexed``. With
+    ``secrets``, a file the indexer would skip for holding secrets is refused.
 
     Raises:
+        PathDeniedError: the file holds secrets (by name or by content; see
+            :mod:`conexus.sources.filesystem.secrets`).
         PathError: the path is hostile, leaves the root, does not exist (and was
             never indexed) or is a directory.
         QueryError: bad range (start < 1, end < start, start past the end),
@@ -159,6 +173,10 @@ def read_range(
     if looks_binary(data):
         raise QueryError(f"{rel} is a binary file; only text files can be read")
     text, invalid = decode_text(data)
+    if secrets is not None:
+        why = secrets.withheld(rel, text, row.hash if row is not None else None)
+        if why is not None:
+            raise PathDeniedError(withheld_message(rel, why))
     lines = split_lines(text)
     first, last, truncated = _window(start, end, len(lines), max_lines, rel)
 

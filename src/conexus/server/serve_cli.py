@@ -126,7 +126,9 @@ def _serve(
     configure_tracing()  # once per process, from the OTEL_* variables (export off unless asked)
     roots = [resolve_root(p) for p in paths]
     home = load_settings(None, overrides=overrides).home
-    service = ConexusService(settings_for, home, watch=watch, auto_index=index)
+    # The server's reach is fixed here: allow_roots, or else just the roots it starts with.
+    allow_roots: list[Path | str] = [*server_settings.allow_roots] or [*roots]
+    service = ConexusService(settings_for, home, watch=watch, auto_index=index, allow_roots=allow_roots)
     for root in roots:
         service.add_root(root)
     mcp = ConexusMCP(service)

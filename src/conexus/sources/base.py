@@ -113,6 +113,15 @@ class Source(Protocol):
         """Read one document, or say why it is left out (binary, too large, generated, ...)."""
         ...
 
+    def screen(self, doc: Document) -> SkippedFile | None:
+        """Why a loaded document must stay out of the index (it holds secrets), or None.
+
+        Called by the indexer only for content it has not indexed before, so the
+        cost is paid once per version of a document. A source with nothing to
+        screen returns None.
+        """
+        ...
+
     def stamp(self, path: str) -> Stamp | None:
         """The current stamp of ``path``, or None when it is gone (or is no longer a document)."""
         ...

@@ -46,11 +46,18 @@ from conexus.api.access import Principal, principal_of
 from conexus.api.errors import describe
 from conexus.api.operations import BY_TOOL, OPERATIONS, Call, Operation
 from conexus.app.service import ConexusService, ServedRoot
-from conexus.errors import ConexusError, PathError, PathNotFoundError, QueryError, TooLargeError
+from conexus.errors import (
+    ConexusError,
+    PathDeniedError,
+    PathError,
+    PathNotFoundError,
+    QueryError,
+    TooLargeError,
+)
 from conexus.models import decode_text
 from conexus.observability.instrument import incoming
 from conexus.paths import confine
-from conexus.search.read import MAX_READ_BYTES
+from conexus.search.read import MAX_READ_BYTES, withheld_message
 from conexus.server.mcp.schema import input_schema, output_schema
 from conexus.sources.filesystem.read import looks_binary, read_bytes
 
@@ -290,4 +297,7 @@ def _read_indexed_file(root: ServedRoot, rel: str) -> str:
     if looks_binary(data):
         raise QueryError(f"{rel} is binary")
     text, _invalid = decode_text(data)
+    why = root.engine.withheld(rel, text)  # edited since indexing: it may hold a secret now
+    if why is not None:
+        raise PathDeniedError(withheld_message(rel, why))
     return text

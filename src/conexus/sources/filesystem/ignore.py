@@ -47,6 +47,7 @@ from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from conexus.errors import PathError
 from conexus.models import SkipReason
+from conexus.sources.filesystem.secrets import SecretPolicy, secret_policy
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +242,13 @@ class WalkOptions:
     include: tuple[str, ...] = ()  # when non-empty, only files matching one of these are indexed
     exclude: tuple[str, ...] = ()  # extra excludes, on top of the defaults and ignore files
     follow_symlinks: bool = True  # symlinks are followed only when their target stays inside the root
+    index_secrets: bool = False  # True: files holding secrets are indexed too (see secrets.py)
+    secrets_allow: tuple[str, ...] = ()  # gitignore-style globs of files known to hold no secrets
+
+    @property
+    def secrets(self) -> SecretPolicy:
+        """The secret rules these options imply (compiled once per distinct setting)."""
+        return secret_policy(self.index_secrets, self.secrets_allow)
 
 
 # -- one ignore file -----------------------------------------------------------------------------

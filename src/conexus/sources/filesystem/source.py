@@ -1,12 +1,14 @@
 """``FilesystemSource``: the files under one root, as a :class:`~conexus.sources.base.Source`.
 
 Listing is the walker's (ignore rules, symlinks kept inside the root, one path
-per file), reading is the reader's (one binary rule, generated and minified
-files left out), and the stamp of a document is the file's size and mtime.
+per file, files named like credentials left out), reading is the reader's (one
+binary rule, generated and minified files left out), screening is the secret
+scanner's (``secrets.py``), and the stamp of a document is the file's size and mtime.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +26,8 @@ from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 
 __all__ = ["FilesystemSource", "walk_options"]
 
+logger = logging.getLogger(__name__)
+
 
 def walk_options(settings: Settings) -> WalkOptions:
     """The walker options a Settings object implies."""
@@ -32,6 +36,8 @@ def walk_options(settings: Settings) -> WalkOptions:
         include=settings.include,
         exclude=settings.exclude,
         follow_symlinks=settings.follow_symlinks,
+        index_secrets=settings.index_secrets,
+        secrets_allow=settings.secrets_allow,
     )
 
 
@@ -106,6 +112,10 @@ class FilesystemSource:
             if canonical != rel and self._listed_at(canonical, matcher):
                 yield SkippedFile(rel, SkipReason.DUPLICATE_LINK, f"same file as {canonical}")
                 continue
+            secret = self.options.secrets.by_name(rel)
+            if secret is not None:
+                yield SkippedFile(rel, SkipReason.SECRET, secret)
+                continue
             if st.st_size > max_bytes:
                 yield SkippedFile(rel, SkipReason.TOO_LARGE, f"{st.st_size} bytes > {max_bytes}")
                 continue
@@ -146,6 +156,19 @@ class FilesystemSource:
             language=language,
             invalid_utf8=invalid,
         )
+
+    def screen(self, doc: Document) -> SkippedFile | None:
+        """``SECRET`` when ``doc`` holds a credential of a known shape (detect-secrets), else None.
+
+        The indexer calls it only for content it has not indexed before, so each
+        version of a file is scanned once. Off when the root opts in with
+        ``index_secrets``; files matching ``secrets_allow`` are not scanned.
+        """
+        why = self.options.secrets.by_content(doc.path, doc.text)
+        if why is None:
+            return None
+        logger.info("not indexing %s: it holds secrets (%s)", doc.path, why)
+        return SkippedFile(doc.path, SkipReason.SECRET, why)
 
     def stamp(self, path: str) -> Stamp | None:
         """Size and mtime of the regular file at ``path``; None when it is gone or not a regular file.

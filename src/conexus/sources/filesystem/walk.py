@@ -148,6 +148,7 @@ def _walk(
     root_prefix = root_real.rstrip(os.sep) + os.sep
     max_bytes = options.max_file_bytes
     follow = options.follow_symlinks
+    secrets = options.secrets
     stack = [_Frame(start, iter(start_entries), start_key, via_link=start_via_link)]
     active = {start_key}  # (dev, inode) of the directories being walked: a repeat is a loop
 
@@ -217,7 +218,10 @@ def _walk(
                 stack.append(_Frame(child, iter(entries), key, via_link=via_link))
                 active.add(key)
             elif stat.S_ISREG(st.st_mode):
-                if st.st_size > max_bytes:
+                secret = secrets.by_name(rel)
+                if secret is not None:
+                    yield SkippedFile(rel, SkipReason.SECRET, secret), None
+                elif st.st_size > max_bytes:
                     yield SkippedFile(rel, SkipReason.TOO_LARGE, f"{st.st_size} bytes > {max_bytes}"), None
                 else:
                     ref = DocumentRef(rel, path, st.st_size, st.st_mtime_ns)

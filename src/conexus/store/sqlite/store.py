@@ -515,6 +515,11 @@ class SqliteStore:
         return dict(self._reader().execute("SELECT reason, COUNT(*) FROM skips GROUP BY reason").fetchall())
 
     @_translated
+    def skipped(self, reason: str, limit: int = 50) -> list[tuple[str, str]]:
+        sql = "SELECT path, detail FROM skips WHERE reason = ? ORDER BY path LIMIT ?"
+        return [(str(p), str(d)) for p, d in self._reader().execute(sql, (reason, limit)).fetchall()]
+
+    @_translated
     def start_run(self) -> int:
         """Record a run of this process and hold the run lock until :meth:`finish_run`."""
         fd = self._take_run_lock()
