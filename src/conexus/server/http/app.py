@@ -33,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 from conexus import __version__
 from conexus.app.service import ConexusService
 from conexus.errors import ConexusError
+from conexus.observability import metrics
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.mcp.app import ConexusMCP
@@ -160,6 +161,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings  # middleware and routes read them here
+    metrics.MAX_CONCURRENT.set(settings.max_concurrent)  # saturation = in-flight / this bound
     install_error_handlers(app)
     app.include_router(rest_router(service))
 
