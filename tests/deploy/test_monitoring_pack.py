@@ -10,6 +10,7 @@ exists; every metric and label the dashboard and the rules query is declared in 
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 from collections import Counter as Tally
 from pathlib import Path
@@ -254,3 +255,14 @@ def test_the_grafana_provisioning_points_at_a_prometheus_datasource_and_the_dash
     assert datasource["datasources"][0]["type"] == "prometheus"
     provider = pack.load_yaml(pack.PACK / "grafana/provisioning/dashboards/conexus.yml")
     assert provider["providers"][0]["type"] == "file"
+
+
+def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
+    promtool = require_binary("promtool")
+    records = [
+        {"record": f"dashboard:query_{i}:check", "expr": pack.substitute(expr)}
+        for i, (_, expr) in enumerate(pack.dashboard_expressions())
+    ]
+    rules = tmp_path / "dashboard.yml"
+    rules.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": records}]}), encoding="utf-8")
+    assert_ok(run(promtool, "check", "rules", str(rules)))

@@ -320,7 +320,7 @@ def panels() -> list[dict[str, Any]]:
             "alerts fire at 14.4 (1h) and 6 (6h), the tickets at 3 (1d) and 1 (3d).",
             [
                 (
-                    f'slo:conexus_sli_error:ratio_rate{w}{{job=~"$job"}} / on (slo) group_left '
+                    f'slo:conexus_sli_error:ratio_rate{w}{{job=~"$job"}} / on (slo) group_left () '
                     "(1 - slo:conexus_objective:ratio)",
                     f"{{{{slo}}}} {w}",
                 )
