@@ -61,17 +61,11 @@ AUTH_FAILURES = Counter(
     "(missing, invalid, expired, scope, root).",
     ["reason"],
 )
-# Bounded label values start at 0, so rates and ratios exist before the first event
-# (a dashboard shows 0, not "no data"; an alert's expression has a series to compare).
-for _reason in ("missing", "invalid", "expired", "scope", "root"):
-    AUTH_FAILURES.labels(_reason)
 RATE_LIMITED = Counter(
     "conexus_rate_limited",
     "Requests answered 429 by a rate limit, by the bucket that ran out (key or address).",
     ["bucket"],
 )
-for _bucket in ("key", "address"):
-    RATE_LIMITED.labels(_bucket)
 SHED = Counter(
     "conexus_shed",
     "Requests answered 503 because the bound on concurrent requests was reached.",
@@ -125,8 +119,6 @@ EMBED_CACHE_LOOKUPS = Counter(
     "Embedding-cache lookups, by result (hit, miss).",
     ["result"],
 )
-for _result in ("hit", "miss"):
-    EMBED_CACHE_LOOKUPS.labels(_result)
 
 # ------------------------------------------------------------------ state, read at scrape time
 # name -> help; the service's collector reports each as a gauge labelled by root
