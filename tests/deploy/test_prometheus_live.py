@@ -19,12 +19,10 @@ readiness, scrapes and rule results are polled against deadlines.
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,35 +30,15 @@ import pytest
 import yaml
 
 from tests.deploy import pack
+from tests.deploy.processes import POLL_S, free_port, poll, running
 from tests.server.conftest import START_TIMEOUT_S, HttpServer, make_repo, start_http_server, write
 from tests.services import require_binary
 
 pytestmark = pytest.mark.timeout(180)
 
-T = TypeVar("T")
 API = "/api/v1"
 SCRAPE_S = 1
 DATA_DEADLINE_S = 40.0
-POLL_S = 0.25  # polling interval only: the deadlines decide
-
-
-def poll(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Call ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what} (last: {last!r})")
-        time.sleep(POLL_S)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def every_query() -> list[tuple[str, str]]:
@@ -88,62 +66,34 @@ def conexus(tmp_path: Path) -> Iterator[tuple[HttpServer, Path]]:
         server.stop()
 
 
-def start_prometheus(tmp_path: Path, target: str) -> tuple[subprocess.Popen[bytes], str]:
+@pytest.fixture
+def prometheus(tmp_path: Path, conexus: tuple[HttpServer, Path]) -> Iterator[httpx.Client]:
+    """A Prometheus scraping the server every second and evaluating the pack's rules every second."""
     binary = require_binary("prometheus")
+    server, _ = conexus
     config = {
         "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": f"{SCRAPE_S}s"},
         "rule_files": [str(p) for p in pack.RULE_FILES],
         "scrape_configs": [
-            {"job_name": "conexus", "metrics_path": "/metrics", "static_configs": [{"targets": [target]}]}
+            {
+                "job_name": "conexus",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [urlsplit(server.url).netloc]}],
+            }
         ],
     }
     config_path = tmp_path / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     port = free_port()
-    log = (tmp_path / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config_path}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-    )
-    log.close()
-    return process, f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path, conexus: tuple[HttpServer, Path]) -> Iterator[httpx.Client]:
-    server, _ = conexus
-    target = urlsplit(server.url).netloc
-    process, url = start_prometheus(tmp_path, target)
-    client = httpx.Client(base_url=url, timeout=10)
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            log = (tmp_path / "prometheus.log").read_text(encoding="utf-8", errors="replace")
-            raise AssertionError(f"prometheus exited with {process.returncode}:\n{log}")
-        try:
-            return client.get("/-/ready").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        poll(ready, START_TIMEOUT_S, "prometheus is ready")
+    cmd = [
+        binary,
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    with running(cmd, tmp_path / "prometheus.log", f"http://127.0.0.1:{port}") as client:
         yield client
-    finally:
-        client.close()
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 # -- traffic -----------------------------------------------------------------------------------------
