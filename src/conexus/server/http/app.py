@@ -135,6 +135,7 @@ def create_app(
     SIGTERM/SIGINT once it has shut down, so code after serving may never run).
     """
     settings = settings or ServerSettings()
+    metrics.MAX_CONCURRENT.set(settings.max_concurrent)  # saturation = in-flight / this bound
     mcp_routes, mcp_lifespan = _mcp_routes(mcp, host)
 
     @asynccontextmanager
@@ -161,7 +162,6 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings  # middleware and routes read them here
-    metrics.MAX_CONCURRENT.set(settings.max_concurrent)  # saturation = in-flight / this bound
     install_error_handlers(app)
     app.include_router(rest_router(service))
 
