@@ -71,10 +71,14 @@ def quantiles(metric: str, by: str, selector: str, window: str) -> list[tuple[st
     ]
 
 
-def right_axis(name: str) -> dict[str, Any]:
+def right_axis(legend_prefix: str, unit: str) -> dict[str, Any]:
+    """An override: series whose legend starts with ``legend_prefix`` go on a right axis in ``unit``."""
     return {
-        "matcher": {"id": "byName", "options": name},
-        "properties": [{"id": "custom.axisPlacement", "value": "right"}],
+        "matcher": {"id": "byRegexp", "options": f"{legend_prefix}.*"},
+        "properties": [
+            {"id": "custom.axisPlacement", "value": "right"},
+            {"id": "unit", "value": unit},
+        ],
     }
 
 
@@ -127,15 +131,7 @@ def panels() -> list[dict[str, Any]]:
             ],
             "short",
             (0, 9, 8, 8),
-            overrides=[
-                {
-                    "matcher": {"id": "byRegexp", "options": "shed/s.*"},
-                    "properties": [
-                        {"id": "custom.axisPlacement", "value": "right"},
-                        {"id": "unit", "value": "reqps"},
-                    ],
-                }
-            ],
+            overrides=[right_axis("shed/s", "reqps")],
         ),
         panel(
             ts,
@@ -179,15 +175,7 @@ def panels() -> list[dict[str, Any]]:
             ],
             "s",
             (6, 18, 9, 8),
-            overrides=[
-                {
-                    "matcher": {"id": "byRegexp", "options": "stale files.*"},
-                    "properties": [
-                        {"id": "custom.axisPlacement", "value": "right"},
-                        {"id": "unit", "value": "short"},
-                    ],
-                }
-            ],
+            overrides=[right_axis("stale files", "short")],
         ),
         panel(
             ts,
@@ -209,7 +197,7 @@ def panels() -> list[dict[str, Any]]:
             ],
             "short",
             (15, 18, 9, 8),
-            overrides=[right_axis("p95 duration")],
+            overrides=[right_axis("p95 duration", "s")],
         ),
         panel(
             ts,
@@ -282,15 +270,7 @@ def panels() -> list[dict[str, Any]]:
             ],
             "bytes",
             (16, 35, 8, 8),
-            overrides=[
-                {
-                    "matcher": {"id": "byRegexp", "options": "CPU.*"},
-                    "properties": [
-                        {"id": "custom.axisPlacement", "value": "right"},
-                        {"id": "unit", "value": "percentunit"},
-                    ],
-                }
-            ],
+            overrides=[right_axis("CPU", "percentunit")],
         ),
         row("Service level objectives", 43),
         panel(
