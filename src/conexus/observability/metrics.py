@@ -49,6 +49,10 @@ IN_FLIGHT = Gauge(
     "Requests being served now, by transport.",
     ["transport"],
 )
+MAX_CONCURRENT = Gauge(
+    "conexus_requests_max_concurrent",
+    "The bound on requests served at once (max_concurrent): in-flight at this value means shedding.",
+)
 
 # ------------------------------------------------------------------ access control and limits
 AUTH_FAILURES = Counter(

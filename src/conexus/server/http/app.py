@@ -43,6 +43,7 @@ from conexus.app.keys import KeyStore
 from conexus.app.service import ConexusService
 from conexus.app.telemetry import state_collector
 from conexus.errors import ConexusError
+from conexus.observability import metrics
 from conexus.observability.instrument import prime_requests
 from conexus.server.http.auth import Authenticator, AuthMiddleware, metadata_routes
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
@@ -156,6 +157,7 @@ def create_app(
     down, so code after serving may never run).
     """
     settings = settings or ServerSettings()
+    metrics.MAX_CONCURRENT.set(settings.max_concurrent)  # saturation = in-flight / this bound
     authenticator = Authenticator.from_settings(KeyStore(service.home), settings)
     guards = Guards(settings, host)  # limits and transport guards (conexus.server.http.limits)
     mcp.request_timeout_s = settings.request_timeout_s
