@@ -9,7 +9,8 @@
     ├── IndexStateError            no index, corrupt index, incompatible index
     │   ├── IndexNotFoundError
     │   ├── IndexIncompatibleError
-    │   └── IndexNotReadyError     the first build is still running: retry shortly
+    │   ├── IndexNotReadyError     the first build is still running: retry shortly
+    │   └── IndexInUseError        another process has the index open (restore refuses)
     ├── StoreError             the database or vector index failed underneath
     ├── EmbeddingError         the model could not be loaded or failed to run
     └── QueryError             a query the engine cannot answer (never a syntax error:
@@ -88,6 +89,14 @@ class IndexNotReadyError(IndexStateError):
     exit_code = 4
     http_status = 503
     problem = "index-not-ready"
+
+
+class IndexInUseError(IndexStateError):
+    """Another process (a running server, an index run) has the index open."""
+
+    exit_code = 4
+    http_status = 409
+    problem = "index-in-use"
 
 
 class StoreError(ConexusError):
