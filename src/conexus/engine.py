@@ -230,7 +230,7 @@ class Engine:
         return backup_index(self.index_dir, dest)
 
     def index_in_use(self) -> bool:
-        """Whether another connection, in any process, has this root's index open."""
+        """Whether any connection has this root's index open: this engine's, or one in another process."""
         with self._lock:
             if self._store is not None:
                 return True
@@ -322,6 +322,7 @@ class Engine:
             except OSError as exc:
                 raise StoreError(f"cannot swap the restored index into {self.index_dir}: {exc}") from exc
             shutil.rmtree(replaced, ignore_errors=True)
+            self._write_root_info()  # the data home's CACHEDIR.TAG, on a new machine
             with self._results_lock:
                 self._results.clear()
 
