@@ -306,3 +306,24 @@ def test_the_cli_backs_up_and_restores_and_refuses_while_a_server_serves_the_roo
     refused = runner.invoke(main, ["--home", str(home), "--embedder", "fake:32", "restore", str(dest)])
     assert refused.exit_code == 5
     assert "--force" in refused.stderr
+
+
+def test_backup_all_covers_every_index_of_the_data_home_and_skips_roots_that_are_gone(
+    golden_repo: Path, make_engine: MakeEngine, tmp_path: Path, home: Path
+) -> None:
+    second = tmp_path / "second"
+    write(second, "lib.py", "def second_cookie_jar():\n    return 2\n")
+    gone = tmp_path / "gone"
+    write(gone, "old.py", "def old():\n    return 0\n")
+    for root in (golden_repo, second, gone):
+        engine = make_engine(root)
+        engine.index()
+        engine.close()
+    shutil.rmtree(gone)
+    done = CliRunner().invoke(
+        main, ["--home", str(home), "--embedder", "fake", "backup", str(tmp_path / "all"), "--all", "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    roots = {e["root"] for e in json.loads(done.stdout)["indexes"]}
+    assert roots == {str(golden_repo.resolve()), str(second.resolve())}
+    assert "skipping the index of" in done.stderr

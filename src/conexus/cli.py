@@ -547,13 +547,19 @@ def backup(ctx: click.Context, dest: str, roots: tuple[str, ...], all_roots: boo
     from conexus.engine import Engine
 
     if all_roots:
-        paths = [resolve_root(i["root"]) for i in list_indexes(_settings(None, ctx).home)]
+        paths = []
+        for item in list_indexes(_settings(None, ctx).home):
+            try:
+                paths.append(resolve_root(item["root"]))
+            except PathError:  # a root deleted since: its index is not worth failing the rest for
+                click.echo(f"conexus: skipping the index of {item['root']}: the folder is gone", err=True)
         if not paths:
             raise IndexNotFoundError("the data home holds no index to back up")
     elif roots:
         paths = [resolve_root(r) for r in roots]
     else:
         paths = [_root_for_query(None, ctx)]
+    paths = list(dict.fromkeys(paths))
     engines = [Engine(p, _settings(p, ctx)) for p in paths]
     try:
         manifest = create_backup(engines, Path(dest))
