@@ -1,4 +1,4 @@
-"""The ``conexus`` command line: index, search, localize, status, clear.
+"""The ``conexus`` command line: index, search, localize, status, clear, backup, restore.
 
 Every command maps Conexus errors to a one-line message on stderr and a
 distinct exit code (see ``conexus --help``). Progress goes to stderr; results
@@ -21,7 +21,14 @@ import click
 
 from conexus import __version__
 from conexus.config import Settings, load_settings
-from conexus.errors import ConexusError, IndexNotFoundError, PathError, PathNotFoundError, QueryError
+from conexus.errors import (
+    ConexusError,
+    IndexInUseError,
+    IndexNotFoundError,
+    PathError,
+    PathNotFoundError,
+    QueryError,
+)
 from conexus.layout import find_indexed_root, list_indexes, resolve_root
 
 if TYPE_CHECKING:
@@ -521,6 +528,109 @@ def clear(ctx: click.Context, root_opt: str | None) -> None:
     with Engine(root, _settings(root, ctx)) as engine:
         engine.clear()
     click.echo(f"cleared the index of {root}")
+
+
+@main.command()
+@click.argument("dest", type=click.Path())
+@click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    type=click.Path(),
+    help="Indexed root to back up (repeatable; default: nearest indexed ancestor).",
+)
+@click.option("--all", "all_roots", is_flag=True, help="Back up every index in the data home.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.pass_context
+@handle_errors
+def backup(ctx: click.Context, dest: str, roots: tuple[str, ...], all_roots: bool, as_json: bool) -> None:
+    """Back up indexes into the new folder DEST, online: safe while a server serves and indexes them.
+
+    Each index is copied as one committed state, with a manifest of its identity and checksums.
+    """
+    from conexus.backup import create_backup
+    from conexus.engine import Engine
+
+    if all_roots:
+        paths = []
+        for item in list_indexes(_settings(None, ctx).home):
+            try:
+                paths.append(resolve_root(item["root"]))
+            except PathError:  # a root deleted since: its index is not worth failing the rest for
+                click.echo(f"conexus: skipping the index of {item['root']}: the folder is gone", err=True)
+        if not paths:
+            raise IndexNotFoundError("the data home holds no index to back up")
+    elif roots:
+        paths = [resolve_root(r) for r in roots]
+    else:
+        paths = [_root_for_query(None, ctx)]
+    paths = list(dict.fromkeys(paths))
+    engines = [Engine(p, _settings(p, ctx)) for p in paths]
+    try:
+        manifest = create_backup(engines, Path(dest))
+    finally:
+        for engine in engines:
+            engine.close()
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+        return
+    for entry in manifest["indexes"]:
+        size = sum(entry["sizes"].values()) / 1e6
+        note = "" if entry["vectors"] == "included" else " (vector file to be rebuilt on restore)"
+        click.echo(f"backed up {entry['root']}: generation {entry['generation']}, {size:.1f} MB{note}")
+    click.echo(f"backup written to {Path(dest).expanduser().absolute()}")
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--root",
+    "root_opt",
+    type=click.Path(),
+    help="Restore only this root's index (or a one-index backup for a checkout that moved here).",
+)
+@click.option(
+    "--force", is_flag=True, help="Restore an index built with another embedder, chunker or options."
+)
+@click.option(
+    "--ignore-server",
+    is_flag=True,
+    help="Skip the check for a running server announced in the data home (when the announcement is "
+    "stale, e.g. left by another container); an index open in another process is refused regardless.",
+)
+@click.pass_context
+@handle_errors
+def restore(ctx: click.Context, src: str, root_opt: str | None, force: bool, ignore_server: bool) -> None:
+    """Restore indexes from the backup folder SRC, after checking its integrity and identity.
+
+    Every index is checked (checksums, SQLite integrity check, embedder and chunker) before any is
+    replaced; each is then swapped in by renaming folders. Stop the server first.
+    """
+    from conexus.app.discovery import server_for
+    from conexus.backup import read_manifest, restore_backup, select_entries
+    from conexus.engine import Engine
+
+    source = Path(src).expanduser().absolute()
+    manifest = read_manifest(source)
+    chosen = select_entries(manifest, resolve_root(root_opt) if root_opt else None)
+    targets = []
+    try:
+        for entry, root in chosen:
+            path = resolve_root(root)
+            settings = _settings(path, ctx)
+            server = None if ignore_server else server_for(settings.home, path)
+            if server is not None:
+                raise IndexInUseError(
+                    f"a server (pid {server.pid}, {server.url}) serves {path}; stop it before restoring "
+                    "(or pass --ignore-server if that server is gone)"
+                )
+            targets.append((entry, Engine(path, settings)))
+        restored = restore_backup(source, targets, force=force)
+    finally:
+        for _, engine in targets:
+            engine.close()
+    for entry, (_, engine) in zip(restored, targets, strict=True):
+        click.echo(f"restored {engine.root}: generation {entry['generation']} from {source}")
 
 
 def _register_server_commands() -> None:

@@ -22,17 +22,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from conexus.config import Settings, load_settings
 from conexus.embedding import Embedder, EmbeddingCache, create_embedder
-from conexus.errors import IndexIncompatibleError, IndexNotFoundError
+from conexus.errors import IndexIncompatibleError, IndexInUseError, IndexNotFoundError, StoreError
 from conexus.indexing.chunking import CHUNKER_VERSION
 from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
 from conexus.layout import (
@@ -53,8 +54,9 @@ from conexus.search.ranker import reranker
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, file_graph, related_info
 from conexus.sources.filesystem import FilesystemSource
-from conexus.store.base import COMPLETE_KEY, FileRow, IndexIdentity, Store
+from conexus.store.base import COMPLETE_KEY, FileRow, IndexIdentity, Store, StoreBackup
 from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
+from conexus.store.sqlite.backup import DB_FILE, backup_index, index_in_use, sha256_file, verify_database
 from conexus.tokens import TOKENIZER_VERSION
 
 logger = logging.getLogger(__name__)
@@ -209,6 +211,123 @@ class Engine:
         """Delete this root's index entirely (the shared embedding cache is kept)."""
         with self._index_lock:
             self._drop_index_files()
+
+    # -- backup and restore ------------------------------------------------------------------
+    def backup(self, dest: Path) -> StoreBackup:
+        """Write a consistent copy of this root's index into the empty folder ``dest``, online.
+
+        Safe while this process or another one (a running server) searches and
+        indexes the root: the copy is one committed state. The embedder is not
+        loaded and nothing is written to the index.
+
+        Raises:
+            IndexNotFoundError: the root has no index.
+            StoreError: the index cannot be read or the copy written.
+        """
+        if not self.has_index():
+            raise IndexNotFoundError(f"no index for {self.root}; nothing to back up")
+        with self._lock:
+            store = self._store
+        if store is not None:
+            return store.backup(dest)
+        return backup_index(self.index_dir, dest)
+
+    def index_in_use(self) -> bool:
+        """Whether any connection has this root's index open: this engine's, or one in another process."""
+        with self._lock:
+            if self._store is not None:
+                return True
+        return index_in_use(self.index_dir)
+
+    def stage_restore(
+        self, src: Path, checksums: Mapping[str, str], expected: Mapping[str, str], *, force: bool = False
+    ) -> Path:
+        """Copy a backed-up index beside the data home's indexes and check it; the staged folder.
+
+        Checked before anything is swapped in: each file's checksum against
+        ``checksums`` (the manifest's), SQLite's integrity check, the copy's meta
+        against ``expected`` (the manifest's identity and generation), and the
+        copy's identity against this root's configured embedder, chunker,
+        tokenizer and indexing options (refused unless ``force``). The staged
+        copy is then opened once, which migrates an older schema and rebuilds a
+        vector file the backup left out. :meth:`swap_in` puts it in place.
+
+        Raises:
+            IndexIncompatibleError: a damaged backup, or one built another way (without ``force``).
+            StoreError: the copy cannot be written.
+        """
+        staged = self.settings.home / "restore-staging" / f"{self.index_dir.name}-{os.getpid()}"
+        try:
+            if staged.exists():
+                shutil.rmtree(staged)
+            staged.mkdir(parents=True)
+            if DB_FILE not in checksums:
+                raise IndexIncompatibleError(f"backup {src} holds no {DB_FILE}")
+            for name, checksum in checksums.items():
+                if "/" in name or name.startswith("."):
+                    raise IndexIncompatibleError(f"backup {src} names an unexpected file {name!r}")
+                try:
+                    shutil.copyfile(src / name, staged / name)
+                except OSError as exc:
+                    raise IndexIncompatibleError(f"backup {src} is incomplete: {exc}") from exc
+                if sha256_file(staged / name) != checksum:
+                    raise IndexIncompatibleError(
+                        f"backup file {src / name} is damaged: its checksum differs from the manifest's"
+                    )
+            meta = verify_database(staged / DB_FILE)
+            differ = sorted(k for k, v in expected.items() if meta.get(k) != v)
+            if differ:
+                raise IndexIncompatibleError(
+                    f"backup {src} does not match its manifest ({', '.join(differ)} differ)"
+                )
+            ident = self.identity()
+            mismatch = ident.mismatches(meta)
+            if mismatch and not force:
+                theirs = ", ".join(f"{k} {meta.get(k)}" for k in mismatch)
+                ours = ", ".join(f"{k} {ident.as_meta()[k]}" for k in mismatch)
+                raise IndexIncompatibleError(
+                    f"backup of {self.root} was built with {theirs} but this configuration has {ours}; "
+                    "configure the same embedder and indexing options, or pass --force to restore it "
+                    "anyway (the next `conexus index` then rebuilds it)"
+                )
+            (staged / "root.json").write_text(json.dumps({"root": str(self.root)}))
+            store = SqliteStore(staged, int(meta.get("dim") or ident.dim))
+            try:
+                store.set_meta({"root": str(self.root)})
+            finally:
+                store.close()
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        return staged
+
+    def swap_in(self, staged: Path) -> None:
+        """Replace this root's index with a folder from :meth:`stage_restore` (rename, rename).
+
+        Raises:
+            IndexInUseError: another process has the index open (stop the server first).
+            StoreError: the folders cannot be renamed.
+        """
+        with self._index_lock:
+            self.close()
+            if index_in_use(self.index_dir):
+                raise IndexInUseError(
+                    f"the index of {self.root} is open in another process (a server or an index run); "
+                    "stop it before restoring"
+                )
+            replaced = staged.with_name(staged.name + ".replaced")
+            try:
+                shutil.rmtree(replaced, ignore_errors=True)
+                self.index_dir.parent.mkdir(parents=True, exist_ok=True)
+                if self.index_dir.exists():
+                    os.replace(self.index_dir, replaced)
+                os.replace(staged, self.index_dir)
+            except OSError as exc:
+                raise StoreError(f"cannot swap the restored index into {self.index_dir}: {exc}") from exc
+            shutil.rmtree(replaced, ignore_errors=True)
+            self._write_root_info()  # the data home's CACHEDIR.TAG, on a new machine
+            with self._results_lock:
+                self._results.clear()
 
     # -- queries -------------------------------------------------------------------------------
     def _checked_store(self) -> Store:

@@ -11,7 +11,8 @@
     ├── IndexStateError            no index, corrupt index, incompatible index
     │   ├── IndexNotFoundError
     │   ├── IndexIncompatibleError
-    │   └── IndexNotReadyError     the first build is still running: retry shortly
+    │   ├── IndexNotReadyError     the first build is still running: retry shortly
+    │   └── IndexInUseError        another process has the index open (restore refuses)
     ├── StoreError             the database or vector index failed underneath
     ├── EmbeddingError         the model could not be loaded or failed to run
     ├── AccessError            who is calling may not do this (HTTP with keys or OAuth)
@@ -101,6 +102,14 @@ class IndexNotReadyError(IndexStateError):
     exit_code = 4
     http_status = 503
     problem = "index-not-ready"
+
+
+class IndexInUseError(IndexStateError):
+    """Another process (a running server, an index run) has the index open."""
+
+    exit_code = 4
+    http_status = 409
+    problem = "index-in-use"
 
 
 class StoreError(ConexusError):

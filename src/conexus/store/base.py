@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -193,6 +194,17 @@ class ChunkFilter:
 NO_FILTER = ChunkFilter()
 
 
+@dataclass(frozen=True)
+class StoreBackup:
+    """What :meth:`Store.backup` wrote: the snapshot's meta, and a checksum and size per file."""
+
+    meta: dict[str, str]
+    checksums: dict[str, str]  # file name -> "sha256:<hex>"
+    sizes: dict[str, int]
+    #: False when the vector index file was left out, to be rebuilt from the stored vectors on open.
+    vectors_included: bool
+
+
 class StoreWriter(Protocol):
     """The writes of one :meth:`Store.writer` block."""
 
@@ -333,6 +345,15 @@ class Store(Protocol):
 
     def clear(self) -> None:
         """Remove every file, chunk, vector and skip; keep the meta."""
+        ...
+
+    def backup(self, dest: Path) -> StoreBackup:
+        """Write a consistent copy of this index into the empty folder ``dest``, online.
+
+        The copy is one committed state (its ``generation`` is in the returned meta),
+        taken while writers in this or other processes go on; nothing is written to
+        the source.
+        """
         ...
 
     # -- runs

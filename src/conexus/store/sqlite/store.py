@@ -47,9 +47,11 @@ from conexus.store.base import (
     ChunkRow,
     FileRow,
     FileUpdate,
+    StoreBackup,
     StoreWriter,
 )
 from conexus.store.sqlite import sql
+from conexus.store.sqlite.backup import backup_index
 from conexus.store.sqlite.schema import migrate
 from conexus.store.vectors import F32, UsearchIndex, VectorIndex, decode_vectors, encode_vector
 from conexus.store.wal import use_wal
@@ -508,6 +510,10 @@ class SqliteStore:
             tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
         self.vectors.remove(sorted(self.vectors.keys()))
         self._save_vectors()
+
+    def backup(self, dest: Path) -> StoreBackup:
+        """A consistent online copy of this index in ``dest`` (see :mod:`conexus.store.sqlite.backup`)."""
+        return backup_index(self.directory, dest)
 
     # -- skips and runs --------------------------------------------------------------------------
     @_translated
