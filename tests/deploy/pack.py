@@ -26,7 +26,7 @@ TEST_FILES = sorted((PACK / "prometheus" / "tests").glob("*.yml"))
 DASHBOARD = PACK / "grafana" / "conexus.json"
 ALERTMANAGER = PACK / "alertmanager" / "alertmanager.yml"
 PROMETHEUS_CONFIG = PACK / "prometheus" / "prometheus.yml"
-RUNBOOKS = PACK / "RUNBOOKS.md"
+RUNBOOKS = REPO / "docs" / "operations.md"  # its "Runbooks" section
 RUNBOOK_PREFIX = "docs/operations.md#"
 
 # Values the dashboard's template variables take when its queries run outside Grafana.
@@ -215,7 +215,8 @@ def github_anchor(heading: str) -> str:
 
 
 def runbook_anchors() -> set[str]:
-    text = RUNBOOKS.read_text(encoding="utf-8")
+    """The anchors of the headings in the "Runbooks" section of docs/operations.md."""
+    text = RUNBOOKS.read_text(encoding="utf-8").partition("\n## Runbooks\n")[2]
     return {github_anchor(m) for m in re.findall(r"^#{1,6}\s+(.+?)\s*$", text, flags=re.MULTILINE)}
 
 
