@@ -24,6 +24,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from conexus.api.operations import OPERATIONS
 from conexus.app.keys import KEYS_FILE, KeyStore
 from tests.server.conftest import (
     START_TIMEOUT_S,
@@ -231,6 +232,10 @@ async def test_mcp_over_http_with_a_key_gets_its_roots_and_scope_only(
         httpx2.AsyncClient(headers=headers, timeout=START_TIMEOUT_S) as http,
         Client(streamable_http_client(server.url + "/mcp", http_client=http)) as client,
     ):
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        read_tools = {op.tool for op in OPERATIONS if op.scope == "read"}
+        assert listed == read_tools  # index control and connectors are not offered to a read key
+
         found = await client.call_tool("context_search", {"query": "rotate credentials"})
         assert not found.is_error, text_of(found)
         assert found.structured_content is not None and found.structured_content["root"] == "alpha"

@@ -5,19 +5,29 @@ line) to a language name. Names in ``TREE_SITTER_LANGUAGES`` are chunked by
 syntax; the others are text kinds the chunker splits by sections or windows.
 
 Parsers are cached per thread: a ``tree_sitter.Parser`` is not thread-safe,
-while a ``tree_sitter.Language`` is immutable and shared.
+while a ``tree_sitter.Language`` is immutable and shared. Parse with
+:func:`parse_source`: it bounds the CPU time one file may take (some grammars'
+error recovery runs for minutes on pathological input).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import tree_sitter
+
+logger = logging.getLogger(__name__)
+
+PARSE_BUDGET_S = 3.0
+"""CPU seconds one parse may take before it is halted (real files of the indexer's size limit take
+well under a second; only pathological input, where error recovery explodes, reaches it)."""
 
 # language name -> (grammar module, function returning the language pointer)
 _GRAMMARS: dict[str, tuple[str, str]] = {
@@ -361,6 +371,32 @@ def get_parser(language: str) -> tree_sitter.Parser | None:
             return None
         parsers[language] = parser
     return parser
+
+
+def parse_source(language: str, source: bytes, budget_s: float = PARSE_BUDGET_S) -> tree_sitter.Tree | None:
+    """Parse ``source`` with this thread's ``language`` parser, halting after ``budget_s`` CPU seconds.
+
+    Returns None when the language has no grammar or the parse was halted;
+    callers then treat the file as text. The budget is the thread's CPU time,
+    not wall time, so a loaded machine does not halt ordinary parses.
+    """
+    parser = get_parser(language)
+    if parser is None:
+        return None
+    started = time.thread_time()
+
+    def read(offset: int, _point: tree_sitter.Point) -> bytes:
+        return source[offset : offset + 65536]
+
+    def halt(_offset: int, _has_error: bool) -> bool:
+        return time.thread_time() - started > budget_s
+
+    try:
+        return parser.parse(read, progress_callback=halt)
+    except ValueError:  # halted: the parser keeps the partial state unless reset
+        parser.reset()
+        logger.warning("%s parse halted after %.1f s of CPU (%d bytes)", language, budget_s, len(source))
+        return None
 
 
 def get_language(language: str) -> tree_sitter.Language | None:

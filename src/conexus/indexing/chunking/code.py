@@ -20,7 +20,7 @@ from tree_sitter import Node
 
 from conexus.indexing.chunking._common import _node_text, _windows
 from conexus.indexing.chunking.specs import _SPECS, _Def, _Spec
-from conexus.indexing.languages import get_parser
+from conexus.indexing.languages import parse_source
 
 # A class (or struct, impl, module...) this short stays one chunk, members included:
 # splitting it would only produce fragments of a few lines each.
@@ -560,12 +560,13 @@ def _clean_comment(text: str) -> str:
 def _chunk_code(
     path: str, language: str, text: str, lines: list[str], max_lines: int, window_lines: int, overlap: int
 ) -> list[_Piece] | None:
-    parser = get_parser(language)
     spec = _SPECS.get(language)
-    if parser is None or spec is None:
+    if spec is None:
         return None
     src = text.encode("utf-8", "replace")
-    tree = parser.parse(src)
+    tree = parse_source(language, src)
+    if tree is None:  # no grammar, or a parse halted by its time budget: chunked as text
+        return None
     chunker = _CodeChunker(spec, src, lines, max_lines, window_lines, overlap)
     last = len(lines) - 1
     syms, items = chunker.collect(tree.root_node.children, None, None, "", 0, last)

@@ -134,13 +134,14 @@ def extract_imports(language: str, text: str) -> tuple[ImportRef, ...]:
         return ()
     from tree_sitter import QueryCursor
 
-    from conexus.indexing.languages import get_parser
+    from conexus.indexing.languages import parse_source
 
-    parser = get_parser(language)
     query = _compiled_query(language)
-    if parser is None or query is None:
+    if query is None:
         return ()
-    tree = parser.parse(text.encode("utf-8", "surrogatepass"))
+    tree = parse_source(language, text.encode("utf-8", "surrogatepass"))
+    if tree is None:
+        return ()
     out: list[ImportRef] = []
     matches = QueryCursor(query).matches(tree.root_node)
     for _pattern, caps in matches:

@@ -128,7 +128,16 @@ class ConexusMCP:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=self._tools)
+        """The tools the caller may call: a key or token lists only the operations its scope allows.
+
+        A tool outside the scope is still refused with a message naming the
+        scope it needs when called by name (``Operation.authorize``).
+        """
+        principal = _principal(ctx)
+        if principal is None:
+            return types.ListToolsResult(tools=self._tools)
+        pairs = zip(OPERATIONS, self._tools, strict=True)
+        return types.ListToolsResult(tools=[tool for op, tool in pairs if principal.allows(op.scope)])
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
