@@ -84,7 +84,7 @@ def url_of(database: str) -> str:
 
 
 def database_for(key: Path | str) -> str:
-    """The URL of a new database for ``key`` (a test's folder): created on first use, dropped after the test."""
+    """The URL of a database for ``key`` (a test's folder): created on first use, dropped after the test."""
     name = _databases.get(str(key))
     if name is None:
         name = "t_" + uuid.uuid4().hex[:16]

@@ -1,4 +1,4 @@
-"""The PostgreSQL backend of the :class:`~conexus.store.base.Store` role (``pip install 'conexus[postgres]'``).
+"""The PostgreSQL backend of the :class:`~conexus.store.base.Store` role (the ``postgres`` extra).
 
 ``schema`` (the versioned migrations of ``migrations/``, applied under an
 advisory lock), ``connection`` (one pool per database URL per process, errors

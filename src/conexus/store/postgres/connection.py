@@ -35,6 +35,9 @@ POOL_MAX = 8
 CONNECT_TIMEOUT = 10
 #: Seconds a caller waits for a free connection of the pool before its call fails.
 POOL_TIMEOUT = 30.0
+#: How long a statement waits for a lock another session holds before it fails (SQLite's
+#: store waits as long for a locked database): a stuck writer elsewhere is an error, not a hang.
+LOCK_TIMEOUT = "30s"
 
 _pools: dict[str, Database] = {}
 _pools_lock = threading.Lock()
@@ -106,6 +109,7 @@ class Database:
 
 def _configure(conn: psycopg.Connection[Any], search_path: str) -> None:
     conn.execute("SELECT set_config('search_path', %s, false)", (search_path,))
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
     register_vector(conn)
     if not conn.autocommit:
         conn.commit()  # a pool's configure callback must leave the connection idle

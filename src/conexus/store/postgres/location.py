@@ -1,4 +1,4 @@
-"""A root's index in a PostgreSQL database: the :class:`~conexus.store.location.IndexLocation` of ``store_url``."""
+"""A root's index in a PostgreSQL database: the :class:`~conexus.store.location.IndexLocation` of a URL."""
 
 from __future__ import annotations
 

@@ -99,8 +99,10 @@ def lexical_sql(
     require_all: bool = False,
     fields: Sequence[str] | None = None,
 ) -> str | None:
-    """SQL for BM25 candidates ``(chunk_id, score)`` of ``phrases`` (:func:`~conexus.store.lexicon.query_phrases`)
-    in the index ``%(ix)s``, best first, ``limit`` of those ``where`` allows; None when nothing can match.
+    """SQL for BM25 candidates ``(chunk_id, score)`` of ``phrases`` in the index ``%(ix)s``, best first,
+    ``limit`` of those ``where`` allows; None when nothing can match.
+
+    ``phrases`` are :func:`conexus.store.lexicon.query_phrases` of the caller's terms.
 
     Any phrase matches, or all with ``require_all``; an empty phrase matches nothing
     (so a query requiring one matches nothing); a repeated phrase counts as often as

@@ -359,7 +359,8 @@ class PostgresStore:
             if paths:
                 # Chunks, their postings, names and vectors go with their file (ON DELETE CASCADE).
                 for n_chunks, n_tokens in cur.execute(
-                    "DELETE FROM files WHERE index_id = %s AND path = ANY(%s::text[]) RETURNING n_chunks, n_tokens",
+                    "DELETE FROM files WHERE index_id = %s AND path = ANY(%s::text[]) "
+                    "RETURNING n_chunks, n_tokens",
                     (ix, paths),
                 ).fetchall():
                     removed_chunks += int(n_chunks)
@@ -545,7 +546,8 @@ class PostgresStore:
         try:
             with self._tx() as conn:
                 conn.execute(
-                    "UPDATE runs SET finished_at = %s, status = %s, stats = %s WHERE id = %s AND index_id = %s",
+                    "UPDATE runs SET finished_at = %s, status = %s, stats = %s "
+                    "WHERE id = %s AND index_id = %s",
                     (time.time(), status, json.dumps(dict(stats)), run_id, self.index_id),
                 )
         finally:
