@@ -38,6 +38,17 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_extra() -> None:
+    """At the top of a test module importing the backend: skip it (fail in CI) without the extra."""
+    missing = [m for m in ("psycopg", "psycopg_pool", "pgvector") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    reason = f"the postgres extra is not installed ({', '.join(missing)} missing)"
+    if os.environ.get("CONEXUS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason}; CONEXUS_REQUIRE_SERVICES=1 requires it", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
 def server_url() -> str:
     """The URL of the session's server (its ``postgres`` database), started on first use."""
     with _lock:
@@ -109,6 +120,10 @@ def drop_databases() -> None:
 
 def stop() -> None:
     """Stop the session's server (when one was started) and remove its folder."""
+    if "conexus.store.postgres.connection" in sys.modules:
+        from conexus.store.postgres.connection import close_pools
+
+        close_pools()
     with _lock:
         server = _state.pop("server", None)
         folder = _state.pop("folder", None)

@@ -3,7 +3,6 @@ filtered nearest neighbours and BM25 scores equal to SQLite's, against a real se
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,23 +18,21 @@ from conexus.models import Chunk
 from conexus.store.base import ChunkFilter, FileUpdate, Store
 from conexus.store.location import index_location
 from conexus.store.sqlite import SqliteStore
+from tests import postgres
 from tests.store.test_contract import DIM, _sample, _update, _vec, _write
 
-try:
-    import psycopg
-    from pgvector import HalfVector
-    from pgvector.psycopg import register_vector
-except ImportError:  # pragma: no cover - CI installs the extra (tests/postgres.py)
-    if os.environ.get("CONEXUS_REQUIRE_SERVICES") == "1":
-        raise
-    pytest.skip("the postgres extra is not installed", allow_module_level=True)
+postgres.require_extra()
 
-from conexus.store.postgres import PostgresStore, close_pools, schema_version
-from conexus.store.postgres import connection as pg_connection
-from conexus.store.postgres import sql as pg_sql
-from conexus.store.postgres import store as pg_store
-from conexus.store.postgres.location import PostgresLocation
-from conexus.store.postgres.schema import migrate
+import psycopg  # noqa: E402
+from pgvector import HalfVector  # noqa: E402
+from pgvector.psycopg import register_vector  # noqa: E402
+
+from conexus.store.postgres import PostgresStore, close_pools, schema_version  # noqa: E402
+from conexus.store.postgres import connection as pg_connection  # noqa: E402
+from conexus.store.postgres import sql as pg_sql  # noqa: E402
+from conexus.store.postgres import store as pg_store  # noqa: E402
+from conexus.store.postgres.location import PostgresLocation  # noqa: E402
+from conexus.store.postgres.schema import migrate  # noqa: E402
 
 
 @pytest.fixture
