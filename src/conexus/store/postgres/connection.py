@@ -111,8 +111,6 @@ def _configure(conn: psycopg.Connection[Any], search_path: str) -> None:
     conn.execute("SELECT set_config('search_path', %s, false)", (search_path,))
     conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
     register_vector(conn)
-    if not conn.autocommit:
-        conn.commit()  # a pool's configure callback must leave the connection idle
 
 
 def database(url: str) -> Database:
@@ -139,7 +137,9 @@ def database(url: str) -> Database:
             url,
             min_size=1,
             max_size=POOL_MAX,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT, "prepare_threshold": None},
+            # Autocommit: a read is one round trip; writes and multi-statement reads open a
+            # transaction of their own (conn.transaction()).
+            kwargs={"connect_timeout": CONNECT_TIMEOUT, "prepare_threshold": None, "autocommit": True},
             configure=lambda c: _configure(c, search_path),
             check=ConnectionPool.check_connection,
             timeout=POOL_TIMEOUT,

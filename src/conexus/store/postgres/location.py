@@ -51,7 +51,7 @@ class PostgresLocation:
     def delete(self) -> None:
         """Delete every row of the index (one transaction), then its local folder."""
         try:
-            with database(self.url).pool.connection() as conn:
+            with database(self.url).pool.connection() as conn, conn.transaction():
                 cur = conn.cursor()
                 row = cur.execute("SELECT id FROM indexes WHERE key = %s FOR UPDATE", (self.key,)).fetchone()
                 if row is not None:

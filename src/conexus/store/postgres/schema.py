@@ -116,6 +116,9 @@ def vector_index_name(dim: int) -> str:
 def ensure_vector_index(conn: psycopg.Connection[Any], dim: int) -> None:
     """Create the HNSW index of ``dim``-dimensional vectors unless it exists (``conn`` in autocommit).
 
+    Under the migration lock: two processes opening the first index of a dimension at
+    once create it once (``IF NOT EXISTS`` alone races on the catalog).
+
     A partial index per dimension: one table holds the vectors of indexes built by
     different embedders. Past :data:`HNSW_MAX_DIM` there is none and every vector
     search is exact.

@@ -153,7 +153,7 @@ class PostgresStore:
             raise StoreError(f"cannot open index {self._key}: {error_text(exc, url)}") from exc
 
     def _open_index(self, create: bool) -> int:
-        with self._db.pool.connection() as conn:
+        with self._db.pool.connection() as conn, conn.transaction():
             row = conn.execute("SELECT id, dim FROM indexes WHERE key = %s", (self.index_key,)).fetchone()
             if row is None:
                 if not create:
@@ -193,11 +193,8 @@ class PostgresStore:
                 f"index {self._key} holds {stored_dim}-dimensional vectors but {self._dim} are "
                 "configured; run `conexus index` to rebuild it, or configure the same embedder"
             )
-        conn2 = self._db.connect()
-        try:
-            ensure_vector_index(conn2, self._dim)
-        finally:
-            conn2.close()
+        with self._db.pool.connection() as conn:
+            ensure_vector_index(conn, self._dim)
         return index_id
 
     @property
@@ -216,19 +213,19 @@ class PostgresStore:
 
     @contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pool connection; its transaction ends (commits) on leaving the block."""
+        """A pool connection in autocommit: each statement sees the last committed state."""
         with self._db.pool.connection() as conn:
             yield conn
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        """The connection writes go to: the atomic block's, else a pool connection committing on exit."""
+        """Where writes go: the atomic block's transaction, else a transaction of their own."""
         with self._write_lock:
             if self._atomic is not None:
                 # Inside an atomic writer: the enclosing transaction commits or rolls back everything.
                 yield self._atomic
                 return
-            with self._db.pool.connection() as conn:
+            with self._db.pool.connection() as conn, conn.transaction():
                 yield conn
 
     @contextmanager
@@ -247,32 +244,18 @@ class PostgresStore:
             return
         with self._write_lock:
             try:
-                conn = self._db.pool.getconn()
-            except psycopg.Error as exc:
-                raise StoreError(f"index {self._key}: writer failed: {error_text(exc, self.url)}") from exc
-            self._atomic = conn
-            try:
-                yield w
-            except BaseException:
-                self._atomic = None
-                self._end(conn, commit=False)
-                raise
-            self._atomic = None
-            self._end(conn, commit=not w.abandoned)
-
-    def _end(self, conn: psycopg.Connection[Any], commit: bool) -> None:
-        """Commit or roll back an atomic block's transaction and give its connection back."""
-        try:
-            if commit:
-                conn.commit()
-            else:
-                conn.rollback()
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"index {self._key}: {'commit' if commit else 'rollback'} failed: {error_text(exc, self.url)}"
-            ) from exc
-        finally:
-            self._db.pool.putconn(conn)
+                with self._db.pool.connection() as conn, conn.transaction():
+                    self._atomic = conn
+                    try:
+                        yield w
+                        if w.abandoned:
+                            raise psycopg.Rollback()  # leaves the transaction block, rolled back
+                    finally:
+                        self._atomic = None
+            except (
+                psycopg.Error
+            ) as exc:  # taking the connection, or the commit (the block's own are StoreError)
+                raise StoreError(f"index {self._key}: writing failed: {error_text(exc, self.url)}") from exc
 
     def close(self) -> None:
         """Release this store's run locks; the pool stays, shared by every store on the URL."""
@@ -709,7 +692,7 @@ class PostgresStore:
         if k <= 0 or where.matches_nothing:
             return []
         q = HalfVector(np.asarray(query, dtype=np.float32))
-        with self._read() as conn:
+        with self._read() as conn, conn.transaction():  # SET LOCAL below lasts for this transaction
             params: dict[str, Any] = {"ix": self.index_id}
             if where.is_empty:
                 row = conn.execute("SELECT n_chunks FROM indexes WHERE id = %s", (self.index_id,)).fetchone()
