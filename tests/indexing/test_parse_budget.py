@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fuzz.invariants import assert_well_formed
+
 from conexus.indexing.chunking import chunk_text
 from conexus.indexing.languages import get_parser, parse_source
-from tests.indexing.test_chunker import assert_well_formed
 
 RUNAWAY = Path(__file__).resolve().parent.parent / "fixtures" / "pathological" / "kotlin_error_recovery.kt"
 
