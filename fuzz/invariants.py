@@ -21,8 +21,9 @@ def assert_well_formed(text: str, chunks: list[Chunk]) -> None:
         assert 1 <= chunk.start_line <= chunk.end_line <= len(lines), chunk.citation
         assert chunk.text == "\n".join(lines[chunk.start_line - 1 : chunk.end_line]), chunk.citation
         assert chunk.text.strip(), f"blank chunk {chunk.citation}"
-        assert lines[chunk.start_line - 1].strip(), f"starts on a blank line {chunk.citation}"
-        assert lines[chunk.end_line - 1].strip(), f"ends on a blank line {chunk.citation}"
+        first, last = lines[chunk.start_line - 1], lines[chunk.end_line - 1]
+        assert first.strip(), f"starts on a blank line {chunk.citation}: {first!r} in {text[:300]!r}"
+        assert last.strip(), f"ends on a blank line {chunk.citation}: {last!r} in {text[:300]!r}"
         for row in range(chunk.start_line - 1, chunk.end_line):
             covered[row] = True
     missing = [i + 1 for i, line in enumerate(lines) if line.strip() and not covered[i]]

@@ -715,3 +715,12 @@ def test_a_rust_impl_for_a_reference_type_is_named_after_the_type() -> None:
     chunks = chunk_text("span.rs", text)
     impls = [c for c in chunks if c.kind == "impl"]
     assert [c.symbol for c in impls] == ["Id", "Id"], [(c.symbol, c.start_line) for c in chunks]
+
+
+@pytest.mark.parametrize("language", ["scala", "kotlin", "python", "text"])
+def test_a_node_ending_on_a_line_python_calls_blank_still_ends_its_chunk_on_code(language: str) -> None:
+    # tree-sitter reads "\x1f" (unit separator) as code; str.strip() as whitespace (found by hypothesis).
+    text = "object O {\n\x1f\n"
+    chunks = chunk_text("a.src", text, language=language)
+    assert_well_formed(text, chunks)
+    assert [(c.start_line, c.end_line) for c in chunks] == [(1, 1)]
