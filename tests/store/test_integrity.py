@@ -35,7 +35,9 @@ def built(golden_repo: Path, make_engine: MakeEngine) -> tuple[Path, list[tuple[
     return db, good
 
 
-def assert_refused_then_rebuilt(golden_repo: Path, make_engine: MakeEngine, good: list[tuple[str, int]]) -> str:
+def assert_refused_then_rebuilt(
+    golden_repo: Path, make_engine: MakeEngine, good: list[tuple[str, int]]
+) -> str:
     broken = make_engine(golden_repo)
     with pytest.raises(IndexIncompatibleError) as refused:
         broken.search(QUERY)
@@ -65,7 +67,8 @@ def test_an_overwritten_table_page_is_refused_at_open(golden_repo: Path, make_en
     db, good = built(golden_repo, make_engine)
     with sqlite3.connect(db) as conn:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        page = conn.execute("SELECT MAX(pageno) FROM dbstat WHERE name = 'chunks' AND pagetype = 'leaf'").fetchone()[0]
+        leaf = "SELECT MAX(pageno) FROM dbstat WHERE name = 'chunks' AND pagetype = 'leaf'"
+        page = conn.execute(leaf).fetchone()[0]
     with open(db, "r+b") as fh:
         fh.seek((page - 1) * page_size + 8)
         fh.write(b"\xff" * 64)  # cell pointers of a leaf page of the chunks table

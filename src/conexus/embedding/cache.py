@@ -49,6 +49,7 @@ def _warn_cache_failure(exc: StoreError, path: Path, consequence: str) -> None:
             _warned[str(path)] = now
     logger.log(logging.WARNING if loud else logging.DEBUG, "%s; %s", exc, consequence)
 
+
 SCHEMA_VERSION = 1
 _SQL_CHUNK = 500  # keys per IN (...) query, well under SQLite's variable limit
 _EMBED_SLICE = 256  # texts per embedder call: progress, and cache writes an interrupted run keeps
