@@ -1,4 +1,5 @@
-"""A parse that runs away is halted by its CPU budget, and the file is still chunked (as text).
+"""Parsing hostile input: a parse that runs away is halted by its CPU budget (the file is then
+chunked as text), and characters that crash a grammar's scanner never reach it.
 
 ``kotlin_error_recovery.kt`` is a 591-byte input found by random testing on which the Kotlin
 grammar's error recovery runs for minutes (tree-sitter-kotlin 1.1.0) while its memory grows.
@@ -6,11 +7,14 @@ grammar's error recovery runs for minutes (tree-sitter-kotlin 1.1.0) while its m
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+
+from fuzz.invariants import assert_well_formed
 
 from conexus.indexing.chunking import chunk_text
 from conexus.indexing.languages import get_parser, parse_source
-from tests.indexing.test_chunker import assert_well_formed
 
 RUNAWAY = Path(__file__).resolve().parent.parent / "fixtures" / "pathological" / "kotlin_error_recovery.kt"
 
@@ -35,3 +39,26 @@ def test_a_file_whose_parse_is_halted_is_chunked_as_text_with_every_line_covered
     chunks = chunk_text("src/Runaway.kt", text, language="kotlin")
     assert chunks and all(c.kind == "window" for c in chunks)
     assert_well_formed(text, chunks)
+
+
+def test_a_character_that_crashes_the_bash_scanner_is_parsed_safely_in_a_child_process() -> None:
+    # tree-sitter-bash 0.25.1 segfaults (on most attempts) on "{" + U+E71B4; found by hypothesis.
+    # Run where a crash cannot take the test run down, several times since it is not every time.
+    code = (
+        "from conexus.indexing.chunking import chunk_text\n"
+        "for _ in range(20):\n"
+        "    chunks = chunk_text('run.sh', '{\\U000e71b4\\n{\\U0010fffd}\\necho ok\\n', language='bash')\n"
+        "assert chunks\n"
+    )
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+
+
+def test_characters_outside_the_bmp_keep_every_offset_of_the_tree() -> None:
+    source = 'def f():\n    return "🎉 \U000e71b4"\n\ndef g():\n    pass\n'.encode()
+    tree = parse_source("python", source)
+    assert tree is not None and not tree.root_node.has_error
+    defs = [n for n in tree.root_node.children if n.type == "function_definition"]
+    assert [source[n.start_byte : n.end_byte].split(b"(")[0] for n in defs] == [b"def f", b"def g"]
+    assert defs[0].end_byte == source.index(b"\n\ndef g")

@@ -3,7 +3,6 @@ metrics registry and tracer: a real service, a real uvicorn, real HTTP requests.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,14 +11,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 from prometheus_client import REGISTRY
 
 from conexus.app.service import ConexusService, ServedRoot
 from conexus.config import load_settings
 from conexus.server.http import create_app
-from conexus.server.http.serve import base_url, listening_socket
 from conexus.server.mcp import ConexusMCP
+from tests.server.inprocess import serve_in_thread
 
 T = TypeVar("T")
 
@@ -73,16 +71,5 @@ class LiveServer:
 def live_server(service: ConexusService) -> Iterator[LiveServer]:
     """Serve ``service`` over HTTP on 127.0.0.1 (a free port) until the block ends."""
     app = create_app(service, ConexusMCP(service))
-    sock = listening_socket("127.0.0.1", 0)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        eventually(lambda: server.started, 30, "uvicorn started")
-        with httpx.Client(timeout=30) as client:
-            yield LiveServer(service, base_url("127.0.0.1", sock), client)
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with serve_in_thread(app) as url, httpx.Client(timeout=30) as client:
+        yield LiveServer(service, url, client)

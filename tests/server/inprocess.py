@@ -28,6 +28,7 @@ from pathlib import Path
 import anyio
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from conexus.app.service import ConexusService
@@ -80,6 +81,20 @@ def live_server(
         service.add_root(root)
     service.start()
     app = create_app(service, ConexusMCP(service), host="127.0.0.1", settings=settings)
+    try:
+        with serve_in_thread(app) as url:
+            poll(
+                lambda: all(r.engine.has_index() and not r.busy for r in service.roots),
+                "every root is indexed",
+            )
+            yield LiveServer(url, service, home)
+    finally:
+        service.close()
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` under uvicorn on 127.0.0.1 (a free port) in a thread; yields its base URL."""
     sock = listening_socket("127.0.0.1", 0)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", log_level="warning")
     server = uvicorn.Server(config)
@@ -87,16 +102,11 @@ def live_server(
     thread.start()
     try:
         poll(lambda: server.started, "the server listens")
-        poll(
-            lambda: all(r.engine.has_index() and not r.busy for r in service.roots),
-            "every root is indexed",
-        )
-        yield LiveServer(base_url("127.0.0.1", sock), service, home)
+        yield base_url("127.0.0.1", sock)
     finally:
         server.should_exit = True
         thread.join(30)
         sock.close()
-        service.close()
 
 
 @dataclass

@@ -27,6 +27,8 @@ from mcp.client.streamable_http import streamable_http_client
 from conexus.api.operations import OPERATIONS
 from conexus.app.keys import KEYS_FILE, KeyStore
 from tests.server.conftest import (
+    MCP_HEADERS,
+    MCP_INITIALIZE,
     START_TIMEOUT_S,
     make_repo,
     server_env,
@@ -254,19 +256,9 @@ async def test_mcp_over_http_with_a_key_gets_its_roots_and_scope_only(
 
 def test_an_mcp_session_cannot_be_used_with_another_key(server: LiveServer, store: KeyStore) -> None:
     first, second = new_key(store, "read"), new_key(store, "read")
-    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
+    headers = MCP_HEADERS
     with server.client(first) as http:
-        opened = http.post("/mcp", json=init, headers=headers)
+        opened = http.post("/mcp", json=MCP_INITIALIZE, headers=headers)
         assert opened.status_code == 200, opened.text
         session = opened.headers["mcp-session-id"]
     ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}

@@ -59,16 +59,6 @@ def retry_after(response: httpx.Response) -> int:
     return int(value)
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "repo")
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "conexus-home"
-
-
 # -- rate limits ---------------------------------------------------------------------------------------
 
 

@@ -26,38 +26,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from conexus.server.settings import ServerSettings
-from tests.server.conftest import make_repo, server_env, start_http_server
+from tests.server.conftest import MCP_HEADERS, MCP_INITIALIZE, server_env, start_http_server
 from tests.server.inprocess import serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 API = "/api/v1"
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
 }
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "repo")
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "conexus-home"
 
 
 def assert_secured(response: httpx.Response) -> None:
@@ -78,7 +57,7 @@ async def test_every_answer_carries_the_security_headers_and_api_answers_are_not
             await http.post(f"{API}/status", json={}),
             await http.post(f"{API}/nope", json={}),  # an error answer
             await http.post(f"{API}/status", json={}, headers={"Host": "evil.example"}),  # a refusal
-            await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS),
+            await http.post("/mcp", json=MCP_INITIALIZE, headers=MCP_HEADERS),
             await http.get("/openapi.json"),
         ]
         for response in answers:
@@ -156,7 +135,7 @@ async def test_a_host_header_that_is_not_allowed_is_refused_on_every_route_but_t
         refused = await http.post(f"{API}/status", json={}, headers=rebound)
         assert refused.status_code == 421 and refused.json()["type"].endswith("/misdirected-request")
         assert (await http.get("/docs", headers=rebound)).status_code == 421
-        mcp = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **rebound})
+        mcp = await http.post("/mcp", json=MCP_INITIALIZE, headers={**MCP_HEADERS, **rebound})
         assert mcp.status_code == 421 and mcp.json()["error"]["code"] == -32000
         assert (await http.get("/healthz", headers=rebound)).status_code == 200
         for host in (f"localhost:{s.port}", f"127.0.0.1:{s.port}", "LOCALHOST"):
@@ -171,7 +150,7 @@ async def test_allowed_hosts_replace_the_defaults_for_rest_and_for_the_sdk_check
     async with serving(repo, home, settings) as s, httpx.AsyncClient(base_url=s.url) as http:
         named = {"Host": f"conexus.internal:{s.port}"}
         assert (await http.post(f"{API}/status", json={}, headers=named)).status_code == 200
-        mcp = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **named})
+        mcp = await http.post("/mcp", json=MCP_INITIALIZE, headers={**MCP_HEADERS, **named})
         assert mcp.status_code == 200, mcp.text
         assert (await http.post(f"{API}/status", json={})).status_code == 421  # 127.0.0.1 is not listed
 
@@ -180,7 +159,7 @@ async def initialize(http: httpx.AsyncClient, origin: str | None) -> httpx.Respo
     headers = dict(MCP_HEADERS)
     if origin is not None:
         headers["Origin"] = origin
-    return await http.post("/mcp", json=INITIALIZE, headers=headers)
+    return await http.post("/mcp", json=MCP_INITIALIZE, headers=headers)
 
 
 async def test_a_browser_origin_that_is_not_allowed_gets_403_on_mcp(repo: Path, home: Path) -> None:

@@ -34,6 +34,22 @@ from conexus.store.wal import use_wal
 
 logger = logging.getLogger(__name__)
 
+CACHE_WARNING_INTERVAL_S = 300.0
+_warned: dict[str, float] = {}  # cache path -> when its last failure was logged as a warning
+_warned_lock = threading.Lock()
+
+
+def _warn_cache_failure(exc: StoreError, path: Path, consequence: str) -> None:
+    """Log a failing cache once per outage window (then at debug): a full disk fails every batch."""
+    now = time.monotonic()
+    with _warned_lock:
+        last = _warned.get(str(path))
+        loud = last is None or now - last >= CACHE_WARNING_INTERVAL_S
+        if loud:
+            _warned[str(path)] = now
+    logger.log(logging.WARNING if loud else logging.DEBUG, "%s; %s", exc, consequence)
+
+
 SCHEMA_VERSION = 1
 _SQL_CHUNK = 500  # keys per IN (...) query, well under SQLite's variable limit
 _EMBED_SLICE = 256  # texts per embedder call: progress, and cache writes an interrupted run keeps
@@ -264,7 +280,7 @@ def embed_with_cache(
         try:
             got = cache.get_many(embedder.id, wanted)
         except StoreError as exc:
-            logger.warning("%s; embedding without the cache", exc)
+            _warn_cache_failure(exc, cache.path, "embedding without the cache")
             cache = None
             return {}
         return {k: v for k, v in got.items() if v.shape == (embedder.dim,)}
@@ -276,7 +292,7 @@ def embed_with_cache(
         try:
             cache.put_many(embedder.id, items)
         except StoreError as exc:
-            logger.warning("%s; going on without the cache", exc)
+            _warn_cache_failure(exc, cache.path, "going on without the cache")
             cache = None
 
     had_cache = cache is not None

@@ -373,16 +373,30 @@ def get_parser(language: str) -> tree_sitter.Parser | None:
     return parser
 
 
+# A character outside the Basic Multilingual Plane, as UTF-8 (four bytes).
+_ASTRAL = re.compile(rb"[\xf0-\xf4][\x80-\xbf]{3}")
+
+
 def parse_source(language: str, source: bytes, budget_s: float = PARSE_BUDGET_S) -> tree_sitter.Tree | None:
     """Parse ``source`` with this thread's ``language`` parser, halting after ``budget_s`` CPU seconds.
 
     Returns None when the language has no grammar or the parse was halted;
     callers then treat the file as text. The budget is the thread's CPU time,
     not wall time, so a loaded machine does not halt ordinary parses.
+
+    The parser sees every character outside the Basic Multilingual Plane as
+    four ``_`` bytes: tree-sitter-bash 0.25.1's scanner crashes the process
+    (SIGSEGV) on some of them, e.g. ``{`` followed by U+E71B4 (found by
+    hypothesis). The stand-in has the same length, so every byte offset and
+    row of the tree is that of ``source``, and callers still read names and
+    text from ``source`` itself; an emoji in a string or comment parses the
+    same either way.
     """
     parser = get_parser(language)
     if parser is None:
         return None
+    if _ASTRAL.search(source) is not None:
+        source = _ASTRAL.sub(b"____", source)
     started = time.thread_time()
 
     def read(offset: int, _point: tree_sitter.Point) -> bytes:

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 
 def _gitignore_spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec:
-    import pathspec
+    from conexus.sources.filesystem.globs import gitignore_spec
 
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    return gitignore_spec(lines)
 
 
 def _check_glob(glob: str) -> None:

@@ -126,11 +126,11 @@ def _path_filter(include: Sequence[str], exclude: Sequence[str]) -> Any:
     """A predicate over root-relative paths from gitignore-style globs (None when unfiltered)."""
     if not include and not exclude:
         return None
-    import pathspec
+    from conexus.sources.filesystem.globs import gitignore_spec
 
     try:
-        inc = pathspec.GitIgnoreSpec.from_lines(list(include)) if include else None
-        exc = pathspec.GitIgnoreSpec.from_lines(list(exclude)) if exclude else None
+        inc = gitignore_spec(include) if include else None
+        exc = gitignore_spec(exclude) if exclude else None
     except (ValueError, TypeError) as err:
         raise QueryError(f"invalid path glob: {err}") from err
 

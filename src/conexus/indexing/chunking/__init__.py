@@ -163,6 +163,12 @@ def _to_chunks(path: str, language: str, lines: list[str], pieces: list[_Piece])
     for piece in sorted(pieces, key=lambda p: (p.start, p.end)):
         s = max(piece.start, 0)
         e = min(piece.end, count - 1)
+        # A node may end on a line Python calls blank and the grammar does not (a lone "\x1f"):
+        # no chunk starts or ends on a blank line, whatever produced it.
+        while s <= e and not lines[s].strip():
+            s += 1
+        while e >= s and not lines[e].strip():
+            e -= 1
         if s > e:
             continue
         body = "\n".join(lines[s : e + 1])

@@ -47,6 +47,7 @@ from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from conexus.errors import PathError
 from conexus.models import SkipReason
+from conexus.sources.filesystem.globs import collapse_stars
 from conexus.sources.filesystem.secrets import SecretPolicy, secret_policy
 
 logger = logging.getLogger(__name__)
@@ -299,7 +300,7 @@ class _Rules:
             if not body or body == "!" or body.startswith("#"):
                 continue
             try:
-                regex, include = GitIgnoreSpecPattern.pattern_to_regex(body)
+                regex, include = GitIgnoreSpecPattern.pattern_to_regex(collapse_stars(body))
             except GitIgnorePatternError:
                 logger.debug("%s:%d: invalid pattern %r skipped", source, number, raw)
                 continue

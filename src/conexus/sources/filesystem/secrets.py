@@ -45,6 +45,7 @@ from pathspec.patterns.gitignore import GitIgnorePatternError
 
 from conexus.errors import ConfigError
 from conexus.models import content_hash
+from conexus.sources.filesystem.globs import gitignore_spec
 
 if TYPE_CHECKING:
     from detect_secrets.plugins.base import RegexBasedDetector
@@ -341,7 +342,7 @@ class SecretPolicy:
         """
         if self.allow:
             try:
-                spec = pathspec.GitIgnoreSpec.from_lines(self.allow)
+                spec = gitignore_spec(self.allow)
             except (GitIgnorePatternError, ValueError) as exc:
                 raise ConfigError(f"invalid secrets_allow pattern: {exc}") from exc
             object.__setattr__(self, "_allow_spec", spec)

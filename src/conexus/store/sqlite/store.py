@@ -52,6 +52,7 @@ from conexus.store.base import (
 )
 from conexus.store.sqlite import sql
 from conexus.store.sqlite.backup import backup_index
+from conexus.store.sqlite.integrity import verify
 from conexus.store.sqlite.schema import migrate
 from conexus.store.vectors import F32, UsearchIndex, VectorIndex, decode_vectors, encode_vector
 from conexus.store.wal import use_wal
@@ -139,6 +140,10 @@ class SqliteStore:
             directory.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
             migrate(self._writer, self.db_path)
+            verify(self._writer, self.db_path)  # damage is refused here, never answered from
+        except IndexIncompatibleError:
+            self.close()
+            raise
         except sqlite3.DatabaseError as exc:
             raise IndexIncompatibleError(
                 f"index at {self.db_path} is corrupt or not a Conexus index ({exc}); "

@@ -1,0 +1,196 @@
+"""Locust users of a Conexus server: MCP streamable-HTTP sessions and REST clients, one request mix.
+
+Run through ``python -m load SCENARIO`` (which starts the server, prepares the
+workload and reports), or by hand::
+
+    CONEXUS_LOAD_WORKLOAD=work.json CONEXUS_LOAD_SHAPE=load \\
+        locust -f load/locustfile.py --headless --host http://127.0.0.1:8080
+
+An MCP user opens a real session (``initialize``, ``notifications/initialized``,
+then ``tools/call`` with the session id, answers read from JSON or from the SSE
+stream) and keeps it for its whole life, as an assistant does; a REST user posts
+to ``/api/v1/<operation>``. Both wait 1-2 s between requests. A tool result with
+``isError`` counts as a failure, as does any HTTP status but 200 — except 429
+and 503 with ``Retry-After`` during the spike scenario, which are the server
+shedding load as designed and are counted separately by name (``shed ...``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+from typing import Any
+
+from locust import HttpUser, LoadTestShape, between, events, task
+
+from load.shapes import SHAPES
+
+WORKLOAD: dict[str, list[dict[str, Any]]] = {}
+SHED_OK = os.environ.get("CONEXUS_LOAD_SHED_OK") == "1"
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+TOOLS = {
+    "search": "context_search",
+    "localize": "context_localize",
+    "related": "context_get_related_info",
+    "grep": "context_grep",
+    "read": "context_read",
+}
+# (weight, workload kind, operation): identifier and prose searches dominate, as in assistants' logs.
+MIX = [
+    (30, "search_identifier", "search"),
+    (20, "search_prose", "search"),
+    (8, "search_traceback", "search"),
+    (4, "localize", "localize"),
+    (10, "related", "related"),
+    (10, "grep", "grep"),
+    (18, "read", "read"),
+]
+
+
+@events.init.add_listener
+def _load_workload(**_: Any) -> None:
+    path = os.environ.get("CONEXUS_LOAD_WORKLOAD")
+    if not path:
+        raise SystemExit("set CONEXUS_LOAD_WORKLOAD to the JSON file of python -m load.workload")
+    with open(path, encoding="utf-8") as fh:
+        WORKLOAD.update(json.load(fh))
+
+
+def _pick(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    weights = [w for w, _, _ in MIX]
+    _, kind, operation = rng.choices(MIX, weights=weights)[0]
+    return kind, operation, rng.choice(WORKLOAD[kind])
+
+
+def _sse_message(text: str) -> dict[str, Any]:
+    """The JSON-RPC message of an SSE answer (the last ``data:`` line holding one)."""
+    message: dict[str, Any] = {}
+    for line in text.splitlines():
+        if line.startswith("data:"):
+            data = line[5:].strip()
+            if data:
+                message = json.loads(data)
+    return message
+
+
+class _Mix:
+    rng: random.Random
+
+    def shed(self, response: Any, kind: str) -> bool:
+        """A 429/503 with Retry-After while shedding is expected: reported under its own name."""
+        if SHED_OK and response.status_code in (429, 503) and "retry-after" in response.headers:
+            response.success()
+            events.request.fire(
+                request_type="SHED",
+                name=f"shed {response.status_code}",
+                response_time=response.elapsed.total_seconds() * 1000,
+                response_length=0,
+                exception=None,
+            )
+            return True
+        return False
+
+
+class McpUser(_Mix, HttpUser):
+    """An assistant: one MCP session for its lifetime, a tool call every 1-2 s."""
+
+    weight = 3
+    wait_time = between(1, 2)
+    _ids = itertools.count(2)
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+        self.session_id: str | None = None
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "conexus-load", "version": "1"},
+            },
+        }
+        with self.client.post(
+            "/mcp", json=body, headers=MCP_HEADERS, name="mcp initialize", catch_response=True
+        ) as r:
+            if r.status_code != 200 or "mcp-session-id" not in r.headers:
+                r.failure(f"initialize: HTTP {r.status_code}")
+                return
+            self.session_id = r.headers["mcp-session-id"]
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        self.client.post("/mcp", json=note, headers=self._headers(), name="mcp initialized")
+
+    def on_stop(self) -> None:
+        if self.session_id:
+            self.client.delete("/mcp", headers=self._headers(), name="mcp close")
+
+    def _headers(self) -> dict[str, str]:
+        return {**MCP_HEADERS, "mcp-session-id": self.session_id or ""}
+
+    @task
+    def call_tool(self) -> None:
+        if not self.session_id:
+            self.on_start()
+            return
+        kind, operation, arguments = _pick(self.rng)
+        body = {
+            "jsonrpc": "2.0",
+            "id": next(self._ids),
+            "method": "tools/call",
+            "params": {"name": TOOLS[operation], "arguments": arguments},
+        }
+        with self.client.post(
+            "/mcp", json=body, headers=self._headers(), name=f"mcp {kind}", catch_response=True
+        ) as r:
+            if self.shed(r, kind):
+                return
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}: {r.text[:200]}")
+                return
+            ctype = r.headers.get("content-type", "")
+            message = _sse_message(r.text) if "text/event-stream" in ctype else r.json()
+            result = message.get("result") or {}
+            if "error" in message or result.get("isError"):
+                r.failure(f"tool error: {json.dumps(message)[:300]}")
+
+
+class RestUser(_Mix, HttpUser):
+    """A script or service calling the REST API with the same mix."""
+
+    weight = 1
+    wait_time = between(1, 2)
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+
+    @task
+    def call(self) -> None:
+        kind, operation, arguments = _pick(self.rng)
+        with self.client.post(
+            f"/api/v1/{operation}", json=arguments, name=f"rest {kind}", catch_response=True
+        ) as r:
+            if self.shed(r, kind):
+                return
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}: {r.text[:200]}")
+
+
+_shape = os.environ.get("CONEXUS_LOAD_SHAPE")
+if _shape:
+    if _shape not in SHAPES:
+        raise SystemExit(f"CONEXUS_LOAD_SHAPE must be one of {sorted(SHAPES)}")
+
+    class Shape(LoadTestShape):  # Locust uses the one LoadTestShape class of the locustfile
+        """The scenario's users over time (see load/shapes.py)."""
+
+        stages = SHAPES[_shape]
+
+        def tick(self) -> tuple[int, float] | None:
+            elapsed = self.get_run_time()
+            for until, users, rate in self.stages:
+                if elapsed < until:
+                    return users, rate
+            return None

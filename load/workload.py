@@ -1,0 +1,83 @@
+"""The request mix, drawn from the served index itself: real identifiers, paths, docstrings, tracebacks.
+
+``python -m load.workload URL OUT.json`` asks a running server (REST) for the
+material: it lists files through ``status``/``grep`` and reads symbol names
+with a ``grep`` for definitions, then writes a JSON file of ready-made request
+bodies per operation. The Locust users replay them at random, so every run of
+a scenario sends the same kinds of requests against the same corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFINITION = r"^\s*(def|class|function|func|fn|pub fn|public|private|static)\s+\w+"
+WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,}")
+
+
+def collect(url: str, seed: int = 7, per_kind: int = 200) -> dict[str, list[dict[str, Any]]]:
+    """Request bodies per operation: search (identifier, prose, traceback), localize, related, grep, read."""
+    rng = random.Random(seed)
+    with httpx.Client(base_url=url, timeout=120) as http:
+        found = http.post(
+            "/api/v1/grep", json={"pattern": DEFINITION, "max_results": 2000, "context_lines": 0}
+        ).json()
+    matches = found.get("matches") or []
+    if not matches:
+        raise SystemExit(f"no definitions found through {url}/api/v1/grep: is a root indexed?")
+    defs: list[tuple[str, int, str]] = []
+    for m in matches:
+        words = [
+            w for w in WORDS.findall(m["text"]) if w not in {"def", "class", "function", "public", "static"}
+        ]
+        if words:
+            defs.append((m["path"], int(m["line"]), words[0]))
+    rng.shuffle(defs)
+    defs = defs[: per_kind * 2]
+    paths = sorted({p for p, _, _ in defs})
+    names = [n for _, _, n in defs]
+
+    def traceback(k: int) -> str:
+        frames = rng.sample(defs, min(3, len(defs)))
+        lines = ["Traceback (most recent call last):"]
+        for path, line, name in frames:
+            lines += [f'  File "{path}", line {line}, in {name}', f"    {name}(value)"]
+        return "\n".join([*lines, f"ValueError: invalid value for {names[k % len(names)]}"])
+
+    prose = [
+        f"where is {a.replace('_', ' ')} handled and how does it relate to {b.replace('_', ' ')}"
+        for a, b in zip(names, reversed(names), strict=False)
+    ]
+    return {
+        "search_identifier": [{"query": n, "top_k": 10} for n in names[:per_kind]],
+        "search_prose": [{"query": q, "top_k": 10} for q in prose[:per_kind]],
+        "search_traceback": [{"query": traceback(k), "top_k": 10} for k in range(min(per_kind, 50))],
+        "localize": [
+            {"issue": traceback(k) + "\n\n" + prose[k % len(prose)]} for k in range(min(per_kind, 50))
+        ],
+        "related": [{"target": p} for p in paths[:per_kind]],
+        "grep": [{"pattern": rf"\b{re.escape(n)}\b", "max_results": 50} for n in names[:per_kind]],
+        "read": [
+            {"path": p, "start_line": max(1, line - 10), "end_line": line + 40}
+            for p, line, _ in defs[:per_kind]
+        ],
+    }
+
+
+def main() -> None:
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m load.workload URL OUT.json")
+    bodies = collect(sys.argv[1])
+    Path(sys.argv[2]).write_text(json.dumps(bodies), encoding="utf-8")
+    print({k: len(v) for k, v in bodies.items()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The load scenarios' machinery works: ``python -m load smoke`` against a real server, no failure.
+
+Five Locust users (MCP sessions and REST clients) for eight seconds against
+``conexus serve --http`` over a fixture repository (fake embedder). The real
+scenarios (load, stress, spike, soak) are commands, not CI steps; their figures
+are in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "golden_repo"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_smoke_scenario_drives_mcp_sessions_and_rest_calls_without_a_failure(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURE, root)
+    args = ["smoke", "--root", str(root), "--embedder", "fake", "--home", str(tmp_path / "home")]
+    done = subprocess.run(
+        [sys.executable, "-m", "load", *args, "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = done.stdout
+    names = {
+        line.split()[0] + " " + line.split()[1]
+        for line in report.splitlines()
+        if line.startswith(("mcp ", "rest "))
+    }
+    assert "mcp initialize" in names and any(n.startswith("mcp search") for n in names), report
+    aggregated = next(line for line in report.splitlines() if line.startswith("Aggregated"))
+    assert aggregated.split()[2] == "0", aggregated  # failures
+    assert int(aggregated.split()[1]) > 10, aggregated  # requests
+    assert "server CPU" in report and "generator CPU" in report
