@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conexus.config import mask_url
-from conexus.errors import QueryError
+from conexus.errors import ConfigError, QueryError
 from conexus.models import Chunk
 from conexus.store.base import ChunkFilter
 from conexus.store.lexicon import fts_split, query_phrases
@@ -92,3 +92,5 @@ def test_urls_are_named_without_their_password() -> None:
         mask_url("postgresql://h/db?password=hunter2&sslmode=x") == "postgresql://h/db?password=***&sslmode=x"
     )
     assert mask_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    with pytest.raises(ConfigError, match="not a valid PostgreSQL URL"):
+        describe("postgresql://h:notaport:5/db?sslmode")

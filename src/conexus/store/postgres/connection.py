@@ -26,7 +26,7 @@ from pgvector.psycopg import register_vector
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
-from conexus.errors import StoreError
+from conexus.errors import ConfigError, StoreError
 from conexus.store.postgres.schema import SCHEMA, migrate
 
 #: Connections one process keeps to one database at most (searches, an index job, status).
@@ -47,12 +47,12 @@ def describe(url: str) -> str:
     """``postgresql://user@host:port/dbname`` of a database URL: what messages call the server.
 
     Raises:
-        StoreError: the URL cannot be parsed.
+        ConfigError: the URL cannot be parsed.
     """
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise StoreError(f"store_url is not a valid PostgreSQL URL: {scrub(str(exc), url)}") from exc
+        raise ConfigError(f"store_url is not a valid PostgreSQL URL: {scrub(str(exc), url)}") from exc
     host = str(params.get("host") or "localhost")
     if host.startswith("/"):
         host = f"[{host}]"  # a Unix socket folder
