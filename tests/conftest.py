@@ -12,8 +12,29 @@ import pytest
 
 from conexus.config import Settings, load_settings
 from conexus.engine import Engine
+from tests import postgres
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_server() -> Iterator[None]:
+    """Stops the session's PostgreSQL server (started by the first test that needs it) at the end."""
+    yield
+    postgres.stop()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_databases() -> Iterator[None]:
+    """Drops the PostgreSQL databases a test created, after its stores and engines were closed."""
+    yield
+    postgres.drop_databases()
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> str:
+    """The URL of an empty PostgreSQL database (with pgvector) of this test's own."""
+    return postgres.database_for(tmp_path)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -75,6 +76,11 @@ class Settings:
     query_cache: int = 256  # recent search results kept per index (0: none); freshness is rechecked
     learned_ranker: bool = True  # localize re-orders its first files by search/ranker.py's model
     history_prior: bool = True  # localize reads the git log (similar commits, co-change) when there is one
+    # storage (issue #14): empty = the embedded SQLite index under the data home; a
+    # postgresql:// URL = that PostgreSQL database (with pgvector), shared by every root and
+    # replica that names it. Never read from conexus.toml: it may hold a password, and a
+    # repository must not choose where its index (its code) is sent.
+    store_url: str = ""
 
     def index_options(self) -> dict[str, Any]:
         """The settings that decide what an index contains."""
@@ -103,12 +109,27 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "openai_api_key":
                 value = "***" if value else ""
+            elif f.name == "store_url":
+                value = mask_url(value)
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value
         return out
+
+
+#: Settings conexus.toml may not set: they belong to the machine, or are secret.
+NOT_IN_TOML = frozenset({"home", "openai_api_key", "store_url"})
+
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*):[^/@?#]*@")
+_PARAM_PASSWORD = re.compile(r"((?:^|[?&\s])password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)", re.I)
+
+
+def mask_url(url: str) -> str:
+    """A database URL (or libpq ``key=value`` string) with its password replaced by ``***``."""
+    masked = _URL_PASSWORD.sub(r"\1:***@", url)
+    return _PARAM_PASSWORD.sub(lambda m: m.group(1) + "***", masked)
 
 
 def coerce_setting(name: str, raw: Any, target: Any) -> Any:
@@ -173,7 +194,7 @@ def load_settings(
                 raise ConfigError(f"{toml_path}: [conexus] must be a table")
             for key, raw in table.items():
                 name = key.replace("-", "_")
-                if name not in defaults or name in {"home", "openai_api_key"}:
+                if name not in defaults or name in NOT_IN_TOML:
                     raise ConfigError(f"{toml_path}: unknown setting {key!r}")
                 values[name] = coerce_setting(name, raw, defaults[name])
 
@@ -212,3 +233,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("bm25_weight and vector_weight must be >= 0 and not both 0")
     if s.exact_weight < 0:
         raise ConfigError("exact_weight must be >= 0")
+    if s.store_url and not s.store_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            f"store_url must be a postgresql:// URL, or empty for the embedded SQLite index "
+            f"(got {mask_url(s.store_url)!r})"
+        )

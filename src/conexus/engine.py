@@ -10,8 +10,10 @@ tokenizer versions, options hash). ``index()`` rebuilds from scratch when any
 of those changed; ``search()`` refuses an index built by another embedder
 rather than mix vectors of two models.
 
-The engine depends on the :class:`~conexus.store.base.Store` role; ``_open_store``
-is the one place that picks the backend (SQLite). A run killed mid-way reads as
+The engine depends on the :class:`~conexus.store.base.Store` role; its
+:class:`~conexus.store.location.IndexLocation` (from the ``store_url`` setting:
+embedded SQLite, or a PostgreSQL database) is the one place that picks the
+backend, and opens, deletes and measures the index. A run killed mid-way reads as
 ``interrupted`` in ``status()["last_run"]``, and an index whose first build never
 finished is ``partial``: ``status()["partial"]`` and ``index_state="partial"``
 on search results.
@@ -33,15 +35,16 @@ from typing import Any
 
 from conexus.config import Settings, load_settings
 from conexus.embedding import Embedder, EmbeddingCache, create_embedder
-from conexus.errors import IndexIncompatibleError, IndexInUseError, IndexNotFoundError, StoreError
+from conexus.errors import (
+    ConfigError,
+    IndexIncompatibleError,
+    IndexInUseError,
+    IndexNotFoundError,
+    StoreError,
+)
 from conexus.indexing.chunking import CHUNKER_VERSION
 from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
-from conexus.layout import (
-    CACHEDIR_TAG,
-    INDEX_DB,
-    index_dir_for,
-    resolve_root,
-)
+from conexus.layout import CACHEDIR_TAG, index_dir_for, resolve_root
 from conexus.models import Freshness, SearchResult, SkipReason
 from conexus.search.explain import Explanation, explain
 from conexus.search.freshness import FreshnessChecker
@@ -55,8 +58,9 @@ from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, file_graph, related_info
 from conexus.sources.filesystem import FilesystemSource
 from conexus.store.base import COMPLETE_KEY, FileRow, IndexIdentity, Store, StoreBackup
+from conexus.store.location import index_location
 from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
-from conexus.store.sqlite.backup import DB_FILE, backup_index, index_in_use, sha256_file, verify_database
+from conexus.store.sqlite.backup import DB_FILE, index_in_use, sha256_file, verify_database
 from conexus.tokens import TOKENIZER_VERSION
 
 logger = logging.getLogger(__name__)
@@ -76,6 +80,8 @@ class Engine:
         self.root = resolve_root(root)
         self.settings = settings or load_settings(self.root)
         self.index_dir = index_dir_for(self.root, self.settings.home)
+        # Where the index lives (store_url): the SQLite files in index_dir, or a PostgreSQL database.
+        self.location = index_location(self.settings.store_url, self.index_dir)
         # Where documents come from: indexing lists and reads them, freshness checks them.
         self.source = FilesystemSource.for_settings(self.root, self.settings)
         # Where the history prior of localize reads commits: the root's own git log by default.
@@ -107,7 +113,7 @@ class Engine:
         return IndexIdentity(e.id, e.dim, CHUNKER_VERSION, TOKENIZER_VERSION, self.settings.options_hash())
 
     def has_index(self) -> bool:
-        return (self.index_dir / INDEX_DB).exists()
+        return self.location.exists()
 
     def is_complete(self) -> bool:
         """Whether the index exists and a build of it ever finished (one meta read).
@@ -124,7 +130,7 @@ class Engine:
                     raise IndexNotFoundError(
                         f"no index for {self.root}; run `conexus index {self.root}` first"
                     )
-                self._store = SqliteStore(self.index_dir, self.embedder.dim)
+                self._store = self.location.open(self.embedder.dim, create=create)
                 self._store_epoch += 1  # a new store may count generations from the start again
             return self._store
 
@@ -194,8 +200,7 @@ class Engine:
             if self._store is not None:
                 self._store.close()
                 self._store = None
-            if self.index_dir.exists():
-                shutil.rmtree(self.index_dir)
+            self.location.delete()
 
     def _write_root_info(self) -> None:
         # A CACHEDIR.TAG makes backup tools, and our own walker, skip the data home when it
@@ -221,16 +226,19 @@ class Engine:
         loaded and nothing is written to the index.
 
         Raises:
+            ConfigError: the index lives in PostgreSQL (backed up with PostgreSQL's tools).
             IndexNotFoundError: the root has no index.
             StoreError: the index cannot be read or the copy written.
         """
+        if not self.location.local:
+            return self.location.backup(dest)  # refused, saying what to use instead
         if not self.has_index():
             raise IndexNotFoundError(f"no index for {self.root}; nothing to back up")
         with self._lock:
             store = self._store
         if store is not None:
             return store.backup(dest)
-        return backup_index(self.index_dir, dest)
+        return self.location.backup(dest)
 
     def index_in_use(self) -> bool:
         """Whether any connection has this root's index open: this engine's, or one in another process."""
@@ -256,6 +264,11 @@ class Engine:
             IndexIncompatibleError: a damaged backup, or one built another way (without ``force``).
             StoreError: the copy cannot be written.
         """
+        if not self.location.local:
+            raise ConfigError(
+                f"the index of {self.root} lives in {self.location.describe()}: restore it with "
+                "PostgreSQL's own tools; `conexus restore` restores SQLite indexes only"
+            )
         staged = self.settings.home / "restore-staging" / f"{self.index_dir.name}-{os.getpid()}"
         try:
             if staged.exists():
@@ -457,7 +470,7 @@ class Engine:
         """Everything known about this root's index: counts, skips, last run, identity, staleness."""
         out: dict[str, Any] = {
             "root": str(self.root),
-            "index_dir": str(self.index_dir),
+            "index_dir": self.location.describe(),
             "exists": self.has_index(),
             "phase": self.progress.phase,
             "progress": self.progress.to_dict(),
@@ -467,7 +480,6 @@ class Engine:
         store = self._open_store(create=False)
         meta = store.meta()
         files, chunks = store.counts()
-        size = sum(p.stat().st_size for p in self.index_dir.iterdir() if p.is_file())
         out.update(
             {
                 "files": files,
@@ -480,7 +492,7 @@ class Engine:
                 "kinds": store.kinds(),
                 "last_run": store.last_run(),
                 "partial": meta.get(COMPLETE_KEY) != "1",
-                "index_bytes": size,
+                "index_bytes": self.location.size_bytes(),
                 "format_version": int(meta.get("format_version", FORMAT_VERSION)),
                 "embedder_id": meta.get("embedder_id"),
                 "dim": int(meta["dim"]) if "dim" in meta else None,

@@ -14,9 +14,18 @@ from typing import Any
 
 from conexus.errors import PathError, PathNotFoundError
 
-__all__ = ["CACHEDIR_TAG", "INDEX_DB", "find_indexed_root", "index_dir_for", "list_indexes", "resolve_root"]
+__all__ = [
+    "CACHEDIR_TAG",
+    "INDEX_DB",
+    "ROOT_INFO",
+    "find_indexed_root",
+    "index_dir_for",
+    "list_indexes",
+    "resolve_root",
+]
 
 INDEX_DB = "index.sqlite3"
+ROOT_INFO = "root.json"  # which root an index folder serves (written by every index run)
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by Conexus (indexes and embedding cache).\n"
@@ -45,10 +54,15 @@ def index_dir_for(root: Path, home: Path) -> Path:
 
 
 def find_indexed_root(start: Path, home: Path) -> Path | None:
-    """The nearest ancestor of ``start`` (itself included) that has an index, or None."""
+    """The nearest ancestor of ``start`` (itself included) that has an index, or None.
+
+    An index in SQLite has its database in the folder; one in PostgreSQL leaves the
+    folder with only the ``root.json`` every index run writes.
+    """
     p = start.resolve()
     for candidate in (p, *p.parents):
-        if (index_dir_for(candidate, home) / INDEX_DB).exists():
+        folder = index_dir_for(candidate, home)
+        if (folder / INDEX_DB).exists() or (folder / ROOT_INFO).exists():
             return candidate
     return None
 
@@ -60,7 +74,7 @@ def list_indexes(home: Path) -> list[dict[str, Any]]:
     if not base.is_dir():
         return out
     for d in sorted(base.iterdir()):
-        info = d / "root.json"
+        info = d / ROOT_INFO
         if info.is_file():
             try:
                 out.append({"dir": str(d), **json.loads(info.read_text())})

@@ -1,8 +1,10 @@
-"""The contract every :class:`~conexus.store.base.Store` backend passes (SQLite today).
+"""The contract every :class:`~conexus.store.base.Store` backend passes: SQLite and PostgreSQL.
 
 A backend plugs in by adding an entry to ``BACKENDS``: a function that opens (or
 reopens) the store of one index location. Every test here goes through the role's
-methods only, except the error-translation tests, which break the backend on purpose.
+methods only, except the error-translation tests, which break the backend on purpose
+(SQLite's here; PostgreSQL's in ``test_postgres.py``). The PostgreSQL cases run against
+a real server (``tests/postgres.py``) and skip when there is none, except in CI.
 """
 
 from __future__ import annotations
@@ -27,12 +29,27 @@ from conexus.store.base import (
 )
 from conexus.store.sqlite import SqliteStore
 from conexus.store.sqlite import store as sqlite_store
+from tests import postgres
 
 DIM = 8
 OpenStore = Callable[[], Store]
 
+
+def _postgres(where: Path) -> OpenStore:
+    """Stores of the index "idx" in a database of this test's own."""
+    url = postgres.database_for(where)
+
+    def make() -> Store:
+        from conexus.store.postgres import PostgresStore
+
+        return PostgresStore(url, "idx", DIM)
+
+    return make
+
+
 BACKENDS: dict[str, Callable[[Path], OpenStore]] = {
     "sqlite": lambda where: lambda: SqliteStore(where / "idx", DIM),
+    "postgres": _postgres,
 }
 
 

@@ -43,10 +43,10 @@ class RootFigures:
 
 
 def store_bytes(root: ServedRoot) -> int:
-    """Bytes on disk of the root's index folder (database, WAL, vectors, side files)."""
+    """Bytes the root's index takes: its folder's files, or its estimated share of a PostgreSQL database."""
     try:
-        return sum(p.stat().st_size for p in root.engine.index_dir.iterdir() if p.is_file())
-    except OSError:  # no index yet, or a file removed while listing
+        return root.engine.location.size_bytes()
+    except ConexusError:  # the database cannot be reached: the other gauges say so
         return 0
 
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conexus.config import Settings
+from conexus.config import NOT_IN_TOML, Settings
 from conexus.server.settings import env_name, flag_name, settings_fields
 
 BEGIN = "<!-- BEGIN GENERATED: configuration reference (python -m conexus.server.config_reference) -->"
@@ -50,6 +50,10 @@ ROOT_SETTING_HELP: dict[str, str] = {
     "query_cache": "Recent search results kept per index (0: none); freshness is checked again.",
     "learned_ranker": "localize re-orders its first files with the shipped learned ranker.",
     "history_prior": "localize reads the git log (similar past commits, co-change) when there is one.",
+    "store_url": "Where indexes live: empty for the embedded SQLite index under the data home, or a "
+    "postgresql:// URL of a PostgreSQL database with pgvector, shared by every root and replica "
+    "naming it (needs `pip install 'conexus[postgres]'`; see docs/scale-out.md). Not read from "
+    "conexus.toml. The password in it is shown masked.",
 }
 #: Per-root settings with a command-line option of their own.
 ROOT_SETTING_FLAGS = {
@@ -59,8 +63,8 @@ ROOT_SETTING_FLAGS = {
     "include": "conexus index --include",
     "exclude": "conexus index --exclude",
 }
-#: Per-root settings that conexus.toml may not set (they belong to the machine, or are secret).
-NOT_IN_TOML = {"home", "openai_api_key"}
+#: Per-root settings that conexus.toml may not set (they belong to the machine, or are secret):
+#: conexus.config.NOT_IN_TOML.
 SECRET_ROOT_SETTINGS = {"openai_api_key"}
 
 

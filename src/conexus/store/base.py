@@ -1,11 +1,12 @@
 """The ``Store`` role: what indexing, search and the engine need from an index backend.
 
 Everything above ``conexus.store`` is typed to :class:`Store`, never to a backend.
-A backend (:class:`conexus.store.sqlite.SqliteStore` today, a PostgreSQL store
-next) owns its query syntax: callers hand it plain index TERMS (the code-aware
-tokens of :mod:`conexus.tokens`) and a :class:`ChunkFilter`, and the backend
-builds its own full-text expression and applies the filter inside each query,
-so a filtered retrieval still returns ``limit`` candidates when that many match.
+A backend (:class:`conexus.store.sqlite.SqliteStore`, embedded, and
+:class:`conexus.store.postgres.PostgresStore`) owns its query syntax: callers
+hand it plain index TERMS (the code-aware tokens of :mod:`conexus.tokens`) and a
+:class:`ChunkFilter`, and the backend builds its own full-text expression and
+applies the filter inside each query, so a filtered retrieval still returns
+``limit`` candidates when that many match.
 
 Every method raises :class:`conexus.errors.StoreError` when the backend fails
 underneath (a broken, locked or closed database); opening an index that is

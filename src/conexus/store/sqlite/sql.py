@@ -5,45 +5,36 @@ syntax exists. Callers above the store pass plain index terms; every term is
 double-quoted here (a quote inside is doubled), so no caller text can reach
 FTS5's query syntax (operators, column filters, unbalanced quotes).
 
-It also says what the contentless ``chunks_fts`` table holds for a chunk
-(:func:`fts_columns`), which deletes must reproduce exactly.
+What the contentless ``chunks_fts`` table holds for a chunk is
+:func:`conexus.store.lexicon.fts_columns` (shared with the PostgreSQL backend),
+which deletes must reproduce exactly.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from conexus.errors import QueryError
-from conexus.models import Chunk
-from conexus.store.base import LEXICAL_FIELDS, ChunkFilter
-from conexus.tokens import path_tokens, token_string
+from conexus.store.base import ChunkFilter
+from conexus.store.lexicon import FIELD_WEIGHTS, check_fields, defined_names, fts_columns
 
-# FTS5 column weights for bm25(): symbol names matter most, then the path, then the body.
-FTS_WEIGHTS = (4.0, 2.0, 1.0)
+__all__ = [
+    "FTS_WEIGHTS",
+    "chunk_ids_sql",
+    "defined_names",
+    "filter_clause",
+    "filter_params",
+    "first_chunks_sql",
+    "fts_columns",
+    "lexical_sql",
+    "match_expression",
+    "quote_term",
+    "symbol_sql",
+]
 
-# Names bound at the top of a module chunk: Python/Ruby assignments, JS/TS/Go/Rust declarations.
-_MODULE_NAME = re.compile(
-    r"^(?:export\s+)?(?:(?:pub\s+)?(?:const|let|var|static|type)\s+(?:mut\s+)?)?([A-Za-z_][A-Za-z0-9_]*)"
-    r"\s*(?::[^=\n]{0,80})?=(?!=)",
-    re.M,
-)
-
-
-def defined_names(chunk: Chunk) -> list[str]:
-    """Top-level names a module chunk binds (``builtin_str = str``), so lookups of them find it."""
-    if chunk.kind != "module":
-        return []
-    return _MODULE_NAME.findall(chunk.text)[:200]
-
-
-def fts_columns(path: str, chunk: Chunk) -> tuple[str, str, str]:
-    """The (name, path, body) token strings indexed for a chunk. Deterministic: used for deletes too."""
-    name = token_string([chunk.symbol or "", chunk.parent or "", " ".join(defined_names(chunk))])
-    body = token_string([chunk.signature or "", chunk.header, chunk.text])
-    return name, path_tokens(path), body
+# FTS5 column weights for bm25(): the shared field weights (conexus.store.lexicon).
+FTS_WEIGHTS = FIELD_WEIGHTS
 
 
 def quote_term(term: str) -> str:
@@ -60,10 +51,7 @@ def match_expression(
     Raises:
         QueryError: a field that is not one of :data:`conexus.store.base.LEXICAL_FIELDS`.
     """
-    if fields is not None:
-        unknown = [f for f in fields if f not in LEXICAL_FIELDS]
-        if unknown or not fields:
-            raise QueryError(f"unknown lexical fields {unknown or list(fields)}; use {list(LEXICAL_FIELDS)}")
+    check_fields(fields)
     prefix = ""
     if fields:
         prefix = f"{fields[0]} : " if len(fields) == 1 else "{" + " ".join(fields) + "} : "

@@ -1,0 +1,836 @@
+"""The PostgreSQL store: many indexes in one database (pgvector for vectors), shared by every replica.
+
+Tables (``migrations/0001_initial.sql``, in the ``conexus`` schema): ``indexes``
+(one row per index, keyed by the index's key — its folder name in the SQLite
+layout — with BM25's collection statistics), and ``meta``, ``files``,
+``chunks``, ``chunk_names``, ``postings`` (the lexical index: per term and chunk
+the counts per field and the positions), ``vectors`` (``halfvec``, an HNSW
+index per dimension), ``skips`` and ``runs``, each carrying the index id.
+
+Build-then-run: :mod:`conexus.store.postgres.sql` builds every query and the rows
+a write inserts; :class:`PostgresStore` runs them on the process's pool for the
+URL (:mod:`conexus.store.postgres.connection`). Every ``psycopg`` error leaving
+a public method is a :class:`~conexus.errors.StoreError` naming the index and
+the server, never the password.
+
+Writes go through :meth:`PostgresStore.writer`: an atomic block is one
+transaction on one connection, invisible to readers (who use other connections
+of the pool) until it commits; otherwise each call commits on its own. Rows are
+written with ``COPY``.
+
+An index run holds a session advisory lock (on a connection of its own) while
+it runs: a ``running`` run whose lock no session holds was killed (its
+connection died with it) and reads as ``interrupted``, whichever machine ran it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import numpy as np
+import psycopg
+from pgvector import HalfVector
+
+from conexus.errors import ConfigError, IndexIncompatibleError, IndexNotFoundError, StoreError
+from conexus.store.base import (
+    INTERRUPTED,
+    NO_FILTER,
+    ChunkFilter,
+    ChunkMeta,
+    ChunkRow,
+    FileRow,
+    FileUpdate,
+    StoreBackup,
+    StoreWriter,
+)
+from conexus.store.lexicon import query_phrases, symbol_names
+from conexus.store.postgres import sql
+from conexus.store.postgres.connection import Database, database, error_text
+from conexus.store.postgres.schema import FORMAT_VERSION, HNSW_MAX_DIM, ensure_vector_index, schema_version
+from conexus.store.vectors import F32
+from conexus.tokens import TOKENIZER_VERSION
+
+logger = logging.getLogger(__name__)
+
+#: Below this many vectors allowed by a search (the index, or its filtered part), the search is
+#: exact: no recall lost, and on a few thousand rows no slower than walking the graph.
+EXACT_VECTOR_LIMIT = 10_000
+#: Most index tuples an iterative HNSW scan may visit (pgvector's hnsw.max_scan_tuples) before a
+#: filter so selective is searched exactly instead.
+MAX_SCAN_TUPLES = 100_000
+#: Advisory lock space of index runs (the run id is the second key): "cxrn".
+RUN_LOCK_SPACE = 0x6378726E
+
+_DF_CACHE_MIN = 500  # document frequencies at least this high are cached (as the SQLite store does)
+
+_CHUNK_COLS = (
+    "c.id, c.file_id, f.path, f.language, f.hash, f.size, f.mtime_ns, c.start_line, c.end_line, c.kind, "
+    "c.symbol, c.parent, c.signature, c.docstring, c.header, c.text, c.hash"
+)
+_FILE_COLS = "id, path, hash, size, mtime_ns, language, n_lines, n_chunks"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _translated(
+    fn: Callable[Concatenate[PostgresStore, _P], _R],
+) -> Callable[Concatenate[PostgresStore, _P], _R]:
+    """Refuse calls on a closed store; turn ``psycopg.Error`` into ``StoreError`` naming index and server."""
+
+    def wrapper(self: PostgresStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        self._check_open()
+        try:
+            return fn(self, *args, **kwargs)
+        except psycopg.Error as exc:
+            raise StoreError(f"index {self.key}: {fn.__name__} failed: {error_text(exc, self.url)}") from exc
+
+    functools.update_wrapper(wrapper, fn)
+    return wrapper
+
+
+class _Writer:
+    """The writes of one :meth:`PostgresStore.writer` block."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self.abandoned = False
+
+    def apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
+        self._store._apply(updates, deletes)
+
+    def touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
+        self._store._touch(stamps)
+
+    def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
+        self._store._set_skips(skips)
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        self._store.set_meta(values)
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
+class PostgresStore:
+    """One index in a PostgreSQL database. Thread-safe: reads take pool connections, writes one at a time."""
+
+    def __init__(self, url: str, key: str, dim: int, *, create: bool = True) -> None:
+        """Open the index ``key`` of the database at ``url`` (creating it unless ``create`` is False).
+
+        Raises:
+            StoreError: the server cannot be reached or fails.
+            IndexNotFoundError: no index ``key`` and ``create`` is False.
+            IndexIncompatibleError: the index holds vectors of another dimension, or is of a
+                newer format; or the database's schema is newer than this Conexus.
+        """
+        self.url = url
+        self.index_key = key
+        self._dim = dim
+        self._db: Database = database(url)
+        self.server = self._db.server
+        self._key = f"{self.server}#{key}"
+        self._closed = False
+        self._write_lock = threading.RLock()
+        self._atomic: psycopg.Connection[Any] | None = None
+        self._run_conns: dict[int, psycopg.Connection[Any]] = {}
+        self._snapshot: tuple[int, dict[str, FileRow], int] | None = None
+        self._df_cache: dict[str, int] = {}
+        self._df_cache_generation = -1
+        try:
+            self.index_id = self._open_index(create)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open index {self._key}: {error_text(exc, url)}") from exc
+
+    def _open_index(self, create: bool) -> int:
+        with self._db.pool.connection() as conn, conn.transaction():
+            row = conn.execute("SELECT id, dim FROM indexes WHERE key = %s", (self.index_key,)).fetchone()
+            if row is None:
+                if not create:
+                    raise IndexNotFoundError(f"no index {self.index_key} on {self.server}")
+                row = (
+                    conn.execute(
+                        "INSERT INTO indexes (key, dim) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING "
+                        "RETURNING id, dim",
+                        (self.index_key, self._dim),
+                    ).fetchone()
+                    or conn.execute(
+                        "SELECT id, dim FROM indexes WHERE key = %s", (self.index_key,)
+                    ).fetchone()
+                )
+                assert row is not None
+                defaults = {
+                    "format_version": str(FORMAT_VERSION),
+                    "schema_version": str(schema_version()),
+                    "tokenizer_version": TOKENIZER_VERSION,
+                    "generation": "0",
+                }
+                conn.cursor().executemany(
+                    "INSERT INTO meta (index_id, key, value) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(row[0], k, v) for k, v in defaults.items()],
+                )
+            index_id, stored_dim = int(row[0]), int(row[1])
+            fmt = conn.execute(
+                "SELECT value FROM meta WHERE index_id = %s AND key = 'format_version'", (index_id,)
+            ).fetchone()
+        if fmt and int(fmt[0]) > FORMAT_VERSION:
+            raise IndexIncompatibleError(
+                f"index {self._key} has format {fmt[0]}, newer than this Conexus understands "
+                f"({FORMAT_VERSION}); upgrade Conexus or rebuild the index"
+            )
+        if stored_dim != self._dim:
+            raise IndexIncompatibleError(
+                f"index {self._key} holds {stored_dim}-dimensional vectors but {self._dim} are "
+                "configured; run `conexus index` to rebuild it, or configure the same embedder"
+            )
+        with self._db.pool.connection() as conn:
+            ensure_vector_index(conn, self._dim)
+        return index_id
+
+    @property
+    def key(self) -> str:
+        """The server and the index key (no password): one index per key and database."""
+        return self._key
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    # -- connections -------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"index {self._key} is closed")
+
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pool connection in autocommit: each statement sees the last committed state."""
+        with self._db.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        """Where writes go: the atomic block's transaction, else a transaction of their own."""
+        with self._write_lock:
+            if self._atomic is not None:
+                # Inside an atomic writer: the enclosing transaction commits or rolls back everything.
+                yield self._atomic
+                return
+            with self._db.pool.connection() as conn, conn.transaction():
+                yield conn
+
+    @contextmanager
+    def writer(self, atomic: bool) -> Iterator[StoreWriter]:
+        """The one write path. ``atomic``: every write of the block is one transaction.
+
+        Readers (other connections, in this process or any other) keep seeing the last
+        committed state until an atomic block ends, so an update of a complete index is
+        all-or-nothing; a killed process's transaction is rolled back by the server. A
+        non-atomic block (a first build) commits each call, so its batches survive a kill.
+        """
+        self._check_open()
+        w = _Writer(self)
+        if not atomic:
+            yield w
+            return
+        with self._write_lock:
+            try:
+                with self._db.pool.connection() as conn, conn.transaction():
+                    self._atomic = conn
+                    try:
+                        yield w
+                        if w.abandoned:
+                            raise psycopg.Rollback()  # leaves the transaction block, rolled back
+                    finally:
+                        self._atomic = None
+            except (
+                psycopg.Error
+            ) as exc:  # taking the connection, or the commit (the block's own are StoreError)
+                raise StoreError(f"index {self._key}: writing failed: {error_text(exc, self.url)}") from exc
+
+    def close(self) -> None:
+        """Release this store's run locks; the pool stays, shared by every store on the URL."""
+        self._closed = True
+        for run_id in list(self._run_conns):
+            self._release_run(run_id)
+
+    # -- meta ----------------------------------------------------------------------------------
+    @_translated
+    def meta(self) -> dict[str, str]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT key, value FROM meta WHERE index_id = %s", (self.index_id,))
+            return {str(k): str(v) for k, v in rows}
+
+    @_translated
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        with self._tx() as conn:
+            conn.cursor().executemany(
+                "INSERT INTO meta (index_id, key, value) VALUES (%s, %s, %s) "
+                "ON CONFLICT (index_id, key) DO UPDATE SET value = EXCLUDED.value",
+                [(self.index_id, k, clean_value(v)) for k, v in values.items()],
+            )
+
+    @_translated
+    def generation(self) -> int:
+        """A number that changes with every committed write (search-side caches key on it)."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT value FROM meta WHERE index_id = %s AND key = 'generation'", (self.index_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- files -----------------------------------------------------------------------------------
+    @_translated
+    def snapshot(self) -> tuple[dict[str, FileRow], int]:
+        """Every file row and the chunk count, cached until the next write."""
+        gen = self.generation()
+        cached = self._snapshot
+        if cached is not None and cached[0] == gen:
+            return cached[1], cached[2]
+        files = self.files()
+        _, n_chunks = self.counts()
+        self._snapshot = (gen, files, n_chunks)
+        return files, n_chunks
+
+    @_translated
+    def files(self) -> dict[str, FileRow]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_FILE_COLS} FROM files WHERE index_id = %s ORDER BY id", (self.index_id,)
+            ).fetchall()
+        return {r[1]: FileRow(*r) for r in rows}
+
+    @_translated
+    def file(self, path: str) -> FileRow | None:
+        with self._read() as conn:
+            r = conn.execute(
+                f"SELECT {_FILE_COLS} FROM files WHERE index_id = %s AND path = %s", (self.index_id, path)
+            ).fetchone()
+        return FileRow(*r) if r else None
+
+    # -- writes (through writer()) ----------------------------------------------------------------
+    @_translated
+    def _touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
+        """Record a new (size, mtime) for files whose content hash did not change."""
+        rows = [(s, m, self.index_id, p) for p, s, m in stamps]
+        if not rows:
+            return
+        with self._tx() as conn:
+            conn.cursor().executemany(
+                "UPDATE files SET size = %s, mtime_ns = %s WHERE index_id = %s AND path = %s", rows
+            )
+
+    @_translated
+    def _apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
+        """Replace the rows of updated files and remove deleted ones, in one transaction."""
+        latest = {u.path: u for u in updates}  # a path given twice: its last update wins
+        ups = list(latest.values())
+        paths = list(dict.fromkeys([*deletes, *latest]))
+        ix = self.index_id
+        with self._tx() as conn:
+            cur = conn.cursor()
+            removed_chunks = removed_tokens = 0
+            if paths:
+                # Chunks, their postings, names and vectors go with their file (ON DELETE CASCADE).
+                for n_chunks, n_tokens in cur.execute(
+                    "DELETE FROM files WHERE index_id = %s AND path = ANY(%s::text[]) "
+                    "RETURNING n_chunks, n_tokens",
+                    (ix, paths),
+                ).fetchall():
+                    removed_chunks += int(n_chunks)
+                    removed_tokens += int(n_tokens)
+            added_chunks, added_tokens = self._insert(cur, ups) if ups else (0, 0)
+            cur.execute(
+                "UPDATE indexes SET n_chunks = n_chunks + %s, n_tokens = n_tokens + %s WHERE id = %s",
+                (added_chunks - removed_chunks, added_tokens - removed_tokens, ix),
+            )
+            self._bump_generation(cur)
+
+    def _bump_generation(self, cur: psycopg.Cursor[Any]) -> None:
+        cur.execute(
+            "UPDATE meta SET value = (value::bigint + 1)::text WHERE index_id = %s AND key = 'generation'",
+            (self.index_id,),
+        )
+
+    def _insert(self, cur: psycopg.Cursor[Any], updates: Sequence[FileUpdate]) -> tuple[int, int]:
+        """COPY the rows of new files; returns the chunks and tokens added."""
+        ix = self.index_id
+        n_chunks = sum(len(u.chunks) for u in updates)
+        file_ids = self._new_ids(cur, "files", len(updates))
+        chunk_ids = iter(self._new_ids(cur, "chunks", n_chunks))
+        now = time.time()
+        files: list[tuple[Any, ...]] = []
+        chunks: list[tuple[Any, ...]] = []
+        names: list[tuple[Any, ...]] = []
+        postings: list[tuple[Any, ...]] = []
+        vectors: list[tuple[Any, ...]] = []
+        total_tokens = 0
+        for file_id, up in zip(file_ids, updates, strict=True):
+            file_tokens = 0
+            for i, chunk in enumerate(up.chunks):
+                cid = next(chunk_ids)
+                terms = sql.chunk_terms(up.path, chunk)
+                file_tokens += terms.length
+                chunks.append(
+                    (
+                        cid,
+                        ix,
+                        file_id,
+                        chunk.start_line,
+                        chunk.end_line,
+                        chunk.kind,
+                        sql.clean_optional(chunk.symbol),
+                        sql.clean_optional(chunk.parent),
+                        sql.clean_optional(chunk.signature),
+                        sql.clean_optional(chunk.docstring),
+                        sql.clean_text(chunk.header),
+                        sql.clean_text(chunk.text),
+                        chunk.hash(),
+                        terms.length,
+                    )
+                )
+                names.extend((cid, ix, sql.clean_text(n)) for n in symbol_names(chunk))
+                postings.extend(
+                    (ix, term, cid, tf_n, tf_p, tf_b, terms.length, positions)
+                    for term, (tf_n, tf_p, tf_b, positions) in terms.terms.items()
+                )
+                vectors.append((cid, ix, file_id, chunk.kind, self._dim, HalfVector(up.vectors[i])))
+            total_tokens += file_tokens
+            files.append(
+                (
+                    file_id,
+                    ix,
+                    sql.clean_text(up.path),
+                    up.hash,
+                    up.size,
+                    up.mtime_ns,
+                    up.language,
+                    up.n_lines,
+                    len(up.chunks),
+                    file_tokens,
+                    up.invalid_utf8,
+                    now,
+                )
+            )
+        _copy(
+            cur,
+            "files (id, index_id, path, hash, size, mtime_ns, language, n_lines, n_chunks, n_tokens, "
+            "invalid_utf8, indexed_at)",
+            files,
+        )
+        _copy(
+            cur,
+            "chunks (id, index_id, file_id, start_line, end_line, kind, symbol, parent, signature, "
+            "docstring, header, text, hash, n_tokens)",
+            chunks,
+        )
+        _copy(cur, "chunk_names (chunk_id, index_id, name)", names)
+        _copy(cur, "postings (index_id, term, chunk_id, tf_name, tf_path, tf_body, dl, positions)", postings)
+        _copy(
+            cur,
+            "vectors (chunk_id, index_id, file_id, kind, dim, embedding)",
+            vectors,
+            types=["int8", "int8", "int8", "text", "int4", "halfvec"],
+        )
+        return n_chunks, total_tokens
+
+    @staticmethod
+    def _new_ids(cur: psycopg.Cursor[Any], table: str, n: int) -> list[int]:
+        if n == 0:
+            return []
+        rows = cur.execute(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)", (n,)
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    @_translated
+    def _set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
+        latest = {path: (reason, detail) for path, reason, detail in skips}
+        with self._tx() as conn:
+            cur = conn.cursor()
+            cur.execute("DELETE FROM skips WHERE index_id = %s", (self.index_id,))
+            _copy(
+                cur,
+                "skips (index_id, path, reason, detail)",
+                [(self.index_id, clean_value(p), r, clean_value(d)) for p, (r, d) in latest.items()],
+            )
+
+    @_translated
+    def clear(self) -> None:
+        """Remove every file, chunk, vector and skip; keep the meta."""
+        with self._tx() as conn:
+            cur = conn.cursor()
+            delete_rows(cur, self.index_id)
+            cur.execute("UPDATE indexes SET n_chunks = 0, n_tokens = 0 WHERE id = %s", (self.index_id,))
+            self._bump_generation(cur)
+
+    def backup(self, dest: Path) -> StoreBackup:
+        """Refused: a PostgreSQL database is backed up with its own tools.
+
+        Raises:
+            ConfigError: always (see docs/operations.md, "Backup and restore").
+        """
+        raise ConfigError(backup_refusal(self.server))
+
+    # -- skips and runs --------------------------------------------------------------------------
+    @_translated
+    def skip_counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT reason, count(*) FROM skips WHERE index_id = %s GROUP BY reason ORDER BY reason",
+                (self.index_id,),
+            ).fetchall()
+        return {str(r): int(n) for r, n in rows}
+
+    @_translated
+    def skipped(self, reason: str, limit: int = 50) -> list[tuple[str, str]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT path, detail FROM skips WHERE index_id = %s AND reason = %s ORDER BY path LIMIT %s",
+                (self.index_id, reason, limit),
+            ).fetchall()
+        return [(str(p), str(d)) for p, d in rows]
+
+    @_translated
+    def start_run(self) -> int:
+        """Record a run of this process; its advisory lock is held until :meth:`finish_run`.
+
+        The row and the lock are taken in one transaction on a connection of the
+        run's own, so no reader sees the run without its lock.
+        """
+        conn = self._db.connect()
+        try:
+            with conn.transaction():
+                row = conn.execute(
+                    "INSERT INTO runs (index_id, started_at, status, pid, host) "
+                    "VALUES (%s, %s, 'running', %s, %s) RETURNING id",
+                    (self.index_id, time.time(), os.getpid(), socket.gethostname()),
+                ).fetchone()
+                assert row is not None
+                run_id = int(row[0])
+                conn.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK_SPACE, _lock_key(run_id)))
+        except BaseException:
+            conn.close()
+            raise
+        self._run_conns[run_id] = conn
+        return run_id
+
+    @_translated
+    def finish_run(self, run_id: int, status: str, stats: Mapping[str, Any]) -> None:
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    "UPDATE runs SET finished_at = %s, status = %s, stats = %s "
+                    "WHERE id = %s AND index_id = %s",
+                    (time.time(), status, json.dumps(dict(stats)), run_id, self.index_id),
+                )
+        finally:
+            self._release_run(run_id)
+
+    def _release_run(self, run_id: int) -> None:
+        """Release a run's lock and close its connection.
+
+        Unlocked explicitly first: a closed session's locks are released by the server a
+        moment later, and a reader right after must already see the run as ended.
+        """
+        conn = self._run_conns.pop(run_id, None)
+        if conn is None:
+            return
+        try:
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCK_SPACE, _lock_key(run_id)))
+        except psycopg.Error as exc:  # the session is gone already, and its lock with it
+            logger.debug("releasing the lock of run %s: %s", run_id, exc)
+        finally:
+            conn.close()
+
+    @_translated
+    def last_run(self) -> dict[str, Any] | None:
+        with self._read() as conn:
+            r = conn.execute(
+                "SELECT id, started_at, finished_at, status, stats, pid, host FROM runs "
+                "WHERE index_id = %s ORDER BY id DESC LIMIT 1",
+                (self.index_id,),
+            ).fetchone()
+            if not r:
+                return None
+            status = str(r[3])
+            if status == "running" and not self._run_alive(conn, int(r[0]), r[5], r[6]):
+                status = INTERRUPTED
+        return {
+            "id": int(r[0]),
+            "started_at": r[1],
+            "finished_at": r[2],
+            "status": status,
+            "stats": json.loads(r[4]),
+            "pid": r[5],
+            "host": r[6],
+        }
+
+    @staticmethod
+    def _run_alive(conn: psycopg.Connection[Any], run_id: int, pid: int | None, host: str | None) -> bool:
+        """Whether the process of a ``running`` run still runs: on this host its pid exists, and
+        some session of the database holds the run's lock."""
+        if pid is None:
+            return True
+        if host == socket.gethostname():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass  # exists, owned by someone else
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND objsubid = 2)",
+            (RUN_LOCK_SPACE, _lock_key(run_id)),
+        ).fetchone()
+        return bool(row and row[0])
+
+    # -- reads -------------------------------------------------------------------------------------
+    @_translated
+    def counts(self) -> tuple[int, int]:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM files WHERE index_id = %(ix)s), "
+                "(SELECT count(*) FROM chunks WHERE index_id = %(ix)s)",
+                {"ix": self.index_id},
+            ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    @_translated
+    def languages(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT language, count(*) FROM files WHERE index_id = %s GROUP BY language "
+                "ORDER BY 2 DESC, 1",
+                (self.index_id,),
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    @_translated
+    def kinds(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT kind, count(*) FROM chunks WHERE index_id = %s GROUP BY kind ORDER BY 2 DESC, 1",
+                (self.index_id,),
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    @_translated
+    def vector_count(self) -> int:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM vectors WHERE index_id = %s", (self.index_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    @_translated
+    def doc_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """Number of chunks containing each term, common ones cached until the next write."""
+        if not terms:
+            return {}
+        gen = self.generation()
+        if gen != self._df_cache_generation:
+            self._df_cache = {}
+            self._df_cache_generation = gen
+        cache = self._df_cache
+        out = {t: cache[t] for t in terms if t in cache}
+        todo = [t for t in dict.fromkeys(terms) if t not in cache]
+        if todo:
+            with self._read() as conn:
+                rows = conn.execute(sql.doc_frequency_sql(), {"ix": self.index_id, "terms": todo}).fetchall()
+            for term, doc in rows:
+                out[str(term)] = int(doc)
+                if doc >= _DF_CACHE_MIN:
+                    cache[str(term)] = int(doc)
+        return out
+
+    @_translated
+    def lexical(
+        self,
+        terms: Sequence[str],
+        limit: int,
+        where: ChunkFilter = NO_FILTER,
+        *,
+        require_all: bool = False,
+        fields: Sequence[str] | None = None,
+    ) -> list[tuple[int, float]]:
+        """BM25 candidates ``(chunk_id, score)`` of plain index terms, higher score better."""
+        params: dict[str, Any] = {"ix": self.index_id}
+        query = sql.lexical_sql(
+            query_phrases(terms), limit, where, params, require_all=require_all, fields=fields
+        )
+        if query is None:
+            return []
+        with self._read() as conn:
+            rows = conn.execute(query, params).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    @_translated
+    def nearest(self, query: F32, k: int, where: ChunkFilter = NO_FILTER) -> list[tuple[int, float]]:
+        """The ``k`` chunks nearest ``query`` by cosine, best first; ``k`` of them whenever that many
+        are allowed.
+
+        The filter is part of the query. A search allowed at most ``EXACT_VECTOR_LIMIT``
+        vectors, or so small a share of the dimension's vectors that the HNSW scan would
+        visit more than ``MAX_SCAN_TUPLES`` to find ``k``, is exact. Otherwise the HNSW
+        index is scanned iteratively (pgvector's ``hnsw.iterative_scan = relaxed_order``:
+        the scan goes on until ``k`` rows pass the filter) and re-ordered exactly; should
+        it still come back short, the search is repeated exactly.
+        """
+        if k <= 0 or where.matches_nothing:
+            return []
+        q = HalfVector(np.asarray(query, dtype=np.float32))
+        with self._read() as conn, conn.transaction():  # SET LOCAL below lasts for this transaction
+            params: dict[str, Any] = {"ix": self.index_id}
+            if where.is_empty:
+                row = conn.execute("SELECT n_chunks FROM indexes WHERE id = %s", (self.index_id,)).fetchone()
+            else:
+                row = conn.execute(sql.allowed_vectors_sql(where, params), params).fetchone()
+            allowed = int(row[0]) if row else 0
+            if allowed == 0:
+                return []
+            want = min(k, allowed)
+            total = conn.execute(
+                "SELECT coalesce(sum(n_chunks), 0) FROM indexes WHERE dim = %s", (self._dim,)
+            ).fetchone()
+            share = allowed / max(int(total[0]) if total else allowed, allowed)
+            exact = (
+                allowed <= EXACT_VECTOR_LIMIT or self._dim > HNSW_MAX_DIM or want / share > MAX_SCAN_TUPLES
+            )
+            rows: list[tuple[Any, ...]] = []
+            if not exact:
+                conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(100, k))),))
+                conn.execute("SELECT set_config('hnsw.max_scan_tuples', %s, true)", (str(MAX_SCAN_TUPLES),))
+                params = {"ix": self.index_id, "q": q}
+                rows = conn.execute(
+                    sql.nearest_sql(self._dim, k, where, params, exact=False), params
+                ).fetchall()
+            if len(rows) < want:
+                params = {"ix": self.index_id, "q": q}
+                rows = conn.execute(
+                    sql.nearest_sql(self._dim, k, where, params, exact=True), params
+                ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    @_translated
+    def chunks_by_symbol(
+        self, names: Sequence[str], limit: int, where: ChunkFilter = NO_FILTER
+    ) -> list[tuple[int, str]]:
+        """Chunks that define one of ``names`` (case-insensitive): as their symbol, or as a
+        top-level name bound in a module chunk. Returns ``(chunk_id, name)``."""
+        if not names or where.matches_nothing:
+            return []
+        params: dict[str, Any] = {"ix": self.index_id, "names": [n.lower() for n in names]}
+        with self._read() as conn:
+            rows = conn.execute(sql.symbol_sql(limit, where, params), params).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    @_translated
+    def chunk_ids_for_files(self, file_ids: Sequence[int]) -> list[int]:
+        where = ChunkFilter(file_ids=frozenset(file_ids))
+        if where.matches_nothing:
+            return []
+        params: dict[str, Any] = {"ix": self.index_id}
+        with self._read() as conn:
+            return [int(r[0]) for r in conn.execute(sql.chunk_ids_sql(where, params), params)]
+
+    @_translated
+    def first_chunks_of_files(self, file_ids: Sequence[int], where: ChunkFilter = NO_FILTER) -> list[int]:
+        """One representative chunk id per file (the first by id) among those ``where`` allows."""
+        if where.matches_nothing or not file_ids:
+            return []
+        params: dict[str, Any] = {"ix": self.index_id, "files": list(file_ids)}
+        with self._read() as conn:
+            rows = conn.execute(sql.first_chunks_sql(where, params), params).fetchall()
+        return [int(r[0]) for r in rows if r[0] is not None]
+
+    @_translated
+    def chunk_meta(self, ids: Sequence[int]) -> dict[int, ChunkMeta]:
+        """Path, language and kind of each chunk (no text): cheap enough for every candidate."""
+        if not ids:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT c.id, f.path, f.language, c.kind FROM chunks c JOIN files f ON f.id = c.file_id "
+                "WHERE c.index_id = %s AND c.id = ANY(%s::bigint[])",
+                (self.index_id, list(ids)),
+            ).fetchall()
+        return {int(r[0]): ChunkMeta(r[1], r[2], r[3]) for r in rows}
+
+    @_translated
+    def get_chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        if not ids:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_CHUNK_COLS} FROM chunks c JOIN files f ON f.id = c.file_id "
+                "WHERE c.index_id = %s AND c.id = ANY(%s::bigint[])",
+                (self.index_id, list(ids)),
+            ).fetchall()
+        return {int(r[0]): ChunkRow(*r) for r in rows}
+
+    @_translated
+    def chunks_of_file(self, path: str) -> list[ChunkRow]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_CHUNK_COLS} FROM chunks c JOIN files f ON f.id = c.file_id "
+                "WHERE f.index_id = %s AND f.path = %s ORDER BY c.start_line, c.id",
+                (self.index_id, path),
+            ).fetchall()
+        return [ChunkRow(*r) for r in rows]
+
+
+def clean_value(text: str) -> str:
+    """A string PostgreSQL's ``text`` can hold (see :func:`conexus.store.postgres.sql.clean_text`)."""
+    return sql.clean_text(text)
+
+
+def _lock_key(run_id: int) -> int:
+    """The second key (an int4) of a run's advisory lock."""
+    return run_id % (1 << 31)
+
+
+def _copy(
+    cur: psycopg.Cursor[Any], target: str, rows: Sequence[tuple[Any, ...]], types: Sequence[str] | None = None
+) -> None:
+    """``COPY target FROM STDIN`` of ``rows`` (binary when the column ``types`` are given)."""
+    if not rows:
+        return
+    statement = f"COPY {target} FROM STDIN" + (" (FORMAT BINARY)" if types else "")
+    with cur.copy(statement) as copy:
+        if types:
+            copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
+
+
+def delete_rows(cur: psycopg.Cursor[Any], index_id: int) -> None:
+    """Delete every file, chunk, posting, name, vector and skip of an index (its meta and runs stay).
+
+    Table by table, largest first, each by its index on ``index_id``: deleting the files
+    alone would cascade row by row.
+    """
+    for table in ("postings", "vectors", "chunk_names", "chunks", "files", "skips"):
+        cur.execute(f"DELETE FROM {table} WHERE index_id = %s", (index_id,))
+
+
+def backup_refusal(server: str) -> str:
+    """Why ``conexus backup`` does not copy a PostgreSQL-backed index, and what to use instead."""
+    return (
+        f"this root's index lives in PostgreSQL ({server}): back it up with PostgreSQL's own tools "
+        "(pg_dump of the conexus schema, your provider's snapshots, point-in-time recovery); "
+        "`conexus backup` and `restore` copy SQLite indexes only (docs/operations.md, Backup and restore)"
+    )
