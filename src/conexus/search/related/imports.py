@@ -559,13 +559,38 @@ def _import_name(path: str) -> tuple[str, str | None]:
     return stem, None
 
 
+# (root, path) -> (size, mtime_ns, answer) of _has_package_relative_import: the importers of a
+# package's __init__ are searched among every file below it, which read them all on each call
+# (7 s for numpy/__init__.py on the 2-core machine; the load test's `related` calls timed out).
+_RELATIVE_CACHE: dict[tuple[str, str], tuple[int, int, bool]] = {}
+
+
 def _has_package_relative_import(root: Path, rel: str) -> bool:
-    """Whether a file may import its package without naming it (``from .. import X``, ``'..'``)."""
+    """Whether a file may import its package without naming it (``from .. import X``, ``'..'``).
+
+    Cached per file while its size and modification time stay the same.
+    """
+    absolute = os.path.join(root, rel)
+    key = (str(root), rel)
     try:
-        data, st = read_bytes(os.path.join(root, rel), MAX_IMPORT_FILE_BYTES)
+        st = os.stat(absolute)
     except OSError:
         return False
-    return st.st_size <= MAX_IMPORT_FILE_BYTES and _PACKAGE_RELATIVE.search(decode_text(data)[0]) is not None
+    with _IMPORT_LOCK:
+        cached = _RELATIVE_CACHE.get(key)
+    if cached is not None and cached[:2] == (st.st_size, st.st_mtime_ns):
+        return cached[2]
+    try:
+        data, st = read_bytes(absolute, MAX_IMPORT_FILE_BYTES)
+    except OSError:
+        return False
+    text = decode_text(data)[0]
+    answer = st.st_size <= MAX_IMPORT_FILE_BYTES and _PACKAGE_RELATIVE.search(text) is not None
+    with _IMPORT_LOCK:
+        if len(_RELATIVE_CACHE) >= _IMPORT_CACHE_MAX:
+            _RELATIVE_CACHE.clear()
+        _RELATIVE_CACHE[key] = (st.st_size, st.st_mtime_ns, answer)
+    return answer
 
 
 def _candidate_importers(root: Path, store: Store, layout: RepoLayout, paths: Sequence[str]) -> set[str]:
