@@ -233,6 +233,44 @@ class StoreWriter(Protocol):
         ...
 
 
+class WriteTarget(Protocol):
+    """What :class:`BlockWriter` forwards to: a backend's own write methods."""
+
+    def _apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None: ...
+
+    def _touch(self, stamps: Iterable[tuple[str, int, int]]) -> None: ...
+
+    def _set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None: ...
+
+    def set_meta(self, values: Mapping[str, str]) -> None: ...
+
+
+class BlockWriter:
+    """A :class:`StoreWriter` for backends that write through their own methods (both do).
+
+    ``abandoned`` tells the backend, when the block ends, to roll back an atomic block.
+    """
+
+    def __init__(self, store: WriteTarget) -> None:
+        self._store = store
+        self.abandoned = False
+
+    def apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
+        self._store._apply(updates, deletes)
+
+    def touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
+        self._store._touch(stamps)
+
+    def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
+        self._store._set_skips(skips)
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        self._store.set_meta(values)
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
 class Store(Protocol):
     """An index backend: identity and meta, reads, retrieval, one write path, runs.
 

@@ -45,6 +45,7 @@ from conexus.errors import ConfigError, IndexIncompatibleError, IndexNotFoundErr
 from conexus.store.base import (
     INTERRUPTED,
     NO_FILTER,
+    BlockWriter,
     ChunkFilter,
     ChunkMeta,
     ChunkRow,
@@ -97,29 +98,6 @@ def _translated(
 
     functools.update_wrapper(wrapper, fn)
     return wrapper
-
-
-class _Writer:
-    """The writes of one :meth:`PostgresStore.writer` block."""
-
-    def __init__(self, store: PostgresStore) -> None:
-        self._store = store
-        self.abandoned = False
-
-    def apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
-        self._store._apply(updates, deletes)
-
-    def touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
-        self._store._touch(stamps)
-
-    def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
-        self._store._set_skips(skips)
-
-    def set_meta(self, values: Mapping[str, str]) -> None:
-        self._store.set_meta(values)
-
-    def abandon(self) -> None:
-        self.abandoned = True
 
 
 class PostgresStore:
@@ -238,7 +216,7 @@ class PostgresStore:
         non-atomic block (a first build) commits each call, so its batches survive a kill.
         """
         self._check_open()
-        w = _Writer(self)
+        w = BlockWriter(self)
         if not atomic:
             yield w
             return

@@ -42,6 +42,7 @@ from conexus.models import Chunk
 from conexus.store.base import (
     INTERRUPTED,
     NO_FILTER,
+    BlockWriter,
     ChunkFilter,
     ChunkMeta,
     ChunkRow,
@@ -93,29 +94,6 @@ def _translated(fn: Callable[Concatenate[SqliteStore, _P], _R]) -> Callable[Conc
 
     functools.update_wrapper(wrapper, fn)
     return wrapper
-
-
-class _Writer:
-    """The writes of one :meth:`SqliteStore.writer` block."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-        self.abandoned = False
-
-    def apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
-        self._store._apply(updates, deletes)
-
-    def touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
-        self._store._touch(stamps)
-
-    def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
-        self._store._set_skips(skips)
-
-    def set_meta(self, values: Mapping[str, str]) -> None:
-        self._store.set_meta(values)
-
-    def abandon(self) -> None:
-        self.abandoned = True
 
 
 class SqliteStore:
@@ -228,7 +206,7 @@ class SqliteStore:
         the block commits (or, after ``abandon()`` or an exception, rolls back an
         atomic block and repairs the in-memory vectors) and saves the HNSW file.
         """
-        w = _Writer(self)
+        w = BlockWriter(self)
         if not atomic:
             yield w
             self._translated_save()
