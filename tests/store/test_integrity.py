@@ -92,3 +92,19 @@ def test_a_file_cut_short_is_refused_at_open(golden_repo: Path, make_engine: Mak
     with open(db, "r+b") as fh:
         fh.truncate(db.stat().st_size // 2)
     assert_refused_then_rebuilt(golden_repo, make_engine, good)
+
+
+def test_an_index_another_process_is_writing_is_served_not_called_damaged(
+    golden_repo: Path, make_engine: MakeEngine
+) -> None:
+    db, good = built(golden_repo, make_engine)
+    (db.parent / VERIFIED_FILE).unlink(missing_ok=True)
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a server's index job holds the write lock
+    try:
+        engine = make_engine(golden_repo)
+        assert [(h.path, h.start_line) for h in engine.search(QUERY).hits] == good
+        assert not (db.parent / VERIFIED_FILE).exists()  # not checked yet: checked at a later open
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

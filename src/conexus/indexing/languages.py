@@ -7,7 +7,7 @@ syntax; the others are text kinds the chunker splits by sections or windows.
 Parsers are cached per thread: a ``tree_sitter.Parser`` is not thread-safe,
 while a ``tree_sitter.Language`` is immutable and shared. Parse with
 :func:`parse_source`: it bounds the CPU time one file may take (some grammars'
-error recovery runs for minutes on pathological input).
+error recovery runs without end on pathological input).
 """
 
 from __future__ import annotations
@@ -395,8 +395,7 @@ def parse_source(language: str, source: bytes, budget_s: float = PARSE_BUDGET_S)
     parser = get_parser(language)
     if parser is None:
         return None
-    if _ASTRAL.search(source) is not None:
-        source = _ASTRAL.sub(b"____", source)
+    source = _ASTRAL.sub(b"____", source)  # the same object when there is none
     started = time.thread_time()
 
     def read(offset: int, _point: tree_sitter.Point) -> bytes:

@@ -561,7 +561,7 @@ def _import_name(path: str) -> tuple[str, str | None]:
 
 # (root, path) -> (size, mtime_ns, answer) of _has_package_relative_import: the importers of a
 # package's __init__ are searched among every file below it, which read them all on each call
-# (7 s for numpy/__init__.py on the 2-core machine; the load test's `related` calls timed out).
+# (the load test's `related` calls timed out on numpy's).
 _RELATIVE_CACHE: dict[tuple[str, str], tuple[int, int, bool]] = {}
 
 

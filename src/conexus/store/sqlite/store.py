@@ -53,7 +53,7 @@ from conexus.store.base import (
 )
 from conexus.store.sqlite import sql
 from conexus.store.sqlite.backup import backup_index
-from conexus.store.sqlite.integrity import verify
+from conexus.store.sqlite.integrity import BUSY_TIMEOUT_MS, verify
 from conexus.store.sqlite.schema import migrate
 from conexus.store.vectors import F32, UsearchIndex, VectorIndex, decode_vectors, encode_vector
 from conexus.store.wal import use_wal
@@ -161,7 +161,7 @@ class SqliteStore:
         use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA cache_size=-65536")
         # No memory map: every index page a query touched stayed in the process's RSS (file-backed,
         # 422 MB serving 100K chunks); reads through the bounded page cache peak at 281 MB, no slower.
