@@ -176,7 +176,7 @@ def main() -> None:
         out_dir = args.out or Path(tempfile.mkdtemp(prefix="conexus-load-"))
         out_dir.mkdir(parents=True, exist_ok=True)
         work = out_dir / "workload.json"
-        work.write_text(json.dumps(collect(url)), encoding="utf-8")
+        work.write_text(json.dumps(collect(url, root=args.root.resolve())), encoding="utf-8")
         if args.churn:
             threading.Thread(target=churn, args=(args.root, stop), daemon=True).start()
         sampler = Sampler(proc.pid)
