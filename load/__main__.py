@@ -37,6 +37,7 @@ import httpx
 import psutil
 
 from load.shapes import SHAPES
+from load.verdicts import VERDICTS
 from load.workload import collect
 
 URL_LINE = re.compile(r"(https?://\S+)/mcp")
@@ -156,43 +157,6 @@ def write_samples(path: Path, rows: list[dict[str, float]]) -> None:
         writer.writerows(rows)
 
 
-def drift(out_dir: Path, warmup_s: float = 300.0) -> str:
-    """The soak verdicts: RSS growth after warm-up, latency drift, file descriptors and threads.
-
-    RSS growth compares the end with the RSS ``warmup_s`` into the run; latency
-    drift compares the median of the 10-second p50s (and p99s) of the first and
-    the last third of the run after warm-up.
-    """
-    from load.plot import read_history, read_samples
-
-    samples = read_samples(out_dir / "samples.csv")
-    history = read_history(out_dir / "run_stats_history.csv")
-    if not samples or not history:
-        return "soak: not enough samples for a verdict"
-    t0 = samples[0]["t"]
-    warm = [r for r in samples if r["t"] - t0 >= warmup_s] or samples
-    rss_growth = 100 * (warm[-1]["rss"] - warm[0]["rss"]) / warm[0]["rss"]
-    h0 = history[0]["t"]
-    after = [h for h in history if h["t"] - h0 >= warmup_s and h["p50"] > 0] or history
-    third = max(1, len(after) // 3)
-
-    def med(rows: list[dict[str, float]], key: str) -> float:
-        values = sorted(r[key] for r in rows)
-        return values[len(values) // 2]
-
-    return "\n".join(
-        [
-            f"soak: RSS {warm[0]['rss'] / 2**20:.0f} MB after {warmup_s:.0f} s warm-up -> "
-            f"{warm[-1]['rss'] / 2**20:.0f} MB at the end ({rss_growth:+.1f}%; target <= +10%)",
-            f"soak: p50 {med(after[:third], 'p50'):.0f} -> {med(after[-third:], 'p50'):.0f} ms, "
-            f"p99 {med(after[:third], 'p99'):.0f} -> {med(after[-third:], 'p99'):.0f} ms "
-            "(first third -> last third after warm-up)",
-            f"soak: fds {warm[0]['fds']:.0f} -> {warm[-1]['fds']:.0f}; threads {warm[0]['threads']:.0f} -> "
-            f"{warm[-1]['threads']:.0f} (after warm-up -> end)",
-        ]
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m load", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", choices=sorted(SHAPES))
@@ -257,8 +221,9 @@ def main() -> None:
         report, failures = summary(out_dir / "run", sampler)
         write_samples(out_dir / "samples.csv", sampler.rows)
         print(report)
-        if args.scenario == "soak":
-            print(drift(out_dir))
+        verdict = VERDICTS.get(args.scenario)
+        if verdict is not None:
+            print(verdict(out_dir))
         print(f"CSV files: {out_dir}")
         sys.exit(1 if failures or locust.returncode not in (0, 1) else 0)
     finally:
