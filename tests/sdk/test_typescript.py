@@ -1,14 +1,15 @@
 """The TypeScript SDK (sdk/typescript) under Node against live servers (issues #15 and #16).
 
-One pytest test drives the whole Node side, so CI runs it with the Python suite:
+Two pytest tests drive the whole Node side, so CI runs it with the Python suite:
 
 1. the generated types match ``docs/reference/openapi.json`` (``npm run check:generated``);
-2. the sources and the examples type-check, and tsup builds the ESM and CommonJS bundles;
-3. two ``conexus serve --http`` processes start on free loopback ports over real indexes of
+2. tsup builds the ESM and CommonJS bundles, and the sources and the examples type-check;
+3. three ``conexus serve --http`` processes start on free loopback ports over real indexes of
    copies of ``tests/fixtures/golden_repo``: one behind API keys (an admin and a read key from
-   ``conexus keys create``), one with a per-address rate limit of one request a second;
+   ``conexus keys create``), one with a per-address rate limit of one request a second, one
+   that serves one request at a time (``--max-concurrent 1``) and sheds the others with 503;
 4. ``node --test sdk/typescript/test/`` runs against them (search -> read -> edit -> see the edit
-   over REST, MCP over HTTP and MCP over stdio; auth failures; a 429 retried; abort; the packed
+   over REST, MCP over HTTP and MCP over stdio; auth failures; a 429 and a 503 retried; abort; the packed
    tarball installed into a fresh folder running the README's examples) and any Node failure
    fails this test.
 
@@ -97,6 +98,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             [limited_repo], limited_home, "--no-watch", "--rate-per-address", "1", "--burst-per-address", "1"
         )
         started.append(limited)
+        shedding_home = base / "shedding-home"
+        shedding_repo = _indexed_copy(base, "shedding-repo", shedding_home)
+        shedding = start_http_server([shedding_repo], shedding_home, "--no-watch", "--max-concurrent", "1")
+        started.append(shedding)
         stdio_home = base / "stdio-home"
         stdio_repo = _indexed_copy(base, "stdio-repo", stdio_home)
         python_path = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")) if p)
@@ -106,6 +111,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             "CONEXUS_TEST_ADMIN_KEY": _secret(admin),
             "CONEXUS_TEST_READ_KEY": _secret(reader),
             "CONEXUS_TEST_LIMITED_URL": limited.url.removesuffix("/mcp"),
+            "CONEXUS_TEST_SHEDDING_URL": shedding.url.removesuffix("/mcp"),
             "CONEXUS_TEST_PYTHON": sys.executable,
             "CONEXUS_TEST_PYTHONPATH": python_path,
             "CONEXUS_TEST_STDIO_REPO": str(stdio_repo),
@@ -129,12 +135,16 @@ def _secret(created: dict[str, object]) -> str:
     return secret
 
 
-def test_the_typescript_sdk_is_generated_builds_and_passes_its_node_tests_against_live_servers(
+def test_the_sdk_types_are_those_generated_from_the_committed_openapi_document(npm: str) -> None:
+    # docs/reference/openapi.json is itself checked against the code by tests/server/test_reference.py.
+    _run([npm, "run", "--silent", "check:generated"], timeout=BUILD_TIMEOUT_S)
+
+
+def test_the_typescript_sdk_builds_and_passes_its_node_tests_against_live_servers(
     npm: str, servers: dict[str, str]
 ) -> None:
-    _run([npm, "run", "--silent", "check:generated"], timeout=BUILD_TIMEOUT_S)
-    _run([npm, "run", "--silent", "typecheck"], timeout=BUILD_TIMEOUT_S)
     _run([npm, "run", "--silent", "build"], timeout=BUILD_TIMEOUT_S)
+    _run([npm, "run", "--silent", "typecheck"], timeout=BUILD_TIMEOUT_S)  # the examples need the build
     node = _tool("node")
     output = _run(
         [node, "--test", "--test-reporter=spec", "--test-concurrency=1", *_node_test_files()],

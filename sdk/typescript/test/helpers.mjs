@@ -18,6 +18,7 @@ export const env = {
   get adminKey() { return required("CONEXUS_TEST_ADMIN_KEY"); },
   get readKey() { return required("CONEXUS_TEST_READ_KEY"); },
   get limitedUrl() { return required("CONEXUS_TEST_LIMITED_URL"); },
+  get sheddingUrl() { return required("CONEXUS_TEST_SHEDDING_URL"); },
   get python() { return required("CONEXUS_TEST_PYTHON"); },
   get pythonPath() { return required("CONEXUS_TEST_PYTHONPATH"); },
   get stdioRepo() { return required("CONEXUS_TEST_STDIO_REPO"); },

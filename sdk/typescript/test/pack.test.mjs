@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -70,5 +70,17 @@ describe("the packed tarball", () => {
     });
     assert.match(stdout, /tools for the model: .*context_search/);
     assert.match(stdout, /retry/i);
+  });
+});
+
+describe("the README", () => {
+  it("shows each example exactly as the file the tests run", async () => {
+    const readme = await readFile(path.join(sdk, "README.md"), "utf8");
+    const examples = (await readdir(path.join(sdk, "examples"))).filter((f) => /\.(mjs|ts)$/.test(f));
+    assert.equal(examples.length, 3);
+    for (const example of examples) {
+      const text = await readFile(path.join(sdk, "examples", example), "utf8");
+      assert.ok(readme.includes(text), `README.md shows examples/${example} as it is`);
+    }
   });
 });

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { describe, it } from "node:test";
 
 import { ConexusClient, ConexusMcpClient, RateLimitError, parseRetryAfter, retryDelay } from "@conexus/client";
 
-import { env } from "./helpers.mjs";
+import { env, eventually } from "./helpers.mjs";
 
 describe("retries", () => {
   it("waits at least Retry-After plus full jitter, doubling the jitter's range per attempt", () => {
@@ -67,6 +68,43 @@ describe("retries", () => {
       return;
     }
     assert.fail("no request was refused in five rounds against one request a second");
+  });
+
+  it("retries a 503 of a server that sheds load, once its one slot is free again", async () => {
+    // Hold the server's only slot: a request whose body has not arrived yet is in flight.
+    const { hostname, port } = new URL(env.sheddingUrl);
+    const held = connect(Number(port), hostname);
+    await new Promise((resolve, reject) => held.once("connect", resolve).once("error", reject));
+    const answered = new Promise((resolve) => {
+      let text = "";
+      held.on("data", (chunk) => (text += chunk));
+      held.on("close", () => resolve(text));
+    });
+    held.write(
+      `POST /api/v1/status HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\n` +
+        "Content-Length: 2\r\nConnection: close\r\n\r\n",
+    );
+    const retries = [];
+    const client = new ConexusClient({
+      baseUrl: env.sheddingUrl,
+      retry: {
+        onRetry: (event) => {
+          if (retries.push(event) === 1) held.write("{}"); // the held request completes and frees the slot
+        },
+      },
+    });
+    // The held request may reach the server after ours; then ours is not shed: try again.
+    await eventually(
+      async () => {
+        assert.equal((await client.status()).index_state, "ready");
+        return retries.length > 0;
+      },
+      30_000,
+      "a request was shed while the slot was held",
+    );
+    assert.equal(retries[0].status, 503);
+    assert.ok(retries[0].retryAfter >= 1);
+    assert.match(await answered, /^HTTP\/1\.1 200/);
   });
 
   it("retries a 429 on the MCP transport too", async () => {
