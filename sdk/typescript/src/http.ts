@@ -123,10 +123,11 @@ export function conexusFetch(options: FetchOptions): FetchLike {
   return async (input, init = {}) => {
     const headers = new Headers(init.headers);
     for (const [name, value] of Object.entries(options.headers ?? {})) headers.set(name, value);
-    const auth = await authorization(options);
-    if (auth !== undefined) headers.set("authorization", auth);
     const signal = init.signal ?? undefined;
     for (let attempt = 1; ; attempt++) {
+      // Asked again for every attempt: a token function may hand out a fresh token.
+      const auth = await authorization(options);
+      if (auth !== undefined) headers.set("authorization", auth);
       let response: Response;
       try {
         response = await base(input, { ...init, headers });

@@ -57,7 +57,10 @@ export interface McpStdioOptions extends McpClientOptions {
   roots?: string[];
   /** Options of `conexus serve` itself, e.g. `["--no-watch"]`. */
   serveArgs?: string[];
-  /** Variables added to the SDK's safe default environment (e.g. `CONEXUS_HOME`). */
+  /**
+   * Variables for the server, over the SDK's safe default environment (`PATH`, `HOME`, ...) and
+   * this process's `CONEXUS_*` variables (so `CONEXUS_HOME`, `CONEXUS_EMBEDDER` carry over).
+   */
   env?: Record<string, string>;
   /** The server's working directory. */
   cwd?: string;
@@ -87,6 +90,14 @@ function mcpUrl(url: string | URL): URL {
     parsed.pathname = parsed.pathname.replace(/\/+$/, "") + "/mcp";
   }
   return parsed;
+}
+
+function conexusVariables(): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith("CONEXUS_") && value !== undefined) picked[name] = value;
+  }
+  return picked;
 }
 
 function textOf(content: unknown): string {
@@ -159,7 +170,7 @@ export class ConexusMcpClient {
     const transport = new StdioClientTransport({
       command,
       args: [...(options.args ?? []), "serve", ...(options.serveArgs ?? []), ...(options.roots ?? [])],
-      env: { ...getDefaultEnvironment(), ...(options.env ?? {}) },
+      env: { ...getDefaultEnvironment(), ...conexusVariables(), ...(options.env ?? {}) },
       stderr: options.stderr ?? "inherit",
       ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     });
@@ -207,8 +218,13 @@ export class ConexusMcpClient {
     return operationOfTool(tool);
   }
 
-  /** Close the session (over stdio: stop the server process). */
+  /** End the session (over HTTP: `DELETE /mcp`, so the server frees it at once; over stdio: stop the server). */
   async close(): Promise<void> {
+    const transport = this.client.transport;
+    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
+      // Best effort: the server also ends idle sessions itself.
+      await transport.terminateSession().catch(() => undefined);
+    }
     await this.client.close();
   }
 }

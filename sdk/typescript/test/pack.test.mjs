@@ -54,6 +54,46 @@ describe("the packed tarball", () => {
     assert.equal(cjs.stdout.trim(), "function context_search");
   });
 
+  it("gives ESM and CommonJS TypeScript projects the real types, not any", async () => {
+    const body = (kind) => `
+      async function main(): Promise<string> {
+        const client = new ConexusClient({ baseUrl: "http://127.0.0.1:1", apiKey: "cx_" });
+        const hits: Schemas["HitOut"][] = (await client.search({ query: "x", top_k: 3 })).hits;
+        // @ts-expect-error top_kk is no argument of search
+        await client.search({ query: "x", top_kk: 3 });
+        // @ts-expect-error read needs a path
+        await client.read({});
+        const tool: "context_search" = OPERATIONS.search.tool;
+        return "${kind}" + hits.length + tool;
+      }
+      export { main };
+    `;
+    await writeFile(path.join(app, "esm.mts"), `import { ConexusClient, OPERATIONS, type Schemas } from "@conexus/client";\n${body("esm")}`);
+    await writeFile(path.join(app, "cjs.cts"), `import { ConexusClient, OPERATIONS, type Schemas } from "@conexus/client";\n${body("cjs")}`);
+    await writeFile(
+      path.join(app, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          target: "es2022",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          typeRoots: [path.join(sdk, "node_modules", "@types")],
+          types: ["node"],
+        },
+        files: ["esm.mts", "cjs.cts"],
+      }),
+    );
+    const tsc = path.join(sdk, "node_modules", "typescript", "bin", "tsc");
+    // An unused @ts-expect-error is itself an error: with `any` types this check would fail.
+    const done = await run("node", [tsc, "-p", app, "--explainFiles"], { cwd: app, maxBuffer: 32 << 20 }).catch((e) => e);
+    assert.equal(done.code ?? 0, 0, `tsc: ${done.stdout}${done.stderr}`.slice(0, 4000));
+    assert.match(done.stdout, /@conexus\/client\/dist\/index\.d\.ts/, "the ESM file gets index.d.ts");
+    assert.match(done.stdout, /@conexus\/client\/dist\/index\.d\.cts/, "the CommonJS file gets index.d.cts");
+  });
+
   it("runs the README's Node script example against the live server", async () => {
     const { stdout } = await run("node", ["node-script.mjs", "cookie jar"], {
       cwd: app,
