@@ -54,7 +54,7 @@ describe("the packed tarball", () => {
     assert.equal(cjs.stdout.trim(), "function context_search");
   });
 
-  it("gives ESM and CommonJS TypeScript projects the real types, not any", async () => {
+  it("gives ESM and CommonJS TypeScript projects the real types, not any, and the docs' snippets compile", async () => {
     const body = (kind) => `
       async function main(): Promise<string> {
         const client = new ConexusClient({ baseUrl: "http://127.0.0.1:1", apiKey: "cx_" });
@@ -68,6 +68,20 @@ describe("the packed tarball", () => {
       }
       export { main };
     `;
+    // The README's and docs/sdk.md's TypeScript snippets (the example files are checked on their own).
+    const snippets = [];
+    for (const doc of [path.join(sdk, "README.md"), path.join(sdk, "..", "..", "docs", "sdk.md")]) {
+      const text = await readFile(doc, "utf8");
+      for (const [, code] of text.matchAll(/```ts\n([\s\S]*?)```/g)) {
+        if (!code.includes('from "vscode"')) snippets.push(code);
+      }
+    }
+    assert.ok(snippets.length >= 3, "the docs show TypeScript snippets");
+    const snippetFiles = [];
+    for (const [i, code] of snippets.entries()) {
+      snippetFiles.push(`snippet-${i}.mts`);
+      await writeFile(path.join(app, `snippet-${i}.mts`), `${code}\nexport {};\n`);
+    }
     await writeFile(path.join(app, "esm.mts"), `import { ConexusClient, OPERATIONS, type Schemas } from "@conexus/client";\n${body("esm")}`);
     await writeFile(path.join(app, "cjs.cts"), `import { ConexusClient, OPERATIONS, type Schemas } from "@conexus/client";\n${body("cjs")}`);
     await writeFile(
@@ -83,7 +97,7 @@ describe("the packed tarball", () => {
           typeRoots: [path.join(sdk, "node_modules", "@types")],
           types: ["node"],
         },
-        files: ["esm.mts", "cjs.cts"],
+        files: ["esm.mts", "cjs.cts", ...snippetFiles],
       }),
     );
     const tsc = path.join(sdk, "node_modules", "typescript", "bin", "tsc");
