@@ -1,5 +1,8 @@
 """Regular-expression and literal search over the files of a root, line by line.
 
+The files are read from the root's tree (:mod:`conexus.search.tree`): the
+checkout, or on a replica without one the texts the index holds.
+
 The caller supplies the file list (the indexed, ignore-aware files), so grep
 never walks into ``node_modules`` or ``.git``. Patterns run on the ``regex``
 module, whose matcher takes a ``timeout``: a catastrophic pattern such as
@@ -24,10 +27,8 @@ import regex
 
 from conexus.config import DEFAULT_MAX_FILE_BYTES
 from conexus.errors import PathError, QueryError
-from conexus.models import decode_text
-from conexus.paths import Confiner
 from conexus.search.read import clip_line
-from conexus.sources.filesystem.read import looks_binary, read_bytes
+from conexus.search.tree import Tree, as_tree
 from conexus.sources.filesystem.secrets import SecretPolicy
 
 MAX_PATTERN_CHARS = 10_000
@@ -143,7 +144,7 @@ def _path_filter(include: Sequence[str], exclude: Sequence[str]) -> Any:
 
 
 def grep(
-    root: Path,
+    root: Tree | Path,
     pattern: str,
     *,
     files: Iterable[str],
@@ -180,7 +181,7 @@ def grep(
         raise QueryError(f"timeout_s must be in (0, {MAX_TIMEOUT_S}], got {timeout_s}")
     compiled = compile_pattern(pattern, literal=literal, case_sensitive=case_sensitive)
     allowed = _path_filter(include, exclude)
-    confiner = Confiner(root)
+    tree = as_tree(root)
 
     t0 = time.perf_counter()
     deadline = time.monotonic() + timeout_s
@@ -194,7 +195,7 @@ def grep(
         if time.monotonic() >= deadline:
             timed_out = True
             break
-        text = _load(confiner, rel, max_file_bytes)
+        text = _load(tree, rel, max_file_bytes)
         if text is not None and secrets is not None:
             known = indexed_hashes.get(rel) if indexed_hashes is not None else None
             if secrets.withheld(rel, text, known) is not None:
@@ -231,18 +232,12 @@ def grep(
     )
 
 
-def _load(confiner: Confiner, rel: str, max_file_bytes: int) -> str | None:
+def _load(tree: Tree, rel: str, max_file_bytes: int) -> str | None:
     """The decoded text of one file, or None when it must be skipped."""
     try:
-        absolute, _ = confiner.confine(rel)
-        data, st = read_bytes(absolute, max_file_bytes)
+        return tree.load(tree.confine(rel), max_file_bytes).text
     except (PathError, OSError):
         return None
-    if st.st_size > max_file_bytes:
-        return None
-    if len(data) > max_file_bytes or looks_binary(data):
-        return None
-    return decode_text(data)[0]
 
 
 def _search_file(
