@@ -47,7 +47,7 @@ def _targets(files: list[str], n: int, seed: int) -> list[str]:
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _contents_size(engine: Engine) -> dict[str, Any] | None:
@@ -59,7 +59,8 @@ def _contents_size(engine: Engine) -> dict[str, Any] | None:
         has = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'contents'").fetchone()
         if not has:
             return None
-        rows, packed = conn.execute("SELECT count(*), coalesce(sum(length(text)), 0) FROM contents").fetchone()
+        sizes = "SELECT count(*), coalesce(sum(length(text)), 0) FROM contents"
+        rows, packed = conn.execute(sizes).fetchone()
         terms = conn.execute("SELECT count(*) FROM import_terms").fetchone()[0]
         imports = conn.execute("SELECT coalesce(sum(length(imports)), 0) FROM contents").fetchone()[0]
     finally:
