@@ -63,7 +63,7 @@ from conexus.search.localize import FOCUS_FILES, FileGraph, Localization, locali
 from conexus.search.ranker import reranker
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, file_graph, related_info
-from conexus.search.tree import Tree, tree_for
+from conexus.search.tree import Tree, TreeFile, tree_for
 from conexus.sources.filesystem import FilesystemSource
 from conexus.store.base import COMPLETE_KEY, FileRow, IndexIdentity, Store, StoreBackup
 from conexus.store.location import index_location
@@ -132,6 +132,16 @@ class Engine:
     def tree(self, store: Store | None = None) -> Tree:
         """Where this root's files are read: the checkout, or the indexed state without one."""
         return tree_for(self.root, store, self.source)
+
+    def load_file(self, rel: str, max_bytes: int) -> TreeFile:
+        """One file of the root's tree (the checkout, or the indexed state without one); its
+        ``text`` is None when it is binary or over ``max_bytes``.
+
+        Raises:
+            PathError: a path that leaves the root. FileNotFoundError, OSError: no such file.
+        """
+        tree = self.tree(self._open_store(create=False) if self.has_index() else None)
+        return tree.load(tree.confine(rel), max_bytes)
 
     def has_checkout(self) -> bool:
         """Whether the root is a directory on this machine (else the index answers for it)."""

@@ -22,7 +22,7 @@ from tests.server.conftest import call, connect, server_env
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_server_without_the_checkout_answers_read_grep_related_and_status_from_the_index(
+async def test_a_server_without_the_checkout_answers_read_resources_grep_related_and_status_from_the_index(
     tmp_path: Path,
 ) -> None:
     home = tmp_path / "conexus-home"
@@ -44,6 +44,9 @@ async def test_a_server_without_the_checkout_answers_read_grep_related_and_statu
             moved / "src/shop/pricing.py"
         ).read_text().splitlines()
         assert (read["freshness"], read["freshness_note"]) == ("fresh", INDEXED_NOTE)
+
+        resource = await client.read_resource("conexus://file/src/shop/cart.py")
+        assert getattr(resource.contents[0], "text", "") == (moved / "src/shop/cart.py").read_text()
 
         grep = (await call(client, "context_grep", pattern=r"def \w+\(")).structured_content
         assert grep is not None and grep["files_searched"] > 5 and grep["matches"]
