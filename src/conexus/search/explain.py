@@ -476,6 +476,8 @@ def explain(
     freshness = FreshnessChecker(searcher.source) if searcher.source is not None else None
     checker = CitationChecker(tree, store, layout.files, freshness)
     notes: list[str] = []
+    if tree.note is not None:
+        notes.append(f"claims are checked against the indexed text: {tree.note}")
 
     try:
         resolved: Target | None = resolve_target(tree, store, target)
