@@ -27,26 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conexus.indexing.imports import (  # re-exported: the extraction the resolution here reads
-    IMPORT_LANGUAGES as IMPORT_LANGUAGES,
-)
 from conexus.indexing.imports import (
-    NATIVE_LANGUAGES as NATIVE_LANGUAGES,
-)
-from conexus.indexing.imports import (
-    PACKAGE_RELATIVE_TERM as PACKAGE_RELATIVE_TERM,
-)
-from conexus.indexing.imports import (
-    ImportRef as ImportRef,
-)
-from conexus.indexing.imports import (
-    extract_imports as extract_imports,
-)
-from conexus.indexing.imports import (
-    index_token as index_token,
-)
-from conexus.indexing.imports import (
-    name_terms as name_terms,
+    IMPORT_LANGUAGES,
+    NATIVE_LANGUAGES,
+    PACKAGE_RELATIVE_TERM,
+    ImportRef,
+    extract_imports,
+    index_token,
+    name_terms,
 )
 from conexus.models import content_hash, decode_text
 from conexus.search.localize import FileGraph
@@ -54,6 +42,23 @@ from conexus.search.read import looks_binary, read_bytes
 from conexus.search.related.native_imports import NativeResolver, import_name
 from conexus.search.tree import Tree, as_tree, config_text
 from conexus.store.base import FileRow, Store
+
+__all__ = [  # with what this module re-exports from the extraction it resolves
+    "IMPORT_LANGUAGES",
+    "MAX_GRAPH_FILES",
+    "MAX_IMPORT_FILE_BYTES",
+    "NATIVE_LANGUAGES",
+    "ImportEdge",
+    "ImportRef",
+    "RepoLayout",
+    "extract_imports",
+    "file_graph",
+    "find_importers",
+    "imports_of",
+    "index_token",
+    "repo_layout",
+    "tree_imports",
+]
 
 logger = logging.getLogger(__name__)
 
