@@ -33,7 +33,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from conexus.errors import QueryError
+from conexus.errors import PathError, QueryError
 from conexus.gitinfo import Commit, co_changed, is_git_repo, recent_commits
 from conexus.paths import is_test_path
 from conexus.search.read import split_lines
@@ -106,14 +106,13 @@ _ENTRY_STEMS = frozenset({"__init__", "index", "mod", "lib"})
 
 def _file_lines(tree: Tree, rel: str, files: dict[str, FileRow]) -> int:
     """Line count for a whole-file citation: from the tree's text, else from the index."""
+    try:
+        text = tree.load(rel, MAX_IMPORT_FILE_BYTES).text
+        if text is not None:
+            return max(1, len(split_lines(text)))
+    except (PathError, OSError):
+        pass
     row = files.get(rel)
-    if tree.working or row is None:
-        try:
-            text = tree.load(rel, MAX_IMPORT_FILE_BYTES).text
-            if text is not None:
-                return max(1, len(split_lines(text)))
-        except OSError:
-            pass
     return max(1, row.n_lines) if row else 1
 
 
@@ -351,7 +350,7 @@ def _detect(tree: Tree, rel: str) -> str:
 
     try:
         text = tree.load(rel, MAX_IMPORT_FILE_BYTES).text or ""
-    except OSError:
+    except (PathError, OSError):
         text = ""
     first = text[:200].split("\n", 1)[0]
     return detect_language(rel, first) or "text"
