@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,14 @@ def test_the_site_builds_strictly_with_every_page_in_the_navigation(tmp_path: Pa
     python_api = (site / "reference" / "python-api" / "index.html").read_text(encoding="utf-8")
     for name in ("Engine", "Store", "Embedder", "Source", "ConexusError", "IndexIncompatibleError"):
         assert name in python_api
-    # The walkthroughs are served with the site, next to the pages that link them.
-    assert (site / "casts" / "getting-started.cast").exists()
+    # The walkthroughs play in their pages, from the cast files and the player served with the site.
+    for page, cast in (("getting-started", "getting-started"), ("tutorials/team-server", "team-server")):
+        html = (site / page / "index.html").read_text(encoding="utf-8")
+        found = re.search(r'AsciinemaPlayer\.create\("([^"]+)"', html)
+        assert found, f"{page} embeds no player"
+        assert (site / page / found.group(1)).resolve() == (site / "casts" / f"{cast}.cast").resolve()
+        assert (site / "casts" / f"{cast}.cast").exists()
+    assert (site / "js" / "asciinema-player.min.js").exists()
     assert (site / "reference" / "openapi.json").exists()
     for page in ("getting-started", "tutorials/team-server", "reference/cli", "reference/mcp-tools"):
         assert (site / page / "index.html").exists()
