@@ -189,6 +189,11 @@ def _schema_type(prop: Mapping[str, Any]) -> str:
     return str(kind)
 
 
+def _number(value: Any) -> str:
+    """A schema bound as written by a person: ``100``, not ``100.0`` (JSON has one number type)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def _fields_table(schema: Mapping[str, Any]) -> list[str]:
     """Markdown rows of an object schema's properties: name, type, default, description."""
     properties: Mapping[str, Any] = schema.get("properties", {})
@@ -199,7 +204,7 @@ def _fields_table(schema: Mapping[str, Any]) -> list[str]:
     for name, prop in properties.items():
         default = "required" if name in required else f"`{json.dumps(prop.get('default'))}`"
         limits = [
-            f"{word} {prop[key]}"
+            f"{word} {_number(prop[key])}"
             for key, word in (
                 ("minimum", "≥"),
                 ("maximum", "≤"),
