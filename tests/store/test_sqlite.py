@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conexus.errors import IndexIncompatibleError
 from conexus.models import Chunk
 from conexus.store.base import NO_FILTER, ChunkFilter, FileUpdate
-from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
+from conexus.store.sqlite import FORMAT_VERSION, SCHEMA_VERSION, SqliteStore
 from conexus.store.sqlite.sql import lexical_sql
 from conexus.store.vectors import decode_vectors, encode_vector
 
@@ -140,7 +140,7 @@ def _v1_index(directory: Path, run_status: str) -> None:
 def test_a_pre_schema_2_index_with_a_finished_run_is_complete_after_migration(tmp_path: Path) -> None:
     _v1_index(tmp_path / "idx", "complete")
     store = SqliteStore(tmp_path / "idx", DIM)
-    assert store.meta()["complete"] == "1" and store.meta()["schema_version"] == "2"
+    assert store.meta()["complete"] == "1" and store.meta()["schema_version"] == str(SCHEMA_VERSION)
     run = store.last_run()
     assert run is not None and run["status"] == "complete" and run["pid"] is None
     store.close()

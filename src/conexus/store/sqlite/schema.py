@@ -11,11 +11,12 @@ import sqlite3
 from pathlib import Path
 
 from conexus.errors import IndexIncompatibleError
+from conexus.store.sqlite import contents
 from conexus.tokens import TOKENIZER_VERSION
 
 #: Format of the files on disk. A store refuses files of a newer format.
 FORMAT_VERSION = 1
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -74,6 +75,9 @@ MIGRATIONS: dict[int, str] = {
     INSERT OR IGNORE INTO meta(key, value)
         SELECT 'complete', '1' WHERE EXISTS (SELECT 1 FROM runs WHERE status = 'complete');
     """,
+    # File texts and imports by content hash, for replicas without a checkout (issue #14). An
+    # index built before holds none: the next index run stores them (Store.unstored_files).
+    4: contents.MIGRATION,
 }
 
 

@@ -38,7 +38,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 
 from conexus.errors import IndexIncompatibleError, StoreError
-from conexus.models import Chunk
+from conexus.models import Chunk, ImportRef
 from conexus.store.base import (
     INTERRUPTED,
     NO_FILTER,
@@ -46,12 +46,13 @@ from conexus.store.base import (
     ChunkFilter,
     ChunkMeta,
     ChunkRow,
+    FileContent,
     FileRow,
     FileUpdate,
     StoreBackup,
     StoreWriter,
 )
-from conexus.store.sqlite import sql
+from conexus.store.sqlite import contents, sql
 from conexus.store.sqlite.backup import backup_index
 from conexus.store.sqlite.integrity import BUSY_TIMEOUT_MS, verify
 from conexus.store.sqlite.schema import migrate
@@ -490,6 +491,7 @@ class SqliteStore:
             tx.execute("DELETE FROM chunks")
             tx.execute("DELETE FROM files")
             tx.execute("DELETE FROM skips")
+            contents.clear(tx)
             tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
         self.vectors.remove(sorted(self.vectors.keys()))
         self._save_vectors()
@@ -765,3 +767,35 @@ class SqliteStore:
             (path,),
         )
         return [ChunkRow(*r) for r in rows]
+
+    # -- contents (conexus.store.sqlite.contents) ---------------------------------------------------
+    @_translated
+    def _put_contents(self, stored: Sequence[FileContent]) -> None:
+        if stored:
+            with self._tx() as tx:
+                contents.put(tx, stored)
+
+    @_translated
+    def _prune_contents(self) -> None:
+        with self._tx() as tx:
+            contents.prune(tx)
+
+    @_translated
+    def file_text(self, path: str) -> str | None:
+        """The text of an indexed file as it was indexed; None when not indexed or not stored."""
+        return contents.file_text(self._reader(), path)
+
+    @_translated
+    def file_imports(self, paths: Sequence[str]) -> dict[str, tuple[ImportRef, ...]]:
+        """The imports of each indexed file among ``paths`` whose content is stored."""
+        return contents.file_imports(self._reader(), paths)
+
+    @_translated
+    def importing_files(self, terms: Sequence[str]) -> list[str]:
+        """Indexed files whose imports spell every one of ``terms``, by path."""
+        return contents.importing_files(self._reader(), terms)
+
+    @_translated
+    def unstored_files(self) -> list[str]:
+        """Indexed files whose content is not stored, by path."""
+        return contents.unstored_files(self._reader())
