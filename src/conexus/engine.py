@@ -157,7 +157,8 @@ class Engine:
         """Whether the index exists and a build of it ever finished (one meta read).
 
         Raises:
-            IndexIncompatibleError, StoreError.
+            IndexIncompatibleError: the index was built another way (embedder, format).
+            StoreError: the index cannot be read.
         """
         return self.has_index() and self._open_store(create=False).meta().get(COMPLETE_KEY) == "1"
 
@@ -408,7 +409,9 @@ class Engine:
         """Hybrid search. ``request`` may be a query string plus SearchRequest fields as keywords.
 
         Raises:
-            IndexNotFoundError, IndexIncompatibleError, QueryError.
+            IndexNotFoundError: the root has no index yet.
+            IndexIncompatibleError: the index was built with another embedder or format.
+            QueryError: an option is out of range, or a filter names no known language or kind.
         """
         req = request if isinstance(request, SearchRequest) else SearchRequest(query=request, **options)
         store, meta = self._checked_store_meta()
@@ -475,7 +478,9 @@ class Engine:
         the first-ranked ones.
 
         Raises:
-            IndexNotFoundError, IndexIncompatibleError, QueryError.
+            IndexNotFoundError: the root has no index yet.
+            IndexIncompatibleError: the index was built with another embedder or format.
+            QueryError: an option of the searches it runs is out of range.
         """
         result, _first, _second, _graph, _history = localize(
             self.search,
@@ -594,7 +599,8 @@ class Engine:
         """Regex or literal search over the indexed (ignore-aware) files, as they are on disk now.
 
         Raises:
-            IndexNotFoundError, QueryError (invalid regex or options).
+            IndexNotFoundError: the root has no index yet.
+            QueryError: the regular expression or the options are invalid.
         """
         store = self._open_store(create=False)
         rows = store.snapshot()[0]  # cached per index generation
@@ -666,7 +672,9 @@ class Engine:
         embedder, and answers a read).
 
         Raises:
-            IndexNotFoundError, IndexIncompatibleError, StoreError.
+            IndexNotFoundError: the root has no index yet.
+            IndexIncompatibleError: the index was built another way (embedder, format).
+            StoreError: the index cannot be read.
         """
         return self._checked_store().generation()
 
