@@ -17,6 +17,7 @@ Writes go through one path, :meth:`Store.writer`::
 
     with store.writer(atomic=bool(existing)) as w:
         w.apply(updates, deletes)   # replace / remove files' rows and vectors
+        w.link(links)               # list content the database holds already (another tree's)
         w.touch(stamps)             # new (size, mtime) for unchanged content
         w.set_skips(skips)
         w.set_meta({"complete": "1"})
@@ -26,6 +27,13 @@ Writes go through one path, :meth:`Store.writer`::
 Leaving the block commits (an atomic writer: all at once; otherwise each call
 committed already) and persists the vectors. Readers see the previous index
 until an atomic writer commits; a killed process leaves it untouched.
+
+One store is one *tree* (a root, optionally at a ref): a backend may keep many
+trees in one database and store the chunks of a file content once for all of
+them (``docs/scale-out.md``, "Worktrees and branches"). Every read and
+retrieval of a store sees exactly its tree; :meth:`Store.has_contents` and
+:meth:`StoreWriter.link` let the indexer list content another tree indexed
+without chunking, embedding or inserting it again.
 """
 
 from __future__ import annotations
@@ -155,6 +163,19 @@ class FileUpdate:
     vectors: F32  # (len(chunks), dim)
 
 
+@dataclass(frozen=True, slots=True)
+class FileLink:
+    """A file whose content the database already holds (:meth:`Store.has_contents`): its manifest entry."""
+
+    path: str
+    hash: str
+    size: int
+    mtime_ns: int
+    language: str
+    n_lines: int
+    invalid_utf8: bool
+
+
 @dataclass(frozen=True)
 class ChunkFilter:
     """Which chunks a retrieval may return: those of ``file_ids`` and of ``kinds`` (None: any).
@@ -220,6 +241,14 @@ class StoreWriter(Protocol):
         """Record a new ``(path, size, mtime_ns)`` for files whose content did not change."""
         ...
 
+    def link(self, links: Sequence[FileLink]) -> list[str]:
+        """List files whose content the database holds, without storing it again.
+
+        Returns the paths whose content was not there (collected since
+        :meth:`Store.has_contents` said it was): the caller indexes those in full.
+        """
+        ...
+
     def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
         """Replace the skipped-file records ``(path, reason, detail)``."""
         ...
@@ -239,6 +268,8 @@ class WriteTarget(Protocol):
     def _apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None: ...
 
     def _touch(self, stamps: Iterable[tuple[str, int, int]]) -> None: ...
+
+    def _link(self, links: Sequence[FileLink]) -> list[str]: ...
 
     def _set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None: ...
 
@@ -260,6 +291,9 @@ class BlockWriter:
 
     def touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
         self._store._touch(stamps)
+
+    def link(self, links: Sequence[FileLink]) -> list[str]:
+        return self._store._link(links) if links else []
 
     def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
         self._store._set_skips(skips)
@@ -352,6 +386,14 @@ class Store(Protocol):
         """Chunks defining one of ``names`` (case-insensitive), as ``(chunk_id, name)``."""
         ...
 
+    def has_contents(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which ``(path, content hash)`` the database holds indexed for this tree's identity.
+
+        Such a file is listed with :meth:`StoreWriter.link` instead of being chunked,
+        embedded and written again (another worktree of the repository indexed it).
+        """
+        ...
+
     # -- retrieval
     def doc_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         """Number of chunks holding each term (terms absent from the index are left out)."""
@@ -383,7 +425,10 @@ class Store(Protocol):
         ...
 
     def clear(self) -> None:
-        """Remove every file, chunk, vector and skip; keep the meta."""
+        """Remove every file, chunk, vector and skip of this tree; keep the meta.
+
+        Content another tree still lists stays; what no tree lists any more is removed.
+        """
         ...
 
     def backup(self, dest: Path) -> StoreBackup:
