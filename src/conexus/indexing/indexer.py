@@ -7,7 +7,9 @@ touches the disk itself, so any source can be indexed.
 
 Change detection is two-staged: a document whose stamp (size, mtime) matches
 the index is unchanged without being read; otherwise it is loaded and hashed,
-and only a new content hash leads to re-chunking. Each batch of files is written in one
+and only a new content hash leads to re-chunking. Content the database already
+holds for another tree (a worktree of the same repository, ``Store.has_contents``)
+is linked, not chunked, embedded or written again. Each batch of files is written in one
 transaction, so a killed run leaves a consistent index holding every batch it
 finished, and the next run picks up the rest.
 
@@ -35,7 +37,7 @@ from conexus.models import Chunk, SkippedFile, SkipReason
 from conexus.observability.instrument import index_phase
 from conexus.observability.tracing import start_span
 from conexus.sources.base import DocumentRef, Source
-from conexus.store.base import COMPLETE_KEY, FileRow, FileUpdate, Store, StoreWriter
+from conexus.store.base import COMPLETE_KEY, FileLink, FileRow, FileUpdate, Store, StoreWriter
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class IndexReport:
     files_changed: int = 0
     files_unchanged: int = 0
     files_deleted: int = 0
+    files_linked: int = 0  # of the changed files, those whose content another tree had indexed
     chunks_written: int = 0
     lines_indexed: int = 0  # lines of the files read and chunked in this run
     embedded: int = 0
@@ -98,9 +101,15 @@ class _Prepared:
     chunks: list[Chunk]
 
 
-# What the reading thread hands over: prepared files, skips, and (ref, hash) of files whose
-# stamp changed but whose content did not.
-_Batch = list[_Prepared | SkippedFile | tuple[DocumentRef, str]]
+@dataclass
+class _Linked:
+    file: DocumentRef
+    link: FileLink
+
+
+# What the reading thread hands over: prepared files, skips, files whose content the database
+# holds already, and (ref, hash) of files whose stamp changed but whose content did not.
+_Batch = list[_Prepared | SkippedFile | _Linked | tuple[DocumentRef, str]]
 
 
 class Indexer:
@@ -231,8 +240,33 @@ class Indexer:
         return files, skips, gone
 
     # -- reading, chunking, embedding, writing -----------------------------------------------------
-    def _prepare(self, sf: DocumentRef, existing: dict[str, FileRow]) -> _Prepared | SkippedFile | str:
-        """Load and chunk one document; returns the hash string alone when the content is unchanged."""
+    def _link(
+        self,
+        links: Sequence[_Linked],
+        existing: dict[str, FileRow],
+        writer: StoreWriter,
+        updates: list[_Prepared],
+        skips: list[SkippedFile],
+    ) -> int:
+        """List ``links`` in the store; the number listed. A content collected since it was seen
+        (its last tree dropped meanwhile) is chunked here and joins ``updates``."""
+        with index_phase("link", **{"conexus.files": len(links)}):
+            missing = set(writer.link([item.link for item in links]))
+        for item in links:
+            if item.link.path not in missing:
+                continue
+            res = self._prepare(item.file, existing, link=False)
+            if isinstance(res, _Prepared):
+                updates.append(res)
+            elif isinstance(res, SkippedFile):
+                skips.append(res)
+        return len(links) - len(missing)
+
+    def _prepare(
+        self, sf: DocumentRef, existing: dict[str, FileRow], *, link: bool = True
+    ) -> _Prepared | SkippedFile | _Linked | str:
+        """Load and chunk one document; returns the hash string alone when the content is unchanged,
+        and a link when the database holds the content indexed already (``link``)."""
         doc = self.source.load(sf)
         if isinstance(doc, SkippedFile):
             return doc
@@ -240,6 +274,14 @@ class Indexer:
         row = existing.get(sf.path)
         if row is not None and row.hash == digest:
             return digest
+        if link and self.store.has_contents([(sf.path, digest)]):
+            # Indexed (and screened) for another tree: the same path and content chunk and embed
+            # the same, so this tree lists it.
+            n_lines = text.count("\n") + 1 if text else 0
+            return _Linked(
+                doc.ref,
+                FileLink(sf.path, digest, sf.size, sf.mtime_ns, language, n_lines, doc.invalid_utf8),
+            )
         # Content the index has not held before is screened for secrets, once per version.
         screened = self.source.screen(doc)
         if screened is not None:
@@ -336,14 +378,21 @@ class Indexer:
                     continue  # drain so the producer can finish
                 updates: list[_Prepared] = []
                 touches: list[tuple[str, int, int]] = []
+                links: list[_Linked] = []
                 for item in batch:
                     if isinstance(item, SkippedFile):
                         skips.append(item)
                     elif isinstance(item, tuple):
                         sf, _digest = item
                         touches.append((sf.path, sf.size, sf.mtime_ns))
+                    elif isinstance(item, _Linked):
+                        links.append(item)
                     else:
                         updates.append(item)
+                if links:
+                    linked = self._link(links, existing, writer, updates, skips)
+                    report.files_linked += linked
+                    report.files_changed += linked
                 keyed = [(c.hash(), c.embedding_text()) for p in updates for c in p.chunks]
                 t1 = time.perf_counter()
                 before = progress.embedded
