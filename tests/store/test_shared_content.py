@@ -222,6 +222,51 @@ def test_sqlite_stores_shared_content_once_and_collects_it_with_its_last_tree(tm
         b.close()
 
 
+def test_postgres_stores_shared_content_once_and_collects_it_with_its_last_index(tmp_path: Path) -> None:
+    postgres.require_extra()
+    import psycopg
+
+    from conexus.store.postgres import PostgresStore
+    from conexus.store.postgres.location import PostgresLocation
+
+    url = postgres.database_for(tmp_path)
+    a, b = PostgresStore(url, "a", DIM), PostgresStore(url, "b", DIM)
+    try:
+        for s in (a, b):
+            s.set_meta(IDENTITY)
+        _shared(PARSE, a, b)
+
+        def count(table: str) -> int:
+            with psycopg.connect(url) as raw:
+                row = raw.execute(f"SELECT count(*) FROM conexus.{table}").fetchone()
+            return int(row[0]) if row else -1
+
+        assert (count("contents"), count("chunks"), count("vectors"), count("files")) == (1, 1, 1, 2)
+        assert count("postings") > 0
+        PostgresLocation(url, tmp_path / "a").delete()
+        assert count("chunks") == 1 and b.lexical(["parse_header"], 10)
+        PostgresLocation(url, tmp_path / "b").delete()
+        assert (count("contents"), count("chunks"), count("vectors"), count("postings")) == (0, 0, 0, 0)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_index_of_format_1_is_refused_with_how_to_rebuild_it(tmp_path: Path) -> None:
+    postgres.require_extra()
+    import psycopg
+
+    from conexus.errors import IndexIncompatibleError
+    from conexus.store.postgres import PostgresStore
+
+    url = postgres.database_for(tmp_path)
+    PostgresStore(url, "old", DIM).close()
+    with psycopg.connect(url) as raw:
+        raw.execute("UPDATE conexus.meta SET value = '1' WHERE key = 'format_version'")
+    with pytest.raises(IndexIncompatibleError, match=r"format 1, older .*run `conexus index` to rebuild"):
+        PostgresStore(url, "old", DIM)
+
+
 def test_a_tree_written_by_another_store_of_the_database_is_found_by_nearest(tmp_path: Path) -> None:
     """The HNSW index follows writes it did not make (another process's, or a dropped tree)."""
     a = SqliteStore(tmp_path / "repo", DIM, "/work/a")

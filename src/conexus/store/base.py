@@ -38,6 +38,8 @@ without chunking, embedding or inserting it again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -86,6 +88,17 @@ class IndexIdentity:
         if "embedder_id" not in meta:
             return []
         return [k for k, v in self.as_meta().items() if meta.get(k) != v]
+
+
+#: The meta keys of an index's identity (:meth:`IndexIdentity.as_meta`).
+IDENTITY_KEYS = ("embedder_id", "dim", "chunker_version", "tokenizer_version", "options_hash")
+
+
+def identity_variant(meta: Mapping[str, str]) -> str:
+    """A digest of the identity recorded in ``meta``: file content indexed under one identity is shared
+    only with trees of the same (another embedder, chunker or option gives other chunks and vectors)."""
+    blob = json.dumps({k: meta.get(k) for k in IDENTITY_KEYS}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -74,6 +73,7 @@ from conexus.store.base import (
     FileUpdate,
     StoreBackup,
     StoreWriter,
+    identity_variant,
 )
 from conexus.store.sqlite import sql
 from conexus.store.sqlite.backup import backup_index
@@ -96,9 +96,6 @@ FILTERED_ANN_WIDENING = 10
 LOCK_FILE = "index.lock"
 #: The tree of a database that holds one root's index only.
 DEFAULT_TREE = ""
-#: Meta keys of a tree's identity: content indexed under one identity is shared only with trees of
-#: the same (``contents.variant`` is their digest).
-IDENTITY_KEYS = ("embedder_id", "dim", "chunker_version", "tokenizer_version", "options_hash")
 
 _DF_CACHE_MIN = 500  # document frequencies at least this high are cached (see doc_frequencies)
 
@@ -147,6 +144,9 @@ class _Database:
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
         self.writer = _connect(db_path)
+        self.writer.execute("SELECT 1 FROM sqlite_master").fetchall()  # creates a new file now
+        #: The file this database is: one deleted and created again (a rebuild) is another database.
+        self.inode = os.stat(db_path).st_ino
         self.lock = threading.RLock()
         self.atomic_depth = 0
         self.vectors: VectorIndex | None = None
@@ -163,10 +163,19 @@ def _attach(db_path: Path) -> _Database:
     with _DATABASES_LOCK:
         key = str(db_path.resolve())
         db = _DATABASES.get(key)
+        if db is not None and _inode(db_path) != db.inode:
+            db = None  # its file was deleted (and maybe created again): its stores keep the old one
         if db is None:
             db = _DATABASES[key] = _Database(db_path)
         db.users += 1
         return db
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
 
 
 def _detach(db: _Database) -> None:
@@ -433,9 +442,7 @@ class SqliteStore:
 
     def _variant(self) -> str:
         """The digest of this tree's identity: content is shared with trees of the same identity only."""
-        meta = self.meta()
-        blob = json.dumps({k: meta.get(k) for k in IDENTITY_KEYS}, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return identity_variant(self.meta())
 
     def _scoped(self) -> bool:
         """Whether queries must be restricted to this tree: the database holds other trees.
