@@ -9,13 +9,15 @@
   default branch, newest first: the branches of an active repository.
 * **Before / after.** Each mode indexes the worktrees one after another with a
   data home of its own (its own embedding cache, so both embed their first tree
-  from scratch), through :class:`conexus.engine.Engine` with one embedder
-  loaded once. *before* gives every worktree a database of its own (the layout
+  from scratch), through :class:`conexus.engine.Engine` with one embedder per
+  mode loaded once; the modes take turns, one worktree each, so a load on the
+  machine weighs on both alike. *before* gives every worktree a database of its own (the layout
   before issue #14: ``SqliteLocation(index_dir)``); *after* is the default
   layout, every worktree a tree of the repository's one database.
 * **Figures.** After 1, 10, 50 (``--counts``) worktrees: bytes of the index
   files on disk (the engines closed, so WAL files are checkpointed away; the
-  embedding cache is counted apart), cumulative index wall time, and the files
+  embedding cache is counted apart), cumulative index wall time (and the median
+  time of one worktree after the first), and the files
   and chunks chunked, embedded and written. The last worktree answers one query
   in both modes; how many of its top 5 hits are the same is printed (BM25's
   statistics are those of the database, so the order may move).
@@ -88,46 +90,70 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
 
 
-def run_mode(name: str, trees: list[Path], counts: list[int], home: Path, embedder_name: str) -> Mode:
-    """Index ``trees`` in order with a data home of this mode's own; the figures at each count."""
-    from conexus.config import load_settings
-    from conexus.embedding import create_embedder
-    from conexus.engine import Engine
-    from conexus.store.location import SqliteLocation
+class Runner:
+    """One mode's data home, embedder and running totals."""
 
-    if home.exists():
-        shutil.rmtree(home)
-    home.mkdir(parents=True)
-    settings = load_settings(trees[0], overrides={"home": home, "embedder": embedder_name})
-    embedder = create_embedder(settings)
-    mode = Mode(name)
-    seconds = 0.0
-    totals = {"files_chunked": 0, "files_linked": 0, "chunks_written": 0, "embedded": 0}
-    for i, tree in enumerate(trees, start=1):
-        engine = Engine(
-            tree, load_settings(tree, overrides={"home": home, "embedder": embedder_name}), embedder=embedder
+    def __init__(self, name: str, home: Path, embedder_name: str) -> None:
+        from conexus.config import load_settings
+        from conexus.embedding import create_embedder
+
+        if home.exists():
+            shutil.rmtree(home)
+        home.mkdir(parents=True)
+        self.mode = Mode(name)
+        self.home = home
+        self.embedder_name = embedder_name
+        self.embedder = create_embedder(
+            load_settings(home, overrides={"home": home, "embedder": embedder_name})
         )
-        if name == "before":
+        self.seconds = 0.0
+        self.added: list[float] = []  # seconds of each worktree after the first
+        self.totals = {"files_chunked": 0, "files_linked": 0, "chunks_written": 0, "embedded": 0}
+
+    def index(self, tree: Path, *, query: bool) -> None:
+        from conexus.config import load_settings
+        from conexus.engine import Engine
+        from conexus.store.location import SqliteLocation
+
+        settings = load_settings(tree, overrides={"home": self.home, "embedder": self.embedder_name})
+        engine = Engine(tree, settings, embedder=self.embedder)
+        if self.mode.name == "before":
             engine.location = SqliteLocation(engine.index_dir)  # a database per root, as before #14
         t0 = time.perf_counter()
         report = engine.index()
-        seconds += time.perf_counter() - t0
-        totals["files_chunked"] += report.files_changed - report.files_linked
-        totals["files_linked"] += report.files_linked
-        totals["chunks_written"] += report.chunks_written
-        totals["embedded"] += report.embedded
-        if i == len(trees):
-            result = engine.search(QUERY, top_k=5)
-            mode.hits = [(h.path, h.start_line) for h in result.hits]
+        took = time.perf_counter() - t0
+        if self.seconds:
+            self.added.append(took)
+        self.seconds += took
+        self.totals["files_chunked"] += report.files_changed - report.files_linked
+        self.totals["files_linked"] += report.files_linked
+        self.totals["chunks_written"] += report.chunks_written
+        self.totals["embedded"] += report.embedded
+        if query:
+            self.mode.hits = [(h.path, h.start_line) for h in engine.search(QUERY, top_k=5).hits]
         engine.close()
+
+    def record(self, trees: int) -> None:
+        cache_bytes = sum(p.stat().st_size for p in self.home.glob("embedding-cache.sqlite3*"))
+        self.mode.steps.append(
+            Step(trees, _size(self.home / "indexes"), cache_bytes, round(self.seconds, 1), **self.totals)
+        )
+
+
+def run(trees: list[Path], counts: list[int], work: Path, embedder_name: str) -> list[Runner]:
+    """Index ``trees`` in order in both modes, one worktree in each mode in turn (a load on the
+    machine weighs on both alike); the figures at each count."""
+    runners = [Runner(name, work / f"home-{name}", embedder_name) for name in ("before", "after")]
+    for i, tree in enumerate(trees, start=1):
+        for runner in runners:
+            runner.index(tree, query=i == len(trees))
+            if i in counts:
+                runner.record(i)
         if i in counts:
-            cache = home / "embedding-cache.sqlite3"
-            cache_bytes = (
-                sum(_size(p) for p in home.glob("embedding-cache.sqlite3*")) if cache.exists() else 0
+            print(
+                f"  {i} worktrees indexed: " + ", ".join(f"{r.mode.name} {r.seconds:.1f} s" for r in runners)
             )
-            mode.steps.append(Step(i, _size(home / "indexes"), cache_bytes, round(seconds, 1), **totals))
-            print(f"  {name}: {i} worktrees indexed in {seconds:.1f} s", flush=True)
-    return mode
+    return runners
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,11 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     counts = sorted(set(args.counts))
     args.work.mkdir(parents=True, exist_ok=True)
     trees = make_worktrees(args.mirror, args.work, counts[-1], args.span)
-    modes = [
-        run_mode(name, trees, counts, args.work / f"home-{name}", args.embedder)
-        for name in ("before", "after")
-    ]
-    before, after = modes
+    runners = run(trees, counts, args.work, args.embedder)
+    before, after = (r.mode for r in runners)
     print(
         f"\n{args.mirror} at {len(trees)} commits over the last {args.span} first-parent commits; "
         f"embedder {args.embedder}; {os.cpu_count()} cores, {platform.python_implementation()} "
@@ -162,6 +185,10 @@ def main(argv: list[str] | None = None) -> None:
             )
         disk_ratio, time_ratio = b.disk_bytes / max(a.disk_bytes, 1), b.seconds / max(a.seconds, 1e-9)
         print(f"{'':>5} {'ratio':<6} {disk_ratio:>8.1f}x {'':>9} {time_ratio:>7.1f}x")
+    for r in runners:
+        if r.added:
+            added = sorted(r.added)
+            print(f"{r.mode.name}: each worktree after the first, median {added[len(added) // 2]:.2f} s")
     same = len(set(before.hits) & set(after.hits))
     print(
         f"\nthe last worktree's top {len(after.hits)} hits for {QUERY!r}: {same} the same in both modes "
@@ -176,6 +203,9 @@ def main(argv: list[str] | None = None) -> None:
         "before": [s.__dict__ for s in before.steps],
         "after": [s.__dict__ for s in after.steps],
         "hits": {"before": before.hits, "after": after.hits},
+        "added_median_s": {
+            r.mode.name: sorted(r.added)[len(r.added) // 2] if r.added else None for r in runners
+        },
     }
     print(json.dumps(out))
 
