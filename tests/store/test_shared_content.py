@@ -315,3 +315,38 @@ def test_sqlite_nearest_through_the_hnsw_index_filters_to_the_tree_and_keeps_k(
     finally:
         a.close()
         b.close()
+
+
+def test_two_trees_of_one_sqlite_database_written_at_once_take_turns_without_a_lock_error(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    stores = [SqliteStore(tmp_path / "repo", DIM, f"/work/{name}") for name in ("a", "b")]
+    failures: list[BaseException] = []
+
+    def build(store: SqliteStore, prefix: str) -> None:
+        try:
+            store.set_meta(IDENTITY)
+            for batch in range(5):
+                ups = [
+                    _update(f"{prefix}{batch}_{i}.py", ("function", f"def {prefix}{batch}_{i}(): pass", None))
+                    for i in range(10)
+                ]
+                _write(store, *ups, atomic=batch % 2 == 1)
+        except BaseException as exc:  # re-raised below, on the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=build, args=(s, p)) for s, p in zip(stores, ("a", "b"), strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert failures == []
+        assert [s.counts() for s in stores] == [(50, 50), (50, 50)]
+        assert {p[0] for p in stores[0].files()} == {"a"} and {p[0] for p in stores[1].files()} == {"b"}
+        assert len(stores[0].vectors) == 100  # one HNSW index for the database
+    finally:
+        for s in stores:
+            s.close()

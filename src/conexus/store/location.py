@@ -164,7 +164,8 @@ class SqliteLocation:
             return 0
 
     def describe(self) -> str:
-        return f"{self.directory} (tree {self.tree})" if self.shared else str(self.directory)
+        """The database's folder (for a worktree: its repository's, shared with its other worktrees)."""
+        return str(self.directory)
 
     def backup(self, dest: Path) -> StoreBackup:
         from conexus.store.sqlite.backup import backup_index
