@@ -165,10 +165,10 @@ def test_indexes_in_one_database_are_separate_and_deleting_one_leaves_the_others
     assert set(two.files()) == {"other.py"} and two.vector_count() == 1
     with _raw(postgres_url) as raw:  # no content is left that no index lists
         left = raw.execute(
-            "SELECT (SELECT count(*) FROM contents c WHERE NOT EXISTS "
-            "(SELECT 1 FROM files f WHERE f.content_id = c.id)), "
+            "SELECT (SELECT count(*) FROM units c WHERE NOT EXISTS "
+            "(SELECT 1 FROM files f WHERE f.unit_id = c.id)), "
             "(SELECT count(*) FROM postings p WHERE NOT EXISTS "
-            "(SELECT 1 FROM contents c WHERE c.id = p.content_id))"
+            "(SELECT 1 FROM units c WHERE c.id = p.unit_id))"
         ).fetchone()
     assert left == (0, 0)
 

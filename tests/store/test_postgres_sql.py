@@ -47,7 +47,7 @@ def test_filters_are_bound_arrays_inside_each_query() -> None:
     params: dict[str, object] = {"ix": 1}
     text = sql.nearest_sql(384, 20, where, params, exact=False)
     assert "WHERE id = ANY(%(file_ids)s::bigint[])" in text and "v.kind = ANY(%(kinds)s::text[])" in text
-    assert "v.content_id IN (SELECT content_id FROM files WHERE index_id = %(ix)s)" in text
+    assert "v.unit_id IN (SELECT unit_id FROM files WHERE index_id = %(ix)s)" in text
     assert "embedding::halfvec(384)" in text and "dim = 384" in text
     assert params["file_ids"] == [1, 3] and params["kinds"] == ["function"]
     exact = sql.nearest_sql(384, 20, where, {}, exact=True)

@@ -211,11 +211,11 @@ def test_sqlite_stores_shared_content_once_and_collects_it_with_its_last_tree(tm
         _shared(PARSE, a, b)
         db = sqlite3.connect(tmp_path / "repo" / "index.sqlite3")
         count = lambda table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
-        assert (count("contents"), count("chunks"), count("vectors"), count("files")) == (1, 1, 1, 2)
+        assert (count("units"), count("chunks"), count("vectors"), count("files")) == (1, 1, 1, 2)
         assert len(a.vectors) == 1
         left = a.drop_tree()
         assert left == 1 and count("chunks") == 1 and count("trees") == 1
-        assert b.drop_tree() == 0 and (count("contents"), count("chunks"), count("vectors")) == (0, 0, 0)
+        assert b.drop_tree() == 0 and (count("units"), count("chunks"), count("vectors")) == (0, 0, 0)
         db.close()
     finally:
         a.close()
@@ -241,12 +241,12 @@ def test_postgres_stores_shared_content_once_and_collects_it_with_its_last_index
                 row = raw.execute(f"SELECT count(*) FROM conexus.{table}").fetchone()
             return int(row[0]) if row else -1
 
-        assert (count("contents"), count("chunks"), count("vectors"), count("files")) == (1, 1, 1, 2)
+        assert (count("units"), count("chunks"), count("vectors"), count("files")) == (1, 1, 1, 2)
         assert count("postings") > 0
         PostgresLocation(url, tmp_path / "a").delete()
         assert count("chunks") == 1 and b.lexical(["parse_header"], 10)
         PostgresLocation(url, tmp_path / "b").delete()
-        assert (count("contents"), count("chunks"), count("vectors"), count("postings")) == (0, 0, 0, 0)
+        assert (count("units"), count("chunks"), count("vectors"), count("postings")) == (0, 0, 0, 0)
     finally:
         a.close()
         b.close()

@@ -75,21 +75,18 @@ def chunk_terms(path: str, chunk: Chunk) -> ChunkTerms:
 
 # -- filters ---------------------------------------------------------------------------------------
 def in_tree(alias: str) -> str:
-    """The condition that the row ``alias`` (with a ``content_id``) belongs to the tree ``%(ix)s``."""
-    return f"{alias}.content_id IN (SELECT content_id FROM files WHERE index_id = %(ix)s)"
+    """The condition that the row ``alias`` (with a ``unit_id``) belongs to the tree ``%(ix)s``."""
+    return f"{alias}.unit_id IN (SELECT unit_id FROM files WHERE index_id = %(ix)s)"
 
 
 def filter_clause(where: ChunkFilter, params: dict[str, Any], alias: str) -> str:
-    """``AND ...`` conditions of ``where`` on a table ``alias`` with ``content_id`` and ``kind`` columns.
+    """``AND ...`` conditions of ``where`` on a table ``alias`` with ``unit_id`` and ``kind`` columns.
 
     File ids are manifest entries (``files.id``): a row passes when its content is one of theirs.
     """
     sql = ""
     if where.sorted_file_ids is not None:
-        sql += (
-            f" AND {alias}.content_id IN "
-            "(SELECT content_id FROM files WHERE id = ANY(%(file_ids)s::bigint[]))"
-        )
+        sql += f" AND {alias}.unit_id IN (SELECT unit_id FROM files WHERE id = ANY(%(file_ids)s::bigint[]))"
         params["file_ids"] = list(where.sorted_file_ids)
     if where.sorted_kinds is not None:
         sql += f" AND {alias}.kind = ANY(%(kinds)s::text[])"
@@ -254,7 +251,7 @@ def first_chunks_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
     """SQL for the lowest chunk id of each file of ``%(files)s`` (entries of the tree ``%(ix)s``)
     among those ``where`` allows, by file."""
     return (
-        "SELECT min(c.id) FROM files f JOIN chunks c ON c.content_id = f.content_id "
+        "SELECT min(c.id) FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
         "WHERE f.index_id = %(ix)s AND f.id = ANY(%(files)s::bigint[])"
         f"{filter_clause(where, params, 'c')} GROUP BY f.id ORDER BY f.id"
     )
@@ -263,7 +260,7 @@ def first_chunks_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
 def chunk_ids_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
     """SQL for the ids of every chunk of the tree ``%(ix)s`` that ``where`` allows, ascending."""
     return (
-        "SELECT c.id FROM files f JOIN chunks c ON c.content_id = f.content_id WHERE f.index_id = %(ix)s"
+        "SELECT c.id FROM files f JOIN chunks c ON c.unit_id = f.unit_id WHERE f.index_id = %(ix)s"
         + filter_clause(where, params, "c")
         + " ORDER BY c.id"
     )
@@ -273,7 +270,7 @@ def unreferenced_sql() -> str:
     """SQL locking the contents among ``%(ids)s`` that no manifest lists, skipping those another
     transaction is listing (it holds a lock on them: they are not collected)."""
     return (
-        "SELECT c.id FROM contents c WHERE c.id = ANY(%(ids)s::bigint[]) "
-        "AND NOT EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id) "
+        "SELECT c.id FROM units c WHERE c.id = ANY(%(ids)s::bigint[]) "
+        "AND NOT EXISTS (SELECT 1 FROM files f WHERE f.unit_id = c.id) "
         "ORDER BY c.id FOR UPDATE SKIP LOCKED"
     )

@@ -3,7 +3,7 @@
 Tables (``migrations/``, in the ``conexus`` schema): ``indexes`` (one row per
 index, keyed by the index's key — its folder name in the SQLite layout — with
 BM25's collection statistics), ``meta``, ``files`` (the index's manifest),
-``skips`` and ``runs``, each carrying the index id; and ``contents`` (one file
+``skips`` and ``runs``, each carrying the index id; and ``units`` (one file
 content indexed under one identity, stored once for every index listing it)
 with its ``chunks``, ``chunk_names``, ``postings`` (the lexical index: per term
 and chunk the counts per field and the positions) and ``vectors`` (``halfvec``,
@@ -326,7 +326,7 @@ class PostgresStore:
             return set()
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT c.path, c.hash FROM contents c JOIN unnest(%s::text[], %s::text[]) AS k(path, hash) "
+                "SELECT c.path, c.hash FROM units c JOIN unnest(%s::text[], %s::text[]) AS k(path, hash) "
                 "ON c.path = k.path AND c.hash = k.hash WHERE c.variant = %s",
                 ([sql.clean_text(p) for p, _ in keys], [h for _, h in keys], self._variant()),
             ).fetchall()
@@ -349,7 +349,7 @@ class PostgresStore:
         with self._tx() as conn:
             cur = conn.cursor()
             candidates = self._unlist(cur, paths)
-            contents = self._contents_for(cur, ups, variant)
+            contents = self._units_for(cur, ups, variant)
             self._list(cur, [(up, *contents[up.path]) for up in ups])
             self._collect(cur, candidates)
             self._restat(cur)
@@ -362,7 +362,7 @@ class PostgresStore:
         variant = self._variant()
         with self._tx() as conn:
             cur = conn.cursor()
-            found = self._find_contents(cur, [(p, link.hash) for p, link in latest.items()], variant)
+            found = self._find_units(cur, [(p, link.hash) for p, link in latest.items()], variant)
             present = [link for p, link in latest.items() if p in found]
             candidates = self._unlist(cur, [link.path for link in present])
             self._list(cur, [(link, *found[link.path]) for link in present])
@@ -376,12 +376,12 @@ class PostgresStore:
         if not paths:
             return []
         rows = cur.execute(
-            "DELETE FROM files WHERE index_id = %s AND path = ANY(%s::text[]) RETURNING content_id",
+            "DELETE FROM files WHERE index_id = %s AND path = ANY(%s::text[]) RETURNING unit_id",
             (self.index_id, [sql.clean_text(p) for p in paths]),
         ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def _find_contents(
+    def _find_units(
         self, cur: psycopg.Cursor[Any], keys: Sequence[tuple[str, str]], variant: str
     ) -> dict[str, tuple[int, int, int]]:
         """``path -> (content id, chunks, tokens)`` of the contents held for ``(path, hash)`` keys, each
@@ -389,7 +389,7 @@ class PostgresStore:
         if not keys:
             return {}
         rows = cur.execute(
-            "SELECT c.path, c.id, c.n_chunks, c.n_tokens FROM contents c "
+            "SELECT c.path, c.id, c.n_chunks, c.n_tokens FROM units c "
             "JOIN unnest(%s::text[], %s::text[]) AS k(path, hash) ON c.path = k.path AND c.hash = k.hash "
             "WHERE c.variant = %s FOR SHARE OF c",
             ([sql.clean_text(p) for p, _ in keys], [h for _, h in keys], variant),
@@ -397,30 +397,30 @@ class PostgresStore:
         clean = {sql.clean_text(p): p for p, _ in keys}
         return {clean[str(r[0])]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
-    def _contents_for(
+    def _units_for(
         self, cur: psycopg.Cursor[Any], updates: Sequence[FileUpdate], variant: str
     ) -> dict[str, tuple[int, int, int]]:
         """The content of each update: the one held already, else stored now."""
-        found = self._find_contents(cur, [(u.path, u.hash) for u in updates], variant)
+        found = self._find_units(cur, [(u.path, u.hash) for u in updates], variant)
         for up in updates:
             if up.path in found:
                 continue
             terms = [sql.chunk_terms(up.path, chunk) for chunk in up.chunks]
             n_tokens = sum(t.length for t in terms)
             row = cur.execute(
-                "INSERT INTO contents (hash, path, variant, n_chunks, n_tokens) VALUES (%s, %s, %s, %s, %s) "
+                "INSERT INTO units (hash, path, variant, n_chunks, n_tokens) VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (hash, path, variant) DO NOTHING RETURNING id",
                 (up.hash, sql.clean_text(up.path), variant, len(up.chunks), n_tokens),
             ).fetchone()
             if row is None:  # stored by another transaction meanwhile (it committed): list that one
-                again = self._find_contents(cur, [(up.path, up.hash)], variant)
+                again = self._find_units(cur, [(up.path, up.hash)], variant)
                 if up.path in again:
                     found[up.path] = again[up.path]
                     continue
                 raise StoreError(f"index {self._key}: the content of {up.path} vanished while being stored")
-            content_id = int(row[0])
-            self._insert(cur, content_id, up, terms)
-            found[up.path] = (content_id, len(up.chunks), n_tokens)
+            unit_id = int(row[0])
+            self._insert(cur, unit_id, up, terms)
+            found[up.path] = (unit_id, len(up.chunks), n_tokens)
         return found
 
     def _list(
@@ -431,7 +431,7 @@ class PostgresStore:
         _copy(
             cur,
             "files (index_id, path, hash, size, mtime_ns, language, n_lines, n_chunks, n_tokens, "
-            "invalid_utf8, indexed_at, content_id)",
+            "invalid_utf8, indexed_at, unit_id)",
             [
                 (
                     self.index_id,
@@ -445,9 +445,9 @@ class PostgresStore:
                     n_tokens,
                     e.invalid_utf8,
                     now,
-                    content_id,
+                    unit_id,
                 )
-                for e, content_id, n_chunks, n_tokens in entries
+                for e, unit_id, n_chunks, n_tokens in entries
             ],
         )
 
@@ -456,7 +456,7 @@ class PostgresStore:
         if not candidates:
             return
         rows = cur.execute(sql.unreferenced_sql(), {"ids": sorted(set(candidates))}).fetchall()
-        delete_contents(cur, [int(r[0]) for r in rows])
+        delete_units(cur, [int(r[0]) for r in rows])
 
     def _restat(self, cur: psycopg.Cursor[Any]) -> None:
         """BM25's collection statistics of this index: its entries' chunks and tokens."""
@@ -473,7 +473,7 @@ class PostgresStore:
         )
 
     def _insert(
-        self, cur: psycopg.Cursor[Any], content_id: int, up: FileUpdate, terms: Sequence[sql.ChunkTerms]
+        self, cur: psycopg.Cursor[Any], unit_id: int, up: FileUpdate, terms: Sequence[sql.ChunkTerms]
     ) -> None:
         """COPY the chunks, names, postings and vectors of a new content."""
         chunk_ids = self._new_ids(cur, "chunks", len(up.chunks))
@@ -485,7 +485,7 @@ class PostgresStore:
             chunks.append(
                 (
                     cid,
-                    content_id,
+                    unit_id,
                     chunk.start_line,
                     chunk.end_line,
                     chunk.kind,
@@ -499,25 +499,23 @@ class PostgresStore:
                     t.length,
                 )
             )
-            names.extend((cid, content_id, sql.clean_text(n)) for n in symbol_names(chunk))
+            names.extend((cid, unit_id, sql.clean_text(n)) for n in symbol_names(chunk))
             postings.extend(
-                (term, cid, content_id, tf_n, tf_p, tf_b, t.length, positions)
+                (term, cid, unit_id, tf_n, tf_p, tf_b, t.length, positions)
                 for term, (tf_n, tf_p, tf_b, positions) in t.terms.items()
             )
-            vectors.append((cid, content_id, chunk.kind, self._dim, HalfVector(up.vectors[i])))
+            vectors.append((cid, unit_id, chunk.kind, self._dim, HalfVector(up.vectors[i])))
         _copy(
             cur,
-            "chunks (id, content_id, start_line, end_line, kind, symbol, parent, signature, "
+            "chunks (id, unit_id, start_line, end_line, kind, symbol, parent, signature, "
             "docstring, header, text, hash, n_tokens)",
             chunks,
         )
-        _copy(cur, "chunk_names (chunk_id, content_id, name)", names)
-        _copy(
-            cur, "postings (term, chunk_id, content_id, tf_name, tf_path, tf_body, dl, positions)", postings
-        )
+        _copy(cur, "chunk_names (chunk_id, unit_id, name)", names)
+        _copy(cur, "postings (term, chunk_id, unit_id, tf_name, tf_path, tf_body, dl, positions)", postings)
         _copy(
             cur,
-            "vectors (chunk_id, content_id, kind, dim, embedding)",
+            "vectors (chunk_id, unit_id, kind, dim, embedding)",
             vectors,
             types=["int8", "int8", "text", "int4", "halfvec"],
         )
@@ -700,7 +698,7 @@ class PostgresStore:
     def kinds(self) -> dict[str, int]:
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT c.kind, count(*) FROM files f JOIN chunks c ON c.content_id = f.content_id "
+                "SELECT c.kind, count(*) FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
                 "WHERE f.index_id = %s GROUP BY c.kind ORDER BY 2 DESC, 1",
                 (self.index_id,),
             ).fetchall()
@@ -710,8 +708,7 @@ class PostgresStore:
     def vector_count(self) -> int:
         with self._read() as conn:
             row = conn.execute(
-                "SELECT count(*) FROM files f JOIN vectors v ON v.content_id = f.content_id "
-                "WHERE f.index_id = %s",
+                "SELECT count(*) FROM files f JOIN vectors v ON v.unit_id = f.unit_id WHERE f.index_id = %s",
                 (self.index_id,),
             ).fetchone()
         return int(row[0]) if row else 0
@@ -784,7 +781,7 @@ class PostgresStore:
                 return []
             want = min(k, allowed)
             # Every distinct chunk of the database (of any width: the share is never overestimated).
-            total = conn.execute("SELECT coalesce(sum(n_chunks), 0) FROM contents").fetchone()
+            total = conn.execute("SELECT coalesce(sum(n_chunks), 0) FROM units").fetchone()
             share = allowed / max(int(total[0]) if total else allowed, allowed)
             exact = (
                 allowed <= EXACT_VECTOR_LIMIT or self._dim > HNSW_MAX_DIM or want / share > MAX_SCAN_TUPLES
@@ -845,7 +842,7 @@ class PostgresStore:
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT c.id, f.path, f.language, c.kind FROM chunks c "
-                "JOIN files f ON f.content_id = c.content_id AND f.index_id = %s "
+                "JOIN files f ON f.unit_id = c.unit_id AND f.index_id = %s "
                 "WHERE c.id = ANY(%s::bigint[])",
                 (self.index_id, list(ids)),
             ).fetchall()
@@ -858,7 +855,7 @@ class PostgresStore:
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_CHUNK_COLS} FROM chunks c "
-                "JOIN files f ON f.content_id = c.content_id AND f.index_id = %s "
+                "JOIN files f ON f.unit_id = c.unit_id AND f.index_id = %s "
                 "WHERE c.id = ANY(%s::bigint[])",
                 (self.index_id, list(ids)),
             ).fetchall()
@@ -868,7 +865,7 @@ class PostgresStore:
     def chunks_of_file(self, path: str) -> list[ChunkRow]:
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_CHUNK_COLS} FROM files f JOIN chunks c ON c.content_id = f.content_id "
+                f"SELECT {_CHUNK_COLS} FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
                 "WHERE f.index_id = %s AND f.path = %s ORDER BY c.start_line, c.id",
                 (self.index_id, path),
             ).fetchall()
@@ -902,22 +899,22 @@ def _copy(
 def delete_rows(cur: psycopg.Cursor[Any], index_id: int) -> None:
     """Delete every file entry and skip of an index, and the content no other index lists (its
     meta and runs stay)."""
-    rows = cur.execute("DELETE FROM files WHERE index_id = %s RETURNING content_id", (index_id,)).fetchall()
+    rows = cur.execute("DELETE FROM files WHERE index_id = %s RETURNING unit_id", (index_id,)).fetchall()
     cur.execute("DELETE FROM skips WHERE index_id = %s", (index_id,))
     if rows:
         gone = cur.execute(sql.unreferenced_sql(), {"ids": sorted({int(r[0]) for r in rows})}).fetchall()
-        delete_contents(cur, [int(r[0]) for r in gone])
+        delete_units(cur, [int(r[0]) for r in gone])
 
 
-def delete_contents(cur: psycopg.Cursor[Any], content_ids: Sequence[int]) -> None:
+def delete_units(cur: psycopg.Cursor[Any], unit_ids: Sequence[int]) -> None:
     """Delete contents (locked by the caller) with their rows, table by table, largest first: deleting
     the contents alone would cascade row by row."""
-    if not content_ids:
+    if not unit_ids:
         return
-    ids = list(content_ids)
+    ids = list(unit_ids)
     for table in ("postings", "vectors", "chunk_names", "chunks"):
-        cur.execute(f"DELETE FROM {table} WHERE content_id = ANY(%s::bigint[])", (ids,))
-    cur.execute("DELETE FROM contents WHERE id = ANY(%s::bigint[])", (ids,))
+        cur.execute(f"DELETE FROM {table} WHERE unit_id = ANY(%s::bigint[])", (ids,))
+    cur.execute("DELETE FROM units WHERE id = ANY(%s::bigint[])", (ids,))
 
 
 def backup_refusal(server: str) -> str:

@@ -9,8 +9,8 @@ Format 2 (schema 3) keeps many trees in one database (issue #14, "many
 repositories, many branches, one copy"): ``trees`` names each tree (a root,
 optionally with a ref) and ``tree_meta`` holds its own meta (identity,
 completeness, root); ``files`` is each tree's *manifest* (path, content hash,
-its own size/mtime stamps, language, line count) pointing at a ``contents``
-row; ``contents`` is one indexed unit of file content, keyed by the content
+its own size/mtime stamps, language, line count) pointing at a ``units``
+row; ``units`` is one indexed unit of file content, keyed by the content
 hash, the path (a chunk's indexed text and its embedding input both start
 with its path) and ``variant`` (a digest of the tree's identity: embedder,
 chunker, tokenizer and indexing options); ``chunks`` and everything keyed by a
@@ -103,7 +103,7 @@ MIGRATIONS: dict[int, str] = {
         value TEXT NOT NULL,
         PRIMARY KEY (tree_id, key)
     );
-    CREATE TABLE contents (
+    CREATE TABLE units (
         id INTEGER PRIMARY KEY,
         hash TEXT NOT NULL,
         path TEXT NOT NULL,
@@ -126,13 +126,13 @@ MIGRATIONS: dict[int, str] = {
         n_chunks INTEGER NOT NULL,
         invalid_utf8 INTEGER NOT NULL DEFAULT 0,
         indexed_at REAL NOT NULL,
-        content_id INTEGER NOT NULL REFERENCES contents(id),
+        unit_id INTEGER NOT NULL REFERENCES units(id),
         UNIQUE (tree_id, path)
     );
-    CREATE INDEX files_content ON files(content_id, tree_id);
+    CREATE INDEX files_unit ON files(unit_id, tree_id);
     CREATE TABLE chunks (
         id INTEGER PRIMARY KEY,
-        content_id INTEGER NOT NULL REFERENCES contents(id),
+        unit_id INTEGER NOT NULL REFERENCES units(id),
         start_line INTEGER NOT NULL,
         end_line INTEGER NOT NULL,
         kind TEXT NOT NULL,
@@ -144,7 +144,7 @@ MIGRATIONS: dict[int, str] = {
         text TEXT NOT NULL,
         hash TEXT NOT NULL
     );
-    CREATE INDEX chunks_content ON chunks(content_id);
+    CREATE INDEX chunks_unit ON chunks(unit_id);
     CREATE INDEX chunks_symbol ON chunks(symbol COLLATE NOCASE);
     CREATE TABLE skips (
         tree_id INTEGER NOT NULL REFERENCES trees(id) ON DELETE CASCADE,

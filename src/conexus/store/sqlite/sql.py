@@ -80,7 +80,7 @@ def scope_clause(scoped: bool, alias: str = "c") -> str:
     """
     if not scoped:
         return ""
-    return f" AND {alias}.content_id IN (SELECT content_id FROM files WHERE tree_id = :tree)"
+    return f" AND {alias}.unit_id IN (SELECT unit_id FROM files WHERE tree_id = :tree)"
 
 
 def filter_clause(where: ChunkFilter, params: dict[str, Any], alias: str = "c") -> str:
@@ -92,7 +92,7 @@ def filter_clause(where: ChunkFilter, params: dict[str, Any], alias: str = "c") 
     sql = ""
     if where.file_ids is not None:
         sql += (
-            f" AND {alias}.content_id IN (SELECT content_id FROM files "
+            f" AND {alias}.unit_id IN (SELECT unit_id FROM files "
             "WHERE id IN (SELECT value FROM json_each(:file_ids)))"
         )
     if where.kinds is not None:
@@ -138,7 +138,7 @@ def symbol_sql(limit: int, where: ChunkFilter, params: dict[str, Any], *, scoped
 def chunk_ids_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
     """SQL for the ids of every chunk of the tree ``:tree`` that ``where`` allows."""
     return (
-        "SELECT c.id FROM files f JOIN chunks c ON c.content_id = f.content_id WHERE f.tree_id = :tree"
+        "SELECT c.id FROM files f JOIN chunks c ON c.unit_id = f.unit_id WHERE f.tree_id = :tree"
         + filter_clause(where, params)
     )
 
@@ -147,7 +147,7 @@ def first_chunks_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
     """SQL for one chunk id (the lowest) per file of the JSON list ``:files`` (manifest entries of
     the tree ``:tree``) among those ``where`` allows."""
     return (
-        "SELECT MIN(c.id) FROM files f JOIN chunks c ON c.content_id = f.content_id "
+        "SELECT MIN(c.id) FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
         "WHERE f.tree_id = :tree AND f.id IN (SELECT value FROM json_each(:files))"
         f"{filter_clause(where, params)} GROUP BY f.id"
     )
@@ -156,6 +156,6 @@ def first_chunks_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
 def unreferenced_sql() -> str:
     """SQL for the content rows among the JSON list ``:ids`` that no manifest lists any more."""
     return (
-        "SELECT id, path FROM contents WHERE id IN (SELECT value FROM json_each(:ids)) "
-        "AND NOT EXISTS (SELECT 1 FROM files WHERE files.content_id = contents.id)"
+        "SELECT id, path FROM units WHERE id IN (SELECT value FROM json_each(:ids)) "
+        "AND NOT EXISTS (SELECT 1 FROM files WHERE files.unit_id = units.id)"
     )

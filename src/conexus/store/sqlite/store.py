@@ -2,8 +2,8 @@
 
 Tables (see :mod:`conexus.store.sqlite.schema`): ``meta`` (the database's
 self-description) and ``tree_meta`` (each tree's), ``trees``, ``files`` (each
-tree's manifest: path, content hash, stamps, pointing at a ``contents`` row),
-``contents`` (one indexed file content, stored once for every tree listing it),
+tree's manifest: path, content hash, stamps, pointing at a ``units`` row),
+``units`` (one indexed file content, stored once for every tree listing it),
 ``chunks`` (a content's chunks), ``vectors`` (float16 blobs, the source of truth
 for the HNSW file), ``chunk_names``, ``skips`` and ``runs``; ``chunks_fts`` is a
 contentless FTS5 table holding the code-aware token strings built by
@@ -105,7 +105,7 @@ _CHUNK_COLS = (
 )
 _FILE_COLS = "id, path, hash, size, mtime_ns, language, n_lines, n_chunks"
 # The manifest entry of this tree listing a chunk's content (at most one: the path is in the key).
-_TREE_JOIN = "JOIN files f ON f.content_id = c.content_id AND f.tree_id = :tree"
+_TREE_JOIN = "JOIN files f ON f.unit_id = c.unit_id AND f.tree_id = :tree"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -549,7 +549,7 @@ class SqliteStore:
             row = (
                 self._reader()
                 .execute(
-                    "SELECT COUNT(*) FROM files f JOIN chunks c ON c.content_id = f.content_id "
+                    "SELECT COUNT(*) FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
                     "JOIN vectors v ON v.chunk_id = c.id WHERE f.tree_id = ?",
                     (self.tree_id,),
                 )
@@ -596,7 +596,7 @@ class SqliteStore:
         if not keys:
             return set()
         rows = self._reader().execute(
-            "SELECT c.path, c.hash FROM json_each(:keys) j JOIN contents c "
+            "SELECT c.path, c.hash FROM json_each(:keys) j JOIN units c "
             "ON c.path = json_extract(j.value, '$[0]') AND c.hash = json_extract(j.value, '$[1]') "
             "AND c.variant = :variant",
             {"keys": json.dumps([list(k) for k in keys]), "variant": self._variant()},
@@ -616,16 +616,16 @@ class SqliteStore:
     def _unlist(self, tx: sqlite3.Connection, path: str) -> int | None:
         """Remove this tree's manifest entry of ``path``; the content it listed (to collect), or None."""
         row = tx.execute(
-            "DELETE FROM files WHERE tree_id=? AND path=? RETURNING content_id", (self.tree_id, path)
+            "DELETE FROM files WHERE tree_id=? AND path=? RETURNING unit_id", (self.tree_id, path)
         ).fetchone()
         return int(row[0]) if row else None
 
     def _list(
-        self, tx: sqlite3.Connection, entry: FileUpdate | FileLink, content_id: int, n_chunks: int, now: float
+        self, tx: sqlite3.Connection, entry: FileUpdate | FileLink, unit_id: int, n_chunks: int, now: float
     ) -> None:
         tx.execute(
             "INSERT INTO files(tree_id, path, hash, size, mtime_ns, language, n_lines, n_chunks, "
-            "invalid_utf8, indexed_at, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "invalid_utf8, indexed_at, unit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.tree_id,
                 entry.path,
@@ -637,19 +637,19 @@ class SqliteStore:
                 n_chunks,
                 int(entry.invalid_utf8),
                 now,
-                content_id,
+                unit_id,
             ),
         )
 
-    def _find_content(
+    def _find_unit(
         self, tx: sqlite3.Connection, path: str, digest: str, variant: str
     ) -> tuple[int, int] | None:
         row = tx.execute(
-            "SELECT id, n_chunks FROM contents WHERE hash=? AND path=? AND variant=?", (digest, path, variant)
+            "SELECT id, n_chunks FROM units WHERE hash=? AND path=? AND variant=?", (digest, path, variant)
         ).fetchone()
         return (int(row[0]), int(row[1])) if row else None
 
-    def _insert_content(
+    def _insert_unit(
         self,
         tx: sqlite3.Connection,
         up: FileUpdate,
@@ -659,16 +659,16 @@ class SqliteStore:
     ) -> int:
         """Store one file content's chunks (text, FTS rows, names, vectors) once; its content id."""
         cur = tx.execute(
-            "INSERT INTO contents(hash, path, variant, n_chunks) VALUES (?, ?, ?, ?)",
+            "INSERT INTO units(hash, path, variant, n_chunks) VALUES (?, ?, ?, ?)",
             (up.hash, up.path, variant, len(up.chunks)),
         )
-        content_id = int(cur.lastrowid or 0)
+        unit_id = int(cur.lastrowid or 0)
         for i, chunk in enumerate(up.chunks):
             c = tx.execute(
-                "INSERT INTO chunks(content_id, start_line, end_line, kind, symbol, parent, signature, "
+                "INSERT INTO chunks(unit_id, start_line, end_line, kind, symbol, parent, signature, "
                 "docstring, header, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    content_id,
+                    unit_id,
                     chunk.start_line,
                     chunk.end_line,
                     chunk.kind,
@@ -696,7 +696,7 @@ class SqliteStore:
                 )
             added_ids.append(cid)
             added_vecs.append(up.vectors[i])
-        return content_id
+        return unit_id
 
     def _collect(self, tx: sqlite3.Connection, candidates: Iterable[int]) -> list[int]:
         """Remove the contents among ``candidates`` that no manifest lists any more; their chunk ids."""
@@ -705,11 +705,11 @@ class SqliteStore:
             return []
         gone = tx.execute(sql.unreferenced_sql(), {"ids": json.dumps(ids)}).fetchall()
         removed: list[int] = []
-        for content_id, path in gone:
+        for unit_id, path in gone:
             rows = tx.execute(
                 "SELECT id, start_line, end_line, kind, symbol, parent, signature, docstring, header, text "
-                "FROM chunks WHERE content_id=?",
-                (content_id,),
+                "FROM chunks WHERE unit_id=?",
+                (unit_id,),
             ).fetchall()
             fts_deletes = []
             for r in rows:
@@ -732,15 +732,15 @@ class SqliteStore:
                 fts_deletes,
             )
             tx.execute(
-                "DELETE FROM vectors WHERE chunk_id IN (SELECT id FROM chunks WHERE content_id=?)",
-                (content_id,),
+                "DELETE FROM vectors WHERE chunk_id IN (SELECT id FROM chunks WHERE unit_id=?)",
+                (unit_id,),
             )
             tx.execute(
-                "DELETE FROM chunk_names WHERE chunk_id IN (SELECT id FROM chunks WHERE content_id=?)",
-                (content_id,),
+                "DELETE FROM chunk_names WHERE chunk_id IN (SELECT id FROM chunks WHERE unit_id=?)",
+                (unit_id,),
             )
-            tx.execute("DELETE FROM chunks WHERE content_id=?", (content_id,))
-            tx.execute("DELETE FROM contents WHERE id=?", (content_id,))
+            tx.execute("DELETE FROM chunks WHERE unit_id=?", (unit_id,))
+            tx.execute("DELETE FROM units WHERE id=?", (unit_id,))
             removed += [int(r[0]) for r in rows]
         return removed
 
@@ -773,9 +773,9 @@ class SqliteStore:
                 old = self._unlist(tx, up.path)
                 if old is not None:
                     candidates.append(old)
-                found = self._find_content(tx, up.path, up.hash, variant)
+                found = self._find_unit(tx, up.path, up.hash, variant)
                 if found is None:
-                    found = (self._insert_content(tx, up, variant, added_ids, added_vecs), len(up.chunks))
+                    found = (self._insert_unit(tx, up, variant, added_ids, added_vecs), len(up.chunks))
                 self._list(tx, up, found[0], found[1], now)
             removed = self._collect(tx, candidates)
             before = self._bump(tx)
@@ -793,7 +793,7 @@ class SqliteStore:
         with self._tx() as tx:
             candidates: list[int] = []
             for link in links:
-                found = self._find_content(tx, link.path, link.hash, variant)
+                found = self._find_unit(tx, link.path, link.hash, variant)
                 if found is None:
                     missing.append(link.path)
                     continue
@@ -828,11 +828,11 @@ class SqliteStore:
                 tx.execute("DELETE FROM chunk_names")
                 tx.execute("DELETE FROM files")
                 tx.execute("DELETE FROM chunks")
-                tx.execute("DELETE FROM contents")
+                tx.execute("DELETE FROM units")
                 removed = sorted(self.vectors.keys())
             else:
                 rows = tx.execute(
-                    "DELETE FROM files WHERE tree_id=? RETURNING content_id", (self.tree_id,)
+                    "DELETE FROM files WHERE tree_id=? RETURNING unit_id", (self.tree_id,)
                 ).fetchall()
                 removed = self._collect(tx, [int(r[0]) for r in rows])
             tx.execute("DELETE FROM skips WHERE tree_id=?", (self.tree_id,))
@@ -1008,7 +1008,7 @@ class SqliteStore:
     @_translated
     def kinds(self) -> dict[str, int]:
         rows = self._reader().execute(
-            "SELECT c.kind, COUNT(*) FROM files f JOIN chunks c ON c.content_id = f.content_id "
+            "SELECT c.kind, COUNT(*) FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
             "WHERE f.tree_id=? GROUP BY c.kind ORDER BY 2 DESC, 1",
             (self.tree_id,),
         )
@@ -1158,7 +1158,7 @@ class SqliteStore:
     @_translated
     def chunks_of_file(self, path: str) -> list[ChunkRow]:
         rows = self._reader().execute(
-            f"SELECT {_CHUNK_COLS} FROM files f JOIN chunks c ON c.content_id = f.content_id "
+            f"SELECT {_CHUNK_COLS} FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
             "WHERE f.tree_id = :tree AND f.path = :path ORDER BY c.start_line",
             self._params(path=path),
         )
