@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,20 @@ def resolve_root(path: Path | str) -> Path:
     if not p.is_dir():
         raise PathError(f"not a directory: {p}")
     return p.resolve()
+
+
+def served_root(path: Path | str) -> Path:
+    """``path`` as a root to serve: :func:`resolve_root` when it exists here, else the absolute path
+    as given, for a query replica without the checkout (the engine then answers from the root's
+    index, and refuses the root when it has none).
+
+    Raises:
+        PathError: the path exists but is not a directory.
+    """
+    try:
+        return resolve_root(path)
+    except PathNotFoundError:
+        return Path(os.path.abspath(Path(path).expanduser()))
 
 
 def index_dir_for(root: Path, home: Path) -> Path:

@@ -350,3 +350,16 @@ def test_two_trees_of_one_sqlite_database_written_at_once_take_turns_without_a_l
     finally:
         for s in stores:
             s.close()
+
+
+def test_file_texts_and_imports_are_read_through_the_trees_manifest(open_tree: OpenTree) -> None:
+    from conexus.store.base import FileContent
+
+    a, b = open_tree("/work/a"), open_tree("/work/b")
+    _write(a, ONLY_A)
+    _write(b, ONLY_B)
+    with a.writer(atomic=False) as w:
+        w.put_contents([FileContent(ONLY_A.hash, ONLY_A.language, "def alpha_only(): pass\n")])
+    assert a.file_text("src/alpha.py") == "def alpha_only(): pass\n"
+    assert b.file_text("src/alpha.py") is None and b.file_imports(["src/alpha.py"]) == {}
+    assert a.unstored_files() == [] and b.unstored_files() == ["src/beta.py"]

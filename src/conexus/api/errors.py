@@ -40,6 +40,7 @@ from conexus.errors import (
     IndexIncompatibleError,
     IndexNotFoundError,
     IndexNotReadyError,
+    OverloadedError,
     PathDeniedError,
     PathError,
     PathNotFoundError,
@@ -121,6 +122,7 @@ _REPORTS: dict[type[ConexusError], tuple[str, str]] = {
         "Embedding model failed",
         "The embedding model failed: {exc}. Keyword search still works via context_grep.",
     ),
+    OverloadedError: ("Server busy", "{exc}; retry after the Retry-After seconds."),
     StoreError: (
         "Index storage failed",
         "The index storage failed: {exc}. Try context_index_control action=rebuild.",
@@ -137,6 +139,8 @@ def describe(exc: BaseException, operation: str) -> Failure:
         cls = next(c for c in type(exc).__mro__ if c in _REPORTS)
         title, message = _REPORTS[cls]
         retry = RETRY_AFTER_NOT_READY_S if isinstance(exc, IndexNotReadyError) else None
+        if isinstance(exc, OverloadedError):
+            retry = exc.retry_after
         return Failure(exc.http_status, exc.problem, title, message.format(exc=exc), retry_after=retry)
     return Failure(
         500,

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -84,6 +84,8 @@ logger = logging.getLogger(__name__)
 
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
+#: The worker lane of an operation in a server (see :class:`Operation`).
+Cost = Literal["light", "heavy"]
 
 ProgressFn = Callable[[float, float | None, str], None]
 
@@ -159,7 +161,9 @@ class Operation(Generic[InT, OutT]):
 
     ``name`` is the REST route (``/api/v1/<name>``) and the CLI command;
     ``tool`` the MCP tool name. ``scope`` is the permission a caller needs
-    (``read`` < ``index`` < ``admin``).
+    (``read`` < ``index`` < ``admin``). ``cost`` is the worker lane a server runs
+    it in: ``heavy`` operations (whole-tree scans, graph walks: hundreds of ms)
+    get workers of their own, so they never hold up the ``light`` ones.
     """
 
     name: str
@@ -174,6 +178,7 @@ class Operation(Generic[InT, OutT]):
     read_only: bool
     destructive: bool = False
     idempotent: bool = True
+    cost: Cost = "light"
 
     def parse(self, arguments: Mapping[str, Any] | None) -> InT:
         """Check raw JSON arguments against the input model.
@@ -717,6 +722,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         render.render_localize,
         scope="read",
         read_only=True,
+        cost="heavy",
     ),
     Operation(
         "related",
@@ -732,6 +738,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         render.render_related,
         scope="read",
         read_only=True,
+        cost="heavy",
     ),
     Operation(
         "explain",
@@ -747,6 +754,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         render.render_explain,
         scope="read",
         read_only=True,
+        cost="heavy",
     ),
     Operation(
         "grep",
@@ -762,6 +770,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         render.render_grep,
         scope="read",
         read_only=True,
+        cost="heavy",
     ),
     Operation(
         "read",

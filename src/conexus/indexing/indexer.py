@@ -33,11 +33,12 @@ import numpy as np
 from conexus.config import Settings
 from conexus.embedding import Embedder, EmbeddingCache, embed_with_cache
 from conexus.indexing.chunking import chunk_text
+from conexus.indexing.imports import extract_imports, import_terms
 from conexus.models import Chunk, SkippedFile, SkipReason
 from conexus.observability.instrument import index_phase
 from conexus.observability.tracing import start_span
 from conexus.sources.base import DocumentRef, Source
-from conexus.store.base import COMPLETE_KEY, FileLink, FileRow, FileUpdate, Store, StoreWriter
+from conexus.store.base import COMPLETE_KEY, FileContent, FileLink, FileRow, FileUpdate, Store, StoreWriter
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class _Prepared:
     hash: str
     language: str
     chunks: list[Chunk]
+    content: FileContent
 
 
 @dataclass
@@ -108,8 +110,19 @@ class _Linked:
 
 
 # What the reading thread hands over: prepared files, skips, files whose content the database
-# holds already, and (ref, hash) of files whose stamp changed but whose content did not.
-_Batch = list[_Prepared | SkippedFile | _Linked | tuple[DocumentRef, str]]
+# holds already, and (ref, content) of files whose stamp changed but whose content did not (the
+# content when the store does not hold it yet).
+_Batch = list[_Prepared | SkippedFile | _Linked | tuple[DocumentRef, FileContent | None]]
+
+
+def file_content(path: str, text: str, digest: str, language: str) -> FileContent:
+    """What the store keeps of a file's content: its text, and its imports with their index terms."""
+    try:
+        imports = extract_imports(language, text)
+    except (ValueError, RuntimeError):  # an unparsable file has no imports, and is still indexed
+        logger.warning("import extraction failed for %s", path, exc_info=True)
+        imports = ()
+    return FileContent(digest, language, text, imports, import_terms(imports))
 
 
 class Indexer:
@@ -129,6 +142,7 @@ class Indexer:
         self.cache = cache
         self.settings = settings
         self._chunk_seconds = 0.0
+        self._unstored: set[str] = set()  # indexed files whose content the store does not hold
 
     # -- public ------------------------------------------------------------------------------
     def run(
@@ -148,6 +162,9 @@ class Indexer:
         status = "failed"
         try:
             existing = self.store.files()
+            # Indexed before contents were stored (or by an older Conexus): read once more, so
+            # a replica without the checkout can serve them; the chunks are kept.
+            self._unstored = set(self.store.unstored_files())
             t_walk = time.perf_counter()
             with index_phase("walk") as walk_span:
                 if paths is None:
@@ -163,7 +180,12 @@ class Indexer:
             todo: list[DocumentRef] = []
             for rel, sf in files.items():
                 row = existing.get(rel)
-                if row is not None and row.size == sf.size and row.mtime_ns == sf.mtime_ns:
+                if (
+                    row is not None
+                    and row.size == sf.size
+                    and row.mtime_ns == sf.mtime_ns
+                    and rel not in self._unstored
+                ):
                     report.files_unchanged += 1
                 else:
                     todo.append(sf)
@@ -186,6 +208,8 @@ class Indexer:
                 if deletes and not report.stopped:
                     writer.apply([], deletes)
                     report.files_deleted = len(deletes)
+                if (deletes or report.files_changed) and not report.stopped:
+                    writer.prune_contents()  # the texts and imports of replaced or deleted content
 
                 progress.phase = "saving"
                 notify(progress)
@@ -264,19 +288,23 @@ class Indexer:
 
     def _prepare(
         self, sf: DocumentRef, existing: dict[str, FileRow], *, link: bool = True
-    ) -> _Prepared | SkippedFile | _Linked | str:
-        """Load and chunk one document; returns the hash string alone when the content is unchanged,
-        and a link when the database holds the content indexed already (``link``)."""
+    ) -> _Prepared | SkippedFile | _Linked | FileContent | None:
+        """Load and chunk one document. Content that did not change gives None, or its
+        :class:`FileContent` when the store does not hold that yet; content the database holds
+        indexed already (another tree's) gives a link (``link``)."""
         doc = self.source.load(sf)
         if isinstance(doc, SkippedFile):
             return doc
         text, digest, language = doc.text, doc.version, doc.language
         row = existing.get(sf.path)
         if row is not None and row.hash == digest:
-            return digest
+            if sf.path in self._unstored and row.language == language:
+                return file_content(sf.path, text, digest, language)
+            return None
         if link and self.store.has_contents([(sf.path, digest)]):
             # Indexed (and screened) for another tree: the same path and content chunk and embed
-            # the same, so this tree lists it.
+            # the same, so this tree lists it. Its text and imports (by hash and language) were
+            # stored when that tree indexed it.
             n_lines = text.count("\n") + 1 if text else 0
             return _Linked(
                 doc.ref,
@@ -298,7 +326,8 @@ class Indexer:
         except Exception as exc:  # a chunker bug must cost one file, not the run
             logger.exception("chunking failed for %s", sf.path)
             return SkippedFile(sf.path, SkipReason.CHUNK_ERROR, str(exc)[:200])
-        return _Prepared(doc.ref, text, doc.invalid_utf8, digest, language, chunks)
+        content = file_content(sf.path, text, digest, language)
+        return _Prepared(doc.ref, text, doc.invalid_utf8, digest, language, chunks, content)
 
     def _producer(
         self,
@@ -332,7 +361,7 @@ class Indexer:
             t = time.perf_counter()
             res = self._prepare(sf, existing)
             self._chunk_seconds += time.perf_counter() - t
-            if isinstance(res, str):
+            if res is None or isinstance(res, FileContent):
                 batch.append((sf, res))
             else:
                 batch.append(res)
@@ -379,18 +408,24 @@ class Indexer:
                 updates: list[_Prepared] = []
                 touches: list[tuple[str, int, int]] = []
                 links: list[_Linked] = []
+                contents: list[FileContent] = []
                 for item in batch:
                     if isinstance(item, SkippedFile):
                         skips.append(item)
                     elif isinstance(item, tuple):
-                        sf, _digest = item
+                        sf, stored = item
                         touches.append((sf.path, sf.size, sf.mtime_ns))
+                        if stored is not None:
+                            contents.append(stored)
                     elif isinstance(item, _Linked):
                         links.append(item)
                     else:
                         updates.append(item)
+                        contents.append(item.content)
                 if links:
+                    before_updates = len(updates)
                     linked = self._link(links, existing, writer, updates, skips)
+                    contents.extend(p.content for p in updates[before_updates:])
                     report.files_linked += linked
                     report.files_changed += linked
                 keyed = [(c.hash(), c.embedding_text()) for p in updates for c in p.chunks]
@@ -439,6 +474,8 @@ class Indexer:
                         writer.apply(file_updates, [])
                     if touches:
                         writer.touch(touches)
+                    if contents:
+                        writer.put_contents(contents)
                 t_write += time.perf_counter() - t2
                 report.files_changed += len(updates)
                 report.files_unchanged += len(touches)

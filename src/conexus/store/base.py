@@ -21,6 +21,8 @@ Writes go through one path, :meth:`Store.writer`::
         w.touch(stamps)             # new (size, mtime) for unchanged content
         w.set_skips(skips)
         w.set_meta({"complete": "1"})
+        w.put_contents(contents)   # file texts and imports, by content hash
+        w.prune_contents()         # drop contents no file holds any more
         if stopped:
             w.abandon()             # atomic: roll everything back on leaving the block
 
@@ -50,7 +52,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from conexus.models import Chunk
+from conexus.models import Chunk, ImportRef
 
 F32 = npt.NDArray[np.float32]
 
@@ -177,6 +179,24 @@ class FileUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class FileContent:
+    """What a file's content holds for the tools that need no checkout: its text and its imports.
+
+    Keyed by the content hash (``FileUpdate.hash``) and language, so every file and tree
+    holding the same content shares one row. ``import_terms`` are the index terms of the
+    specifiers and imported names (:func:`conexus.tokens.index_form` of each word), which
+    :meth:`Store.importing_files` looks up; ``"."`` marks an import of the file's own
+    package that names no module (``from .. import x``, ``import '..'``).
+    """
+
+    hash: str
+    language: str
+    text: str
+    imports: tuple[ImportRef, ...] = ()
+    import_terms: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class FileLink:
     """A file whose content the database already holds (:meth:`Store.has_contents`): its manifest entry."""
 
@@ -274,6 +294,14 @@ class StoreWriter(Protocol):
         """Roll back every write of an atomic block on leaving it (no-op for a non-atomic one)."""
         ...
 
+    def put_contents(self, contents: Sequence[FileContent]) -> None:
+        """Store the text and imports of contents (a content already stored is kept as is)."""
+        ...
+
+    def prune_contents(self) -> None:
+        """Drop the stored contents no indexed file holds any more."""
+        ...
+
 
 class WriteTarget(Protocol):
     """What :class:`BlockWriter` forwards to: a backend's own write methods."""
@@ -287,6 +315,10 @@ class WriteTarget(Protocol):
     def _set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None: ...
 
     def set_meta(self, values: Mapping[str, str]) -> None: ...
+
+    def _put_contents(self, contents: Sequence[FileContent]) -> None: ...
+
+    def _prune_contents(self) -> None: ...
 
 
 class BlockWriter:
@@ -316,6 +348,12 @@ class BlockWriter:
 
     def abandon(self) -> None:
         self.abandoned = True
+
+    def put_contents(self, contents: Sequence[FileContent]) -> None:
+        self._store._put_contents(contents)
+
+    def prune_contents(self) -> None:
+        self._store._prune_contents()
 
 
 class Store(Protocol):
@@ -405,6 +443,23 @@ class Store(Protocol):
         Such a file is listed with :meth:`StoreWriter.link` instead of being chunked,
         embedded and written again (another worktree of the repository indexed it).
         """
+        ...
+
+    # -- contents: what read, grep, related and explain need without a checkout
+    def file_text(self, path: str) -> str | None:
+        """The text of an indexed file as it was indexed; None when not indexed or not stored."""
+        ...
+
+    def file_imports(self, paths: Sequence[str]) -> dict[str, tuple[ImportRef, ...]]:
+        """The imports of each indexed file among ``paths`` whose content is stored (others left out)."""
+        ...
+
+    def importing_files(self, terms: Sequence[str]) -> list[str]:
+        """Indexed files whose imports spell every one of ``terms`` (see :class:`FileContent`), by path."""
+        ...
+
+    def unstored_files(self) -> list[str]:
+        """Indexed files whose content is not stored (indexed before contents were), by path."""
         ...
 
     # -- retrieval

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
@@ -54,12 +55,11 @@ from conexus.errors import (
     QueryError,
     TooLargeError,
 )
-from conexus.models import decode_text
 from conexus.observability.instrument import incoming
 from conexus.paths import confine
 from conexus.search.read import MAX_READ_BYTES, withheld_message
+from conexus.server.lanes import Lanes
 from conexus.server.mcp.schema import input_schema, output_schema
-from conexus.sources.filesystem.read import looks_binary, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +106,14 @@ def _error_result(message: str) -> types.CallToolResult:
 class ConexusMCP:
     """Builds the MCP ``Server`` for a :class:`ConexusService` and implements its handlers."""
 
-    def __init__(self, service: ConexusService, *, request_timeout_s: float | None = None) -> None:
+    def __init__(
+        self, service: ConexusService, *, request_timeout_s: float | None = None, lanes: Lanes | None = None
+    ) -> None:
         self.service = service
         # Longest a tool call may run (None: no limit); the HTTP app sets its request_timeout_s here.
         self.request_timeout_s = request_timeout_s
+        # The worker threads tool calls run on; the HTTP app shares its lanes with the REST routes.
+        self.lanes = lanes or Lanes()
         self.server: Server[Any] = Server(
             SERVER_NAME,
             version=__version__,
@@ -149,10 +153,12 @@ class ConexusMCP:
                 message=f"Unknown tool: {params.name!r}. Available tools: {', '.join(BY_TOOL)}",
             )
 
+        loop = anyio.lowlevel.current_token()
+
         def progress(done: float, total: float | None, message: str) -> None:
             # Called on the operation's worker thread: hop back onto the event loop to notify.
             try:
-                anyio.from_thread.run(partial(ctx.session.report_progress, done, total, message))
+                anyio.from_thread.run(partial(ctx.session.report_progress, done, total, message), token=loop)
             except Exception:  # a client that went away must not fail the job it started
                 logger.debug("progress notification not delivered", exc_info=True)
 
@@ -171,9 +177,7 @@ class ConexusMCP:
         try:
             timer = anyio.move_on_after(limit or math.inf)
             with incoming(headers, request_id, trace_context), timer:
-                result = await anyio.to_thread.run_sync(
-                    op.execute, call, params.arguments, abandon_on_cancel=True
-                )
+                result = await self.lanes.run(op.cost, op.execute, call, params.arguments)
             if timer.cancelled_caught:
                 call.cancelled.set()  # as for a cancelled request: the operation stops its work
                 logger.warning("%s ran longer than %gs and was cancelled", op.tool, self.request_timeout_s)
@@ -294,18 +298,19 @@ def _mime(rel: str) -> str:
 def _read_indexed_file(root: ServedRoot, rel: str) -> str:
     if rel not in set(root.indexed_paths()):
         raise PathNotFoundError(f"{rel} is not an indexed file of root {root.name}")
-    absolute, _ = confine(root.path, rel)
     try:
-        data, st = read_bytes(absolute, MAX_READ_BYTES)  # never blocks on a FIFO in the file's place
-        if st.st_size > MAX_READ_BYTES:
-            raise TooLargeError(f"{rel} is too large to read as a resource ({st.st_size} bytes)")
+        # The checkout (never blocking on a FIFO in the file's place), or the indexed text on a
+        # server without one.
+        loaded = root.engine.load_file(rel, MAX_READ_BYTES)
+        if loaded.stamp.size > MAX_READ_BYTES:
+            raise TooLargeError(f"{rel} is too large to read as a resource ({loaded.stamp.size} bytes)")
     except FileNotFoundError as exc:
         raise PathNotFoundError(f"{rel} was deleted since it was indexed") from exc
     except OSError as exc:
         raise PathError(f"cannot read {rel}: {exc.strerror or exc}") from exc
-    if looks_binary(data):
+    if loaded.text is None:
         raise QueryError(f"{rel} is binary")
-    text, _invalid = decode_text(data)
+    text = loaded.text
     why = root.engine.withheld(rel, text)  # edited since indexing: it may hold a secret now
     if why is not None:
         raise PathDeniedError(withheld_message(rel, why))

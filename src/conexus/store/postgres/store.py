@@ -47,6 +47,7 @@ import psycopg
 from pgvector import HalfVector
 
 from conexus.errors import ConfigError, IndexIncompatibleError, IndexNotFoundError, StoreError
+from conexus.models import ImportRef
 from conexus.store.base import (
     INTERRUPTED,
     NO_FILTER,
@@ -54,6 +55,7 @@ from conexus.store.base import (
     ChunkFilter,
     ChunkMeta,
     ChunkRow,
+    FileContent,
     FileLink,
     FileRow,
     FileUpdate,
@@ -62,7 +64,7 @@ from conexus.store.base import (
     identity_variant,
 )
 from conexus.store.lexicon import query_phrases, symbol_names
-from conexus.store.postgres import sql
+from conexus.store.postgres import contents, sql
 from conexus.store.postgres.connection import Database, database, error_text
 from conexus.store.postgres.schema import FORMAT_VERSION, HNSW_MAX_DIM, ensure_vector_index, schema_version
 from conexus.store.vectors import F32
@@ -547,6 +549,7 @@ class PostgresStore:
         with self._tx() as conn:
             cur = conn.cursor()
             delete_rows(cur, self.index_id)
+            contents.prune(cur)
             cur.execute("UPDATE indexes SET n_chunks = 0, n_tokens = 0 WHERE id = %s", (self.index_id,))
             self._bump_generation(cur)
 
@@ -870,6 +873,43 @@ class PostgresStore:
                 (self.index_id, path),
             ).fetchall()
         return [ChunkRow(*r) for r in rows]
+
+    # -- contents (conexus.store.postgres.contents) -------------------------------------------------
+    @_translated
+    def _put_contents(self, stored: Sequence[FileContent]) -> None:
+        if stored:
+            with self._tx() as conn:
+                contents.put(conn.cursor(), stored)
+
+    @_translated
+    def _prune_contents(self) -> None:
+        with self._tx() as conn:
+            if not contents.prune(conn.cursor()):
+                logger.info("another index is writing contents; orphans are pruned by a later run")
+
+    @_translated
+    def file_text(self, path: str) -> str | None:
+        """The text of an indexed file as it was indexed; None when not indexed or not stored."""
+        with self._read() as conn:
+            return contents.file_text(conn, self.index_id, path)
+
+    @_translated
+    def file_imports(self, paths: Sequence[str]) -> dict[str, tuple[ImportRef, ...]]:
+        """The imports of each indexed file among ``paths`` whose content is stored."""
+        with self._read() as conn:
+            return contents.file_imports(conn, self.index_id, paths)
+
+    @_translated
+    def importing_files(self, terms: Sequence[str]) -> list[str]:
+        """Indexed files whose imports spell every one of ``terms``, by path."""
+        with self._read() as conn:
+            return contents.importing_files(conn, self.index_id, terms)
+
+    @_translated
+    def unstored_files(self) -> list[str]:
+        """Indexed files whose content is not stored, by path."""
+        with self._read() as conn:
+            return contents.unstored_files(conn, self.index_id)
 
 
 def clean_value(text: str) -> str:

@@ -24,11 +24,12 @@ import sqlite3
 from pathlib import Path
 
 from conexus.errors import IndexIncompatibleError
+from conexus.store.sqlite import contents
 from conexus.tokens import TOKENIZER_VERSION
 
 #: Format of the files on disk. A store refuses files of a newer format.
 FORMAT_VERSION = 2
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Meta keys of the database itself; every other key belongs to one tree (``tree_meta``).
 DATABASE_KEYS = frozenset(
@@ -156,6 +157,9 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE runs ADD COLUMN tree_id INTEGER;
     CREATE INDEX runs_tree ON runs(tree_id, id);
     """,
+    # File texts and imports by content hash, for replicas without a checkout (issue #14). An
+    # index built before holds none: the next index run stores them (Store.unstored_files).
+    4: contents.MIGRATION,
 }
 
 

@@ -60,7 +60,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 
 from conexus.errors import IndexIncompatibleError, IndexNotFoundError, StoreError
-from conexus.models import Chunk
+from conexus.models import Chunk, ImportRef
 from conexus.store.base import (
     INTERRUPTED,
     NO_FILTER,
@@ -68,6 +68,7 @@ from conexus.store.base import (
     ChunkFilter,
     ChunkMeta,
     ChunkRow,
+    FileContent,
     FileLink,
     FileRow,
     FileUpdate,
@@ -75,7 +76,7 @@ from conexus.store.base import (
     StoreWriter,
     identity_variant,
 )
-from conexus.store.sqlite import sql
+from conexus.store.sqlite import contents, sql
 from conexus.store.sqlite.backup import backup_index
 from conexus.store.sqlite.integrity import BUSY_TIMEOUT_MS, verify
 from conexus.store.sqlite.schema import DATABASE_KEYS, merged_meta, migrate
@@ -829,8 +830,11 @@ class SqliteStore:
                 tx.execute("DELETE FROM files")
                 tx.execute("DELETE FROM chunks")
                 tx.execute("DELETE FROM units")
+                contents.clear(tx)
                 removed = sorted(self.vectors.keys())
             else:
+                # The texts and imports other trees' files share stay; the next pruning run
+                # removes those no file holds any more (contents.prune).
                 rows = tx.execute(
                     "DELETE FROM files WHERE tree_id=? RETURNING unit_id", (self.tree_id,)
                 ).fetchall()
@@ -1163,3 +1167,35 @@ class SqliteStore:
             self._params(path=path),
         )
         return [ChunkRow(*r) for r in rows]
+
+    # -- contents (conexus.store.sqlite.contents) ---------------------------------------------------
+    @_translated
+    def _put_contents(self, stored: Sequence[FileContent]) -> None:
+        if stored:
+            with self._tx() as tx:
+                contents.put(tx, stored)
+
+    @_translated
+    def _prune_contents(self) -> None:
+        with self._tx() as tx:
+            contents.prune(tx)
+
+    @_translated
+    def file_text(self, path: str) -> str | None:
+        """The text of an indexed file as it was indexed; None when not indexed or not stored."""
+        return contents.file_text(self._reader(), self.tree_id, path)
+
+    @_translated
+    def file_imports(self, paths: Sequence[str]) -> dict[str, tuple[ImportRef, ...]]:
+        """The imports of each indexed file among ``paths`` whose content is stored."""
+        return contents.file_imports(self._reader(), self.tree_id, paths)
+
+    @_translated
+    def importing_files(self, terms: Sequence[str]) -> list[str]:
+        """Indexed files whose imports spell every one of ``terms``, by path."""
+        return contents.importing_files(self._reader(), self.tree_id, terms)
+
+    @_translated
+    def unstored_files(self) -> list[str]:
+        """Indexed files whose content is not stored, by path."""
+        return contents.unstored_files(self._reader(), self.tree_id)

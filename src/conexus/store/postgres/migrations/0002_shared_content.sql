@@ -102,3 +102,7 @@ CREATE TABLE vectors (
     embedding halfvec NOT NULL
 );
 CREATE INDEX vectors_unit ON vectors (unit_id);
+
+-- A database that applied 0003 (file texts by content hash) before this step lost that step's
+-- index of files with the table above: made again here (0003 creates it only if missing).
+CREATE INDEX IF NOT EXISTS files_content ON files (hash, language);
