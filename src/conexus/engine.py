@@ -97,7 +97,8 @@ class Engine:
         self.settings = settings or load_settings(self.root)
         self.index_dir = index_dir_for(self.root, self.settings.home)
         # Where the index lives (store_url): the SQLite files in index_dir, or a PostgreSQL database.
-        self.location = index_location(self.settings.store_url, self.index_dir)
+        # A worktree of a git repository is a tree of the repository's database (content shared).
+        self.location = index_location(self.settings.store_url, self.index_dir, self.root, self.settings.home)
         if missing is not None and not self.location.exists():
             raise missing  # no checkout and no index of it: a wrong path
         # Where documents come from: indexing lists and reads them, freshness checks them.
@@ -276,6 +277,8 @@ class Engine:
         """
         if not self.location.local:
             return self.location.backup(dest)  # refused, saying what to use instead
+        if self.location.shared:
+            raise ConfigError(self._shared_refusal("backup"))
         if not self.has_index():
             raise IndexNotFoundError(f"no index for {self.root}; nothing to back up")
         with self._lock:
@@ -283,6 +286,13 @@ class Engine:
         if store is not None:
             return store.backup(dest)
         return self.location.backup(dest)
+
+    def _shared_refusal(self, action: str) -> str:
+        return (
+            f"the index of {self.root} is one worktree's tree in its repository's shared database "
+            f"({self.location.describe()}); `conexus {action}` copies an index of its own only: "
+            "rebuild a worktree's index with `conexus index`"
+        )
 
     def index_in_use(self) -> bool:
         """Whether any connection has this root's index open: this engine's, or one in another process."""
@@ -313,6 +323,8 @@ class Engine:
                 f"the index of {self.root} lives in {self.location.describe()}: restore it with "
                 "PostgreSQL's own tools; `conexus restore` restores SQLite indexes only"
             )
+        if self.location.shared:
+            raise ConfigError(self._shared_refusal("restore"))
         staged = self.settings.home / "restore-staging" / f"{self.index_dir.name}-{os.getpid()}"
         try:
             if staged.exists():

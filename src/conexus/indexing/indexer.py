@@ -7,7 +7,9 @@ touches the disk itself, so any source can be indexed.
 
 Change detection is two-staged: a document whose stamp (size, mtime) matches
 the index is unchanged without being read; otherwise it is loaded and hashed,
-and only a new content hash leads to re-chunking. Each batch of files is written in one
+and only a new content hash leads to re-chunking. Content the database already
+holds for another tree (a worktree of the same repository, ``Store.has_contents``)
+is linked, not chunked, embedded or written again. Each batch of files is written in one
 transaction, so a killed run leaves a consistent index holding every batch it
 finished, and the next run picks up the rest.
 
@@ -36,7 +38,7 @@ from conexus.models import Chunk, SkippedFile, SkipReason
 from conexus.observability.instrument import index_phase
 from conexus.observability.tracing import start_span
 from conexus.sources.base import DocumentRef, Source
-from conexus.store.base import COMPLETE_KEY, FileContent, FileRow, FileUpdate, Store, StoreWriter
+from conexus.store.base import COMPLETE_KEY, FileContent, FileLink, FileRow, FileUpdate, Store, StoreWriter
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class IndexReport:
     files_changed: int = 0
     files_unchanged: int = 0
     files_deleted: int = 0
+    files_linked: int = 0  # of the changed files, those whose content another tree had indexed
     chunks_written: int = 0
     lines_indexed: int = 0  # lines of the files read and chunked in this run
     embedded: int = 0
@@ -100,9 +103,16 @@ class _Prepared:
     content: FileContent
 
 
-# What the reading thread hands over: prepared files, skips, and (ref, content) of files whose
-# stamp changed but whose content did not (the content when the store does not hold it yet).
-_Batch = list[_Prepared | SkippedFile | tuple[DocumentRef, FileContent | None]]
+@dataclass
+class _Linked:
+    file: DocumentRef
+    link: FileLink
+
+
+# What the reading thread hands over: prepared files, skips, files whose content the database
+# holds already, and (ref, content) of files whose stamp changed but whose content did not (the
+# content when the store does not hold it yet).
+_Batch = list[_Prepared | SkippedFile | _Linked | tuple[DocumentRef, FileContent | None]]
 
 
 def file_content(path: str, text: str, digest: str, language: str) -> FileContent:
@@ -254,11 +264,34 @@ class Indexer:
         return files, skips, gone
 
     # -- reading, chunking, embedding, writing -----------------------------------------------------
+    def _link(
+        self,
+        links: Sequence[_Linked],
+        existing: dict[str, FileRow],
+        writer: StoreWriter,
+        updates: list[_Prepared],
+        skips: list[SkippedFile],
+    ) -> int:
+        """List ``links`` in the store; the number listed. A content collected since it was seen
+        (its last tree dropped meanwhile) is chunked here and joins ``updates``."""
+        with index_phase("link", **{"conexus.files": len(links)}):
+            missing = set(writer.link([item.link for item in links]))
+        for item in links:
+            if item.link.path not in missing:
+                continue
+            res = self._prepare(item.file, existing, link=False)
+            if isinstance(res, _Prepared):
+                updates.append(res)
+            elif isinstance(res, SkippedFile):
+                skips.append(res)
+        return len(links) - len(missing)
+
     def _prepare(
-        self, sf: DocumentRef, existing: dict[str, FileRow]
-    ) -> _Prepared | SkippedFile | FileContent | None:
+        self, sf: DocumentRef, existing: dict[str, FileRow], *, link: bool = True
+    ) -> _Prepared | SkippedFile | _Linked | FileContent | None:
         """Load and chunk one document. Content that did not change gives None, or its
-        :class:`FileContent` when the store does not hold that yet."""
+        :class:`FileContent` when the store does not hold that yet; content the database holds
+        indexed already (another tree's) gives a link (``link``)."""
         doc = self.source.load(sf)
         if isinstance(doc, SkippedFile):
             return doc
@@ -268,6 +301,15 @@ class Indexer:
             if sf.path in self._unstored and row.language == language:
                 return file_content(sf.path, text, digest, language)
             return None
+        if link and self.store.has_contents([(sf.path, digest)]):
+            # Indexed (and screened) for another tree: the same path and content chunk and embed
+            # the same, so this tree lists it. Its text and imports (by hash and language) were
+            # stored when that tree indexed it.
+            n_lines = text.count("\n") + 1 if text else 0
+            return _Linked(
+                doc.ref,
+                FileLink(sf.path, digest, sf.size, sf.mtime_ns, language, n_lines, doc.invalid_utf8),
+            )
         # Content the index has not held before is screened for secrets, once per version.
         screened = self.source.screen(doc)
         if screened is not None:
@@ -365,6 +407,7 @@ class Indexer:
                     continue  # drain so the producer can finish
                 updates: list[_Prepared] = []
                 touches: list[tuple[str, int, int]] = []
+                links: list[_Linked] = []
                 contents: list[FileContent] = []
                 for item in batch:
                     if isinstance(item, SkippedFile):
@@ -374,9 +417,17 @@ class Indexer:
                         touches.append((sf.path, sf.size, sf.mtime_ns))
                         if stored is not None:
                             contents.append(stored)
+                    elif isinstance(item, _Linked):
+                        links.append(item)
                     else:
                         updates.append(item)
                         contents.append(item.content)
+                if links:
+                    before_updates = len(updates)
+                    linked = self._link(links, existing, writer, updates, skips)
+                    contents.extend(p.content for p in updates[before_updates:])
+                    report.files_linked += linked
+                    report.files_changed += linked
                 keyed = [(c.hash(), c.embedding_text()) for p in updates for c in p.chunks]
                 t1 = time.perf_counter()
                 before = progress.embedded

@@ -65,37 +65,43 @@ def clear(tx: sqlite3.Connection) -> None:
     tx.execute("DELETE FROM contents")
 
 
-def file_text(conn: sqlite3.Connection, path: str) -> str | None:
-    row = conn.execute(f"SELECT c.text FROM files f {_JOIN} WHERE f.path = ?", (path,)).fetchone()
+def file_text(conn: sqlite3.Connection, tree_id: int, path: str) -> str | None:
+    row = conn.execute(
+        f"SELECT c.text FROM files f {_JOIN} WHERE f.tree_id = ? AND f.path = ?", (tree_id, path)
+    ).fetchone()
     return unpack_text(row[0]) if row else None
 
 
-def file_imports(conn: sqlite3.Connection, paths: Sequence[str]) -> dict[str, tuple[ImportRef, ...]]:
+def file_imports(
+    conn: sqlite3.Connection, tree_id: int, paths: Sequence[str]
+) -> dict[str, tuple[ImportRef, ...]]:
     if not paths:
         return {}
     rows = conn.execute(
-        f"SELECT f.path, c.imports FROM files f {_JOIN} WHERE f.path IN (SELECT value FROM json_each(?))",
-        (json.dumps(list(paths)),),
+        f"SELECT f.path, c.imports FROM files f {_JOIN} "
+        "WHERE f.tree_id = ? AND f.path IN (SELECT value FROM json_each(?))",
+        (tree_id, json.dumps(list(paths))),
     )
     return {str(path): unpack_imports(imports) for path, imports in rows}
 
 
-def importing_files(conn: sqlite3.Connection, terms: Sequence[str]) -> list[str]:
+def importing_files(conn: sqlite3.Connection, tree_id: int, terms: Sequence[str]) -> list[str]:
     wanted = sorted(set(terms))
     if not wanted:
         return []
     rows = conn.execute(
         "SELECT f.path FROM import_terms t JOIN files f ON f.hash = t.hash AND f.language = t.language "
-        "WHERE t.term IN (SELECT value FROM json_each(?)) GROUP BY f.path "
+        "WHERE f.tree_id = ? AND t.term IN (SELECT value FROM json_each(?)) GROUP BY f.path "
         "HAVING count(DISTINCT t.term) = ? ORDER BY f.path",
-        (json.dumps(wanted), len(wanted)),
+        (tree_id, json.dumps(wanted), len(wanted)),
     )
     return [str(r[0]) for r in rows]
 
 
-def unstored_files(conn: sqlite3.Connection) -> list[str]:
+def unstored_files(conn: sqlite3.Connection, tree_id: int) -> list[str]:
     rows = conn.execute(
-        "SELECT f.path FROM files f WHERE NOT EXISTS "
-        "(SELECT 1 FROM contents c WHERE c.hash = f.hash AND c.language = f.language) ORDER BY f.path"
+        "SELECT f.path FROM files f WHERE f.tree_id = ? AND NOT EXISTS "
+        "(SELECT 1 FROM contents c WHERE c.hash = f.hash AND c.language = f.language) ORDER BY f.path",
+        (tree_id,),
     )
     return [str(r[0]) for r in rows]

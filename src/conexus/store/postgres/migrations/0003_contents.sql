@@ -24,4 +24,4 @@ CREATE TABLE import_terms (
 );
 CREATE INDEX import_terms_content ON import_terms (hash, language);
 
-CREATE INDEX files_content ON files (hash, language);
+CREATE INDEX IF NOT EXISTS files_content ON files (hash, language);
