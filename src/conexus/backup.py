@@ -113,7 +113,7 @@ def create_backup(engines: Sequence[Engine], dest: Path) -> dict[str, Any]:
 def remove_abandoned_partials(dest: Path) -> list[Path]:
     """Delete the ``DEST.partial-<pid>`` folders of backups whose process is gone (killed
     before its rename); returns them. A partial folder of a running process is left alone."""
-    removed = []
+    removed: list[Path] = []
     prefix = f"{dest.name}.partial-"
     try:
         siblings = list(dest.parent.iterdir())
