@@ -135,7 +135,7 @@ class Engine:
         """The embedder for queries; when it cannot load or tell its identity, a stand-in whose
         queries fail, so searches answer without vectors (and say so) instead of refusing."""
         if self._query_identity() is None:
-            reason = self.embedder_health.unavailable() or "unknown"
+            reason = self.embedder_health.last_failure or "unknown"
             return UnavailableEmbedder(EmbeddingError(reason), dim=store.dim)
         return self.embedder
 
@@ -155,7 +155,7 @@ class Engine:
             recorded = None
         if not isinstance(recorded, int):
             raise EmbeddingError(
-                f"the embedder is unavailable ({self.embedder_health.unavailable()}) and the index of "
+                f"the embedder is unavailable ({self.embedder_health.last_failure}) and the index of "
                 f"{self.root} does not record its vector size; run `conexus index` once the embedder answers"
             )
         return recorded
@@ -615,7 +615,7 @@ class Engine:
         mismatch = ident.mismatches(meta) if ident is not None else []
         out["compatible"] = not mismatch
         out["mismatches"] = mismatch
-        out["embedder_unavailable"] = self.embedder_health.unavailable()
+        out["embedder_unavailable"] = self.embedder_health.last_failure
         if check_stale:
             out["stale"] = self.stale_files(store)
         return out

@@ -84,7 +84,8 @@ class OpenAIEmbedder:
     def dim(self) -> int:
         """The vector size, from the first response (asks the server once if nothing was embedded yet)."""
         if self._dim is None:
-            self._request(["dimension probe"])
+            # Asked when an index is opened or checked: like a query, someone waits for it.
+            self._request(["dimension probe"], retries=min(1, self.max_retries))
         assert self._dim is not None
         return self._dim
 

@@ -85,6 +85,12 @@ class EmbedderHealth:
                 return self._reason
             return None
 
+    @property
+    def last_failure(self) -> str | None:
+        """Why the embedder failed last, until it answers again (what status reports)."""
+        with self._lock:
+            return self._reason
+
     def failed(self, reason: str) -> None:
         with self._lock:
             self._failed_at = time.monotonic()
