@@ -507,11 +507,7 @@ class HttpSession:
             return []
         kind = answer.headers.get("content-type", "")
         if kind.startswith("text/event-stream"):
-            return [
-                json.loads(line[5:])
-                for line in answer.text.splitlines()
-                if line.startswith("data:") and line[5:].strip()
-            ]
+            return sse_messages(answer)
         assert kind.startswith("application/json"), (answer.status_code, kind, answer.text[:300])
         body = answer.json()
         return body if isinstance(body, list) else [body]
@@ -579,10 +575,24 @@ def test_over_stdio_requests_before_initialize_are_refused_and_the_session_then_
 
 
 def sse_messages(answer: httpx.Response) -> list[dict[str, Any]]:
-    if answer.headers.get("content-type", "").startswith("text/event-stream"):
-        lines = answer.text.splitlines()
-        return [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]
-    return [answer.json()] if answer.content else []
+    """The JSON-RPC messages of an answer: the ``data`` of each server-sent event, or a JSON body.
+
+    Events are split on line ends only (``str.splitlines`` would also split at U+2028 or
+    U+0085, which JSON leaves unescaped inside strings), and an event's ``data`` lines are
+    joined with a newline, as the SSE standard says.
+    """
+    if not answer.headers.get("content-type", "").startswith("text/event-stream"):
+        return [answer.json()] if answer.content else []
+    messages: list[dict[str, Any]] = []
+    data: list[str] = []
+    for line in [*answer.text.replace("\r\n", "\n").split("\n"), ""]:
+        if not line:
+            if data and "".join(data).strip():
+                messages.append(json.loads("\n".join(data)))
+            data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    return messages
 
 
 @pytest.mark.anyio
