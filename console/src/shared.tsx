@@ -107,9 +107,19 @@ export function IndexState({ state }: { state: string }) {
   );
 }
 
-export function Section({ title, children, count }: { title: string; children: ComponentChildren; count?: number }) {
+export function Section({
+  title,
+  children,
+  count,
+  id,
+}: {
+  title: string;
+  children: ComponentChildren;
+  count?: number;
+  id?: string;
+}) {
   return (
-    <section class="card">
+    <section class="card" id={id}>
       <h3>
         {title}
         {count !== undefined ? <span class="count">{count}</span> : null}

@@ -51,7 +51,7 @@ export function LocalizeView({ root, onRelated }: { root: string; onRelated: (t:
             ) : null}
           </p>
           <div class="columns">
-            <Section title="Files" count={result.files.length}>
+            <Section id="localize-files" title="Files" count={result.files.length}>
               <table>
                 <thead>
                   <tr>
@@ -77,7 +77,7 @@ export function LocalizeView({ root, onRelated }: { root: string; onRelated: (t:
                 </tbody>
               </table>
             </Section>
-            <Section title="Functions and blocks" count={result.locations.length}>
+            <Section id="localize-locations" title="Functions and blocks" count={result.locations.length}>
               <table>
                 <thead>
                   <tr>

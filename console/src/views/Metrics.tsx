@@ -154,14 +154,14 @@ export function MetricsView() {
       {samples ? (
         <>
           <p class="summary">Conexus {version ?? ""}: counters since the server started, refreshed every 5 s.</p>
-          <Section title="Requests and latency">
+          <Section id="metrics-requests" title="Requests and latency">
             <Requests samples={samples} />
           </Section>
           <div class="grid">
-            <Section title="Indexes">
+            <Section id="metrics-indexes" title="Indexes">
               <Indexes samples={samples} />
             </Section>
-            <Section title="Refusals and load">
+            <Section id="metrics-refusals" title="Refusals and load">
               <Refusals samples={samples} />
             </Section>
           </div>

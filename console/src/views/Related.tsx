@@ -78,7 +78,7 @@ export function RelatedView({
               const items = result[key] as Cited[];
               if (key === "co_changes" && !result.git_history) return null;
               return (
-                <Section key={key} title={title} count={items.length}>
+                <Section key={key} id={`related-${key}`} title={title} count={items.length}>
                   {items.length ? (
                     <ul class="plain">
                       {items.map((item) => (
@@ -94,7 +94,7 @@ export function RelatedView({
               );
             })}
             {result.git_history && result.recent_commits.length ? (
-              <Section title="Recent commits" count={result.recent_commits.length}>
+              <Section id="related-commits" title="Recent commits" count={result.recent_commits.length}>
                 <ul class="plain">
                   {result.recent_commits.map((commit, i) => (
                     <li key={i}>

@@ -152,7 +152,7 @@ export function StatusView({ root, onRoot }: { root: string; onRoot: (name: stri
   return (
     <div class="view" data-polls={polls}>
       <ErrorBox error={error} />
-      <Section title="Roots" count={data.roots.length}>
+      <Section id="status-roots" title="Roots" count={data.roots.length}>
         <table>
           <thead>
             <tr>
@@ -180,7 +180,7 @@ export function StatusView({ root, onRoot }: { root: string; onRoot: (name: stri
           </tbody>
         </table>
       </Section>
-      <Section title={`Index of ${data.root}`}>
+      <Section id="status-index" title={`Index of ${data.root}`}>
         <p class="state-line">
           <span class={`badge state-${data.index_state}`} id="index-state">
             {data.index_state}
@@ -235,7 +235,7 @@ export function StatusView({ root, onRoot }: { root: string; onRoot: (name: stri
         ) : null}
       </Section>
       <div class="grid">
-        <Section title="Skipped files" count={Object.values(st.skipped ?? {}).reduce((a, b) => a + b, 0)}>
+        <Section id="status-skipped" title="Skipped files" count={Object.values(st.skipped ?? {}).reduce((a, b) => a + b, 0)}>
           <Table entries={Object.entries(st.skipped ?? {})} empty="nothing skipped" />
           {st.secrets?.length ? (
             <ul class="plain">
@@ -247,7 +247,7 @@ export function StatusView({ root, onRoot }: { root: string; onRoot: (name: stri
             </ul>
           ) : null}
         </Section>
-        <Section title="Stale files" count={stale ? stale.modified + stale.deleted : undefined}>
+        <Section id="status-stale" title="Stale files" count={stale ? stale.modified + stale.deleted : undefined}>
           {stale ? (
             <>
               <p>
@@ -268,10 +268,10 @@ export function StatusView({ root, onRoot }: { root: string; onRoot: (name: stri
             Check again
           </button>
         </Section>
-        <Section title="Languages">
+        <Section id="status-languages" title="Languages">
           <Table entries={Object.entries(st.languages ?? {})} empty="no files" />
         </Section>
-        <Section title="Jobs">
+        <Section id="status-jobs" title="Jobs">
           <ul class="plain">
             {current ? <JobLine job={current} /> : <li class="muted">no job running</li>}
             {(st.jobs?.queued ?? []).map((j) => (
