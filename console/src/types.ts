@@ -131,7 +131,7 @@ export interface RootStatus {
   index_bytes?: number;
   languages?: Record<string, number>;
   skipped?: Record<string, number>;
-  secrets?: string[];
+  secrets?: { path: string; detail: string }[];
   last_run?: { id: number; status: string; started_at: number; finished_at: number | null; pid?: number };
   partial?: boolean;
   embedder_id?: string;

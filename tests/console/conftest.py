@@ -80,24 +80,28 @@ class Console:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.post(f"{self.base}/api/v1/{operation}", json=arguments, headers=headers, timeout=60)
 
-    def wait_ready(self, key: str | None = None) -> dict[str, Any]:
-        """Poll status until the index is ready and no job runs (bounded)."""
+    def wait_ready(self, key: str | None = None) -> None:
+        """Poll status until every root's index is ready and no job runs (bounded)."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            body: dict[str, Any] = self.api("status", key, check_stale=False).json()
-            jobs = body.get("status", {}).get("jobs", {})
-            if body.get("index_state") == "ready" and jobs.get("current") is None and not jobs.get("queued"):
-                return body
-            if time.monotonic() > deadline:
-                raise AssertionError(f"index not ready within {READY_TIMEOUT_S}s: {body}")
-            time.sleep(0.1)  # polling interval, not synchronisation: the deadline decides
+        names: list[str] = [r["name"] for r in self.api("status", key, check_stale=False).json()["roots"]]
+        for name in names:
+            while True:
+                body: dict[str, Any] = self.api("status", key, check_stale=False, root=name).json()
+                jobs = body.get("status", {}).get("jobs", {})
+                idle = jobs.get("current") is None and not jobs.get("queued")
+                if body.get("index_state") == "ready" and idle:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{name}: index not ready within {READY_TIMEOUT_S}s: {body}")
+                time.sleep(0.1)  # polling interval, not synchronisation: the deadline decides
 
 
 def start_console(
-    repo: Path, home: Path, keys: dict[str, str] | None = None, *args: str
+    roots: list[Path], home: Path, keys: dict[str, str] | None = None, *args: str
 ) -> Iterator[Console]:
+    """Serve ``roots`` from ``home`` until the generator is closed; the indexes are built first."""
     # No watcher: a test that edits a file sees it stale until it asks for a reindex.
-    server = start_http_server([repo], home, "--no-watch", *args)
+    server = start_http_server(roots, home, "--no-watch", *args)
     try:
         console = Console(server, server.url.removesuffix("/mcp"), dict(keys or {}))
         console.wait_ready(next(iter(console.keys.values()), None))

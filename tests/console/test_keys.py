@@ -27,7 +27,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     home = base / "home"
     store = KeyStore(home)
     keys = {scope: store.create(f"console-{scope}", scope)[1] for scope in ("admin", "index", "read")}
-    yield from start_console(make_repo(base / "repo"), home, keys, "--no-public-metrics")
+    yield from start_console([make_repo(base / "repo")], home, keys, "--no-public-metrics")
 
 
 def enter_key(page: Page, key: str) -> None:

@@ -192,7 +192,7 @@ export function StatusView({ root, onRoot }: { root: string; onRoot: (name: stri
             <span class="badge warn">incompatible: {(st.mismatches ?? []).join(", ")} — rebuild</span>
           ) : null}
         </p>
-        {progress && progress.files_total ? (
+        {current && progress && progress.files_total ? (
           <ProgressBar done={progress.files_done ?? 0} total={progress.files_total} />
         ) : null}
         <Counts status={st} />
@@ -238,10 +238,10 @@ export function StatusView({ root, onRoot }: { root: string; onRoot: (name: stri
         <Section id="status-skipped" title="Skipped files" count={Object.values(st.skipped ?? {}).reduce((a, b) => a + b, 0)}>
           <Table entries={Object.entries(st.skipped ?? {})} empty="nothing skipped" />
           {st.secrets?.length ? (
-            <ul class="plain">
+            <ul class="plain" id="status-secrets" aria-label="files withheld as secrets">
               {st.secrets.map((s) => (
-                <li key={s}>
-                  <code>{s}</code>
+                <li key={s.path}>
+                  <code>{s.path}</code> <span class="muted">{s.detail}</span>
                 </li>
               ))}
             </ul>
