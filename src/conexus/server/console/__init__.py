@@ -40,8 +40,14 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def is_console_path(path: str) -> bool:
-    """Whether ``path`` is the console's page or one of its assets (served without a key)."""
-    return path in PAGE_PATHS or path.startswith(ASSETS_PREFIX + "/")
+    """Whether ``path`` is the console's page or one of its assets (served without a key).
+
+    A path with a ``..`` segment is never one: routing does not normalise paths,
+    and an open door should not depend on the static files' own containment.
+    """
+    if path in PAGE_PATHS:
+        return True
+    return path.startswith(ASSETS_PREFIX + "/") and ".." not in path.split("/")
 
 
 class _Assets(StaticFiles):
@@ -74,5 +80,6 @@ def console_routes(static_dir: Path = STATIC_DIR) -> list[BaseRoute]:
         return FileResponse(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
     routes: list[BaseRoute] = [Route(path, index, methods=["GET", "HEAD"]) for path in sorted(PAGE_PATHS)]
-    routes.append(Mount(ASSETS_PREFIX, app=_Assets(directory=static_dir / "assets", check_dir=False)))
+    if (static_dir / "assets").is_dir():  # no folder, no mount: an unbuilt checkout answers 404, not 500
+        routes.append(Mount(ASSETS_PREFIX, app=_Assets(directory=static_dir / "assets")))
     return routes
