@@ -8,13 +8,18 @@ download its own browser here, so it launches the Debian binary
 (``executable_path``): without ``chromium`` the tests skip with the reason,
 and fail in CI (``CONEXUS_REQUIRE_SERVICES=1``, :func:`tests.services.require_binary`).
 
-The tests write a screenshot of each view to ``docs/images/console-*.png``:
-the pictures in ``docs/console.md`` are these.
+The tests take a screenshot of each view. With ``CONEXUS_SCREENSHOTS=docs/images``
+they write them there (``docs/images/console-*.png``: the pictures of
+``docs/console.md`` are these); otherwise into a temporary folder, so a test run
+leaves the committed pictures alone::
+
+    CONEXUS_SCREENSHOTS=docs/images pytest tests/console
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +32,8 @@ import pytest
 from tests.server.conftest import HttpServer, start_http_server
 from tests.services import require_binary
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+_SHOTS = os.environ.get("CONEXUS_SCREENSHOTS")
+IMAGES = Path(_SHOTS).resolve() if _SHOTS else Path(tempfile.mkdtemp(prefix="conexus-console-shots-"))
 VIEWPORT = {"width": 1280, "height": 800}  # a laptop screen
 READY_TIMEOUT_S = 120.0
 UI_TIMEOUT_MS = 30_000  # what one step of the UI may take on a loaded 2-core machine
@@ -144,7 +150,7 @@ def page(context: BrowserContext, page_errors: PageErrors) -> Iterator[Page]:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """Write ``docs/images/console-<name>.png`` (the whole page) and return its path."""
+    """Write ``console-<name>.png`` (the whole page) into :data:`IMAGES` and return its path."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     path = IMAGES / f"console-{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
