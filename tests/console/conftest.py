@@ -55,7 +55,9 @@ def require_playwright() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Package-scoped, not session-scoped: Playwright's sync API keeps an asyncio loop running in the
+# main thread while it lives, and the later test packages call anyio.run there.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     require_playwright()
     require_binary("chromium")
@@ -64,7 +66,7 @@ def playwright() -> Iterator[Playwright]:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     # Root (CI) cannot use Chromium's sandbox; the pages are our own, on loopback.
     launched = playwright.chromium.launch(
