@@ -15,13 +15,16 @@ The PostgreSQL backend is imported only when a URL is configured; without the
 
 from __future__ import annotations
 
+import os
 import shutil
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from conexus.errors import ConfigError
 from conexus.layout import INDEX_DB
 from conexus.store.base import Store, StoreBackup
+from conexus.store.joblock import FileJobLock
 
 #: The distributions the PostgreSQL backend needs (the ``postgres`` extra).
 POSTGRES_MODULES = ("psycopg", "psycopg_pool", "pgvector")
@@ -62,6 +65,26 @@ class IndexLocation(Protocol):
         """
         ...
 
+    def job_lock(self, wait_s: float) -> AbstractContextManager[None]:
+        """Hold the index's job lock (:mod:`conexus.store.joblock`) for a block: one job per index,
+        across processes; waits up to ``wait_s`` seconds for another holder.
+
+        Raises:
+            IndexBusyError: another process held it throughout.
+            StoreError: the lock cannot be taken (the server is unreachable).
+        """
+        ...
+
+    def job_holder(self) -> dict[str, Any] | None:
+        """Who holds the job lock (pid, host, since: whatever is known), or None when nobody does."""
+        ...
+
+    def incarnation(self) -> object | None:
+        """What tells this index apart from another one created under the same name after a
+        clear or rebuild (by any process), or None when there is none: a store opened on an
+        older incarnation must be opened again."""
+        ...
+
 
 class SqliteLocation:
     """An embedded index: one folder of files under the data home."""
@@ -97,6 +120,25 @@ class SqliteLocation:
         from conexus.store.sqlite.backup import backup_index
 
         return backup_index(self.directory, dest)
+
+    def _job_lock(self) -> FileJobLock:
+        # Beside the folder, not in it: a rebuild or clear deletes the folder.
+        return FileJobLock(
+            self.directory.with_name(self.directory.name + ".lock"), f"the index at {self.directory}"
+        )
+
+    def job_lock(self, wait_s: float) -> AbstractContextManager[None]:
+        return self._job_lock().hold(wait_s)
+
+    def job_holder(self) -> dict[str, Any] | None:
+        return self._job_lock().holder()
+
+    def incarnation(self) -> object | None:
+        try:
+            st = os.stat(self.directory / INDEX_DB)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)  # a clear deletes the file; a new index is a new inode
 
 
 def index_location(store_url: str, index_dir: Path) -> IndexLocation:

@@ -450,6 +450,9 @@ class ImportEdge:
 class _CachedLayout:
     generation: str
     layout: RepoLayout
+    # The store it was built from: an index cleared and built again (by any process) is opened
+    # as a new store whose generations count from the start again, so the number alone can repeat.
+    store: Store | None = None
     importers: dict[tuple[str, ...], list[ImportEdge]] = field(default_factory=dict)
     graph: _WholeGraph | None = None
 
@@ -471,8 +474,8 @@ def _cached_layout(root: Path, store: Store) -> _CachedLayout:
     generation = store.meta().get("generation", "0")
     with _LAYOUT_LOCK:
         cached = _LAYOUTS.get(key)
-        if cached is None or cached.generation != generation:
-            cached = _CachedLayout(generation, RepoLayout.build(root, store.files()))
+        if cached is None or cached.generation != generation or cached.store is not store:
+            cached = _CachedLayout(generation, RepoLayout.build(root, store.files()), store)
             _LAYOUTS[key] = cached
         return cached
 
