@@ -161,6 +161,10 @@ def test_a_replica_that_did_not_write_answers_with_another_replicas_changes_and_
         assert expect_line(other, "done") == "done 1"
     assert reader.generation() > before
     assert reader.search("capybara_naps").hits[0].path == "httpkit/capybara.py"  # no restart
+    # The vector side too (SQLite keeps its HNSW graph in memory): the new chunk is a neighbour.
+    store = reader._open_store(create=False)
+    chunk = store.chunks_of_file("httpkit/capybara.py")[0]
+    assert chunk.id in [cid for cid, _ in store.nearest(reader.embedder.embed_documents([chunk.text])[0], 5)]
     assert reader.freshness("httpkit/capybara.py") == "fresh"
 
     # Cleared and built again elsewhere: the reader opens the new index, not the old one's rows.

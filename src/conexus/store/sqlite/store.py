@@ -142,6 +142,7 @@ class SqliteStore:
                 "run `conexus index` to rebuild it, or configure the same embedder"
             )
         try:
+            self._vectors_generation = self.generation()
             self.vectors: VectorIndex = self._load_vectors()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot load the vectors of {self.db_path}: {exc}") from exc
@@ -300,6 +301,32 @@ class SqliteStore:
             index.add(batch, self._get_vectors(batch))
         self._save_vectors(index)
 
+    def _current_vectors(self) -> VectorIndex:
+        """The in-memory HNSW index, caught up with writes other processes committed since it
+        was loaded (issue #14: a replica that did not write must not search stale vectors).
+
+        Keyed by the store's generation: a write of this process moves it too and costs one
+        comparison of the keys; another process's write adds and removes the vectors it
+        changed, in memory only (the writer saves the file).
+        """
+        gen = self.generation()
+        if gen == self._vectors_generation:
+            return self.vectors
+        if not self._write_lock.acquire(blocking=False):
+            return self.vectors  # this process is writing: the next search catches up after it
+        try:
+            db_keys = {int(r[0]) for r in self._reader().execute("SELECT chunk_id FROM vectors")}
+            have = self.vectors.keys()
+            self.vectors.remove(sorted(have - db_keys))
+            missing = sorted(db_keys - have)
+            for start in range(0, len(missing), 4096):
+                batch = missing[start : start + 4096]
+                self.vectors.add(batch, self._get_vectors(batch))
+            self._vectors_generation = gen
+        finally:
+            self._write_lock.release()
+        return self.vectors
+
     def _save_vectors(self, index: VectorIndex | None = None) -> None:
         """Persist the HNSW file and record which store generation it reflects."""
         idx = self.vectors if index is None else index
@@ -307,6 +334,8 @@ class SqliteStore:
             gen = self.meta().get("generation", "0")
             idx.save(self.vec_path)
             self.set_meta({"vector_generation": gen})
+            if index is None:
+                self._vectors_generation = int(gen)  # this process's own writes are in memory already
 
     def _get_vectors(self, chunk_ids: Sequence[int]) -> F32:
         """Vectors of the given chunks, in order (zeros for a chunk without one)."""
@@ -688,7 +717,7 @@ class SqliteStore:
         a ``FILTERED_ANN_WIDENING`` times wider HNSW search, post-filtered.
         """
         if where.is_empty:
-            return self.vectors.search(query, k)
+            return self._current_vectors().search(query, k)
         if where.matches_nothing:
             return []
         chunk_ids = self._chunk_ids(where)
@@ -700,7 +729,7 @@ class SqliteStore:
             top = np.argsort(-sims)[:k]
             return [(chunk_ids[i], float(sims[i])) for i in top]
         allowed = set(chunk_ids)
-        wide = self.vectors.search(query, k * FILTERED_ANN_WIDENING)
+        wide = self._current_vectors().search(query, k * FILTERED_ANN_WIDENING)
         return [(cid, score) for cid, score in wide if cid in allowed][:k]
 
     def _chunk_ids(self, where: ChunkFilter) -> list[int]:
