@@ -134,18 +134,23 @@ class RestartablePostgres:
             first.cleanup()
         self.port = _free_port()
         self.proxy = CuttableProxy(self.port)
+        self._standbys: list[Path] = []
         self.start()
 
-    def _pg_ctl(self, *args: str) -> None:
+    def _run(self, program: str, *args: str) -> None:
+        """Run one of the wheel's programs as the server's system user."""
         kwargs: dict[str, Any] = {"user": self._user} if self._user else {}
         subprocess.run(
-            [str(self._bin / "pg_ctl"), "-D", str(self.data), *args],
+            [str(self._bin / program), *args],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            timeout=120,
+            timeout=300,
             **kwargs,
         )
+
+    def _pg_ctl(self, *args: str) -> None:
+        self._run("pg_ctl", "-D", str(self.data), *args)
 
     def start(self) -> None:
         """Start the server (waits until it accepts connections)."""
@@ -155,6 +160,24 @@ class RestartablePostgres:
     def stop(self) -> None:
         """Stop the server (fast shutdown: sessions are ended, as in a failover or an upgrade)."""
         self._pg_ctl("-w", "-m", "fast", "stop")
+
+    def add_standby(self) -> str:
+        """Start a hot standby of this server (``pg_basebackup`` of it, streaming from it) on a port
+        of its own; the URL of its ``postgres`` database (direct, not through the proxy)."""
+        standby = self.folder / f"standby-{len(self._standbys)}"
+        standby.mkdir(mode=0o700)
+        if self._user:
+            shutil.chown(standby, self._user, self._user)
+        self._run(
+            "pg_basebackup",
+            *("-D", str(standby), "-R", "-X", "stream", "-c", "fast"),
+            *("-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"),
+        )
+        port = _free_port()
+        options = f"-h 127.0.0.1 -p {port} -k {standby}"
+        self._run("pg_ctl", "-D", str(standby), "-w", "-l", str(standby / "log"), "-o", options, "start")
+        self._standbys.append(standby)
+        return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
     def url(self, database: str = "postgres") -> str:
         """The database's URL through the proxy."""
@@ -169,6 +192,9 @@ class RestartablePostgres:
 
     def close(self) -> None:
         self.proxy.close()
+        for standby in self._standbys:
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                self._run("pg_ctl", "-D", str(standby), "-w", "-m", "fast", "stop")
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)

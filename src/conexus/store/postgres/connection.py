@@ -44,8 +44,8 @@ from pgvector.psycopg import register_vector
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from conexus.errors import ConfigError, StoreError, StoreUnavailableError
-from conexus.store.postgres.schema import SCHEMA, migrate
+from conexus.errors import ConfigError, IndexIncompatibleError, StoreError, StoreUnavailableError
+from conexus.store.postgres.schema import SCHEMA, migrate, schema_version
 
 #: Connections one process keeps to one database at most (searches, an index job, status).
 POOL_MAX = 8
@@ -151,6 +151,8 @@ class Database:
     server: str
     pool: ConnectionPool
     search_path: str
+    #: A hot standby (``pg_is_in_recovery()``): it answers reads and refuses every write.
+    read_only: bool = False
     #: When the server was found unreachable (epoch seconds), None while it answers.
     down_since: float | None = None
     down_reason: str = ""
@@ -329,15 +331,46 @@ def database(url: str) -> Database:
             with psycopg.connect(
                 url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, prepare_threshold=None, **TCP_SETTINGS
             ) as conn:
-                ext_schema = migrate(conn, server)
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                read_only = bool(row and row[0])
+                ext_schema = check_standby_schema(conn, server) if read_only else migrate(conn, server)
         except psycopg.Error as exc:
             raise store_error(
                 f"cannot open the Conexus schema on {server}: {error_text(exc, url)}", exc
             ) from exc
         search_path = ", ".join(dict.fromkeys([SCHEMA, ext_schema, "public"]))
-        db = Database(url, server, _new_pool(url, server, search_path), search_path)
+        db = Database(url, server, _new_pool(url, server, search_path), search_path, read_only=read_only)
         _pools[url] = db
         return db
+
+
+def check_standby_schema(conn: psycopg.Connection[Any], server: str) -> str:
+    """On a read-only standby, which cannot be migrated: check its schema is this Conexus's; the
+    schema of pgvector.
+
+    Raises:
+        IndexIncompatibleError: the standby's schema is older or newer than this Conexus's, or
+            holds no Conexus schema.
+        psycopg.Error: the server failed.
+    """
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.schema_migrations",)).fetchone()
+    newest = 0
+    if found and found[0]:
+        row = conn.execute(f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.schema_migrations").fetchone()
+        newest = int(row[0]) if row else 0
+    if newest != schema_version():
+        raise IndexIncompatibleError(
+            f"{server} is a read-only standby whose Conexus schema is at version {newest}, and this "
+            f"Conexus needs {schema_version()}: open the primary with this Conexus first (it migrates "
+            "the schema; the standby replays it), or run the Conexus version the schema is at"
+        )
+    row = conn.execute(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = 'vector'"
+    ).fetchone()
+    if row is None:
+        raise IndexIncompatibleError(f"the pgvector extension is not installed on {server}")
+    return str(row[0])
 
 
 def close_pools(url: str | None = None) -> None:

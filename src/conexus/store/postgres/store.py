@@ -555,10 +555,12 @@ class PostgresStore:
             "host": r[6],
         }
 
-    @staticmethod
-    def _run_alive(conn: psycopg.Connection[Any], run_id: int, pid: int | None, host: str | None) -> bool:
+    def _run_alive(
+        self, conn: psycopg.Connection[Any], run_id: int, pid: int | None, host: str | None
+    ) -> bool:
         """Whether the process of a ``running`` run still runs: on this host its pid exists, and
-        some session of the database holds the run's lock."""
+        some session of the database holds the run's lock (a standby cannot see the primary's
+        locks: there a run counts as alive)."""
         if pid is None:
             return True
         if host == socket.gethostname():
@@ -568,6 +570,8 @@ class PostgresStore:
                 return False
             except PermissionError:
                 pass  # exists, owned by someone else
+        if self._db.read_only:
+            return True
         row = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
