@@ -129,15 +129,18 @@ class Engine:
         return self.has_index() and self._open_store(create=False).meta().get(COMPLETE_KEY) == "1"
 
     def _open_store(self, create: bool) -> Store:
+        # Asked before taking the lock: it is a query, and a database that stopped answering
+        # must hold up this caller only, not every caller of the engine behind the lock.
+        current = self.location.incarnation()
         with self._lock:
-            if self._store is not None and self.location.incarnation() != self._incarnation:
+            if self._store is not None and current != self._incarnation:
                 # Another process cleared or rebuilt the index since it was opened: the open
                 # store reads a deleted file or rows that are gone. Open what is there now.
                 logger.info("the index of %s was replaced by another process; reopening it", self.root)
                 self._store.close()
                 self._store = None
             if self._store is None:
-                if not create and not self.has_index():
+                if not create and current is None:
                     raise IndexNotFoundError(
                         f"no index for {self.root}; run `conexus index {self.root}` first"
                     )
