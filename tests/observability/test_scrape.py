@@ -85,6 +85,7 @@ def test_a_live_server_exposes_every_metric_of_the_catalogue_after_a_little_traf
         "transport",
         "status",
         "stage",
+        "lane",
         "root",
         "outcome",
         "reason",

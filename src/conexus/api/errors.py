@@ -44,6 +44,7 @@ from conexus.errors import (
     IndexIncompatibleError,
     IndexNotFoundError,
     IndexNotReadyError,
+    OverloadedError,
     PathDeniedError,
     PathError,
     PathNotFoundError,
@@ -133,6 +134,7 @@ _REPORTS: dict[type[ConexusError], tuple[str, str]] = {
         "Database unreachable",
         "The index database cannot be reached: {exc}. Retry in a few seconds.",
     ),
+    OverloadedError: ("Server busy", "{exc}; retry after the Retry-After seconds."),
     StoreError: (
         "Index storage failed",
         "The index storage failed: {exc}. Try context_index_control action=rebuild.",
@@ -151,6 +153,8 @@ def describe(exc: BaseException, operation: str) -> Failure:
         retry = (
             RETRY_AFTER_NOT_READY_S if isinstance(exc, IndexNotReadyError | StoreUnavailableError) else None
         )
+        if isinstance(exc, OverloadedError):
+            retry = exc.retry_after
         return Failure(exc.http_status, exc.problem, title, message.format(exc=exc), retry_after=retry)
     return Failure(
         500,

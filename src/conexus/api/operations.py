@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -84,6 +84,8 @@ logger = logging.getLogger(__name__)
 
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
+#: The worker lane of an operation in a server (see :class:`Operation`).
+Cost = Literal["light", "heavy"]
 
 ProgressFn = Callable[[float, float | None, str], None]
 
@@ -159,9 +161,12 @@ class Operation(Generic[InT, OutT]):
 
     ``name`` is the REST route (``/api/v1/<name>``) and the CLI command;
     ``tool`` the MCP tool name. ``scope`` is the permission a caller needs
-    (``read`` < ``index`` < ``admin``). ``indexes``: the operation starts index jobs or
-    serves folders, so a query replica (``ConexusService.runs_index_jobs`` false) leaves it
-    out of MCP's tool list and refuses its actions that write.
+    (``read`` < ``index`` < ``admin``). ``cost`` is the worker lane a server runs
+    it in: ``heavy`` operations (whole-tree scans, graph walks: hundreds of ms)
+    get workers of their own, so they never hold up the ``light`` ones.
+    ``indexes``: the operation starts index jobs or serves folders, so a query replica
+    (``ConexusService.runs_index_jobs`` false) leaves it out of MCP's tool list and
+    refuses its actions that write.
     """
 
     name: str
@@ -176,6 +181,7 @@ class Operation(Generic[InT, OutT]):
     read_only: bool
     destructive: bool = False
     idempotent: bool = True
+    cost: Cost = "light"
     indexes: bool = False
 
     def parse(self, arguments: Mapping[str, Any] | None) -> InT:
@@ -724,6 +730,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         render.render_localize,
         scope="read",
         read_only=True,
+        cost="heavy",
     ),
     Operation(
         "related",
@@ -739,6 +746,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         render.render_related,
         scope="read",
         read_only=True,
+        cost="heavy",
     ),
     Operation(
         "explain",
@@ -754,6 +762,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         render.render_explain,
         scope="read",
         read_only=True,
+        cost="heavy",
     ),
     Operation(
         "grep",
@@ -769,6 +778,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         render.render_grep,
         scope="read",
         read_only=True,
+        cost="heavy",
     ),
     Operation(
         "read",

@@ -10,9 +10,9 @@ lives with the service, which is what knows the roots).
 
 Labels stay bounded: ``root`` is a served root's configured name, ``operation``
 one of the operation table's names, ``transport`` ``mcp``/``rest``/``cli``,
-``status`` a coarse outcome (``ok``, ``client_error``, ``denied``,
-``limited``, ``error``). No label ever holds a query, a key, a path or an
-address.
+``lane`` a worker lane (``light``, ``heavy``), ``status`` a coarse outcome
+(``ok``, ``client_error``, ``denied``, ``limited``, ``error``). No label ever
+holds a query, a key, a path or an address.
 
 All metrics live in the process's default registry (``prometheus_client.REGISTRY``),
 which also carries the standard ``process_*`` collector (RSS, CPU, open fds).
@@ -54,6 +54,19 @@ MAX_CONCURRENT = Gauge(
     "The bound on requests served at once (max_concurrent): in-flight at this value means shedding.",
 )
 
+# ------------------------------------------------------------------ worker lanes (server adapters)
+LANE_WAIT = Histogram(
+    "conexus_lane_wait_seconds",
+    "Time a request waited for a worker of its lane (light or heavy) before it ran.",
+    ["lane"],
+    buckets=LATENCY_BUCKETS,
+)
+LANE_BUSY = Gauge("conexus_lane_busy", "Workers of a lane running an operation now.", ["lane"])
+LANE_QUEUED = Gauge("conexus_lane_queued", "Requests waiting for a worker of a lane.", ["lane"])
+LANE_WORKERS = Gauge(
+    "conexus_lane_workers", "Workers of a lane (the workers and heavy_workers settings).", ["lane"]
+)
+
 # ------------------------------------------------------------------ access control and limits
 AUTH_FAILURES = Counter(
     "conexus_auth_failures",
@@ -73,7 +86,8 @@ RATE_LIMIT_BACKEND_ERRORS = Counter(
 )
 SHED = Counter(
     "conexus_shed",
-    "Requests answered 503 because the bound on concurrent requests was reached.",
+    "Requests answered 503 because the server was at capacity: the bound on concurrent requests "
+    "(max_concurrent) was reached, or a request waited past queue_timeout_s for a worker.",
 )
 
 # ------------------------------------------------------------------ search

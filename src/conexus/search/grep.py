@@ -23,12 +23,10 @@ from typing import Any
 import regex
 
 from conexus.config import DEFAULT_MAX_FILE_BYTES
-from conexus.errors import PathError, QueryError
-from conexus.models import decode_text
-from conexus.paths import Confiner
+from conexus.errors import QueryError
 from conexus.search.read import clip_line
-from conexus.sources.filesystem.read import looks_binary, read_bytes
 from conexus.sources.filesystem.secrets import SecretPolicy
+from conexus.sources.filesystem.texts import FileTexts
 
 MAX_PATTERN_CHARS = 10_000
 MAX_CONTEXT_LINES = 50
@@ -157,6 +155,7 @@ def grep(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     secrets: SecretPolicy | None = None,
     indexed_hashes: Mapping[str, str] | None = None,
+    texts: FileTexts | None = None,
 ) -> GrepResult:
     """Search ``files`` (root-relative paths) for ``pattern``, one result per matching line.
 
@@ -167,6 +166,8 @@ def grep(
     paths that leave the root are skipped and counted; so are, with ``secrets``,
     files that hold secrets (content that differs from ``indexed_hashes`` is
     scanned again, so an edit that adds a key is not shown before it is re-indexed).
+    ``texts`` keeps decoded files between calls (an engine passes its own); a pattern
+    that must contain a plain identifier skips files without it before the regex runs.
 
     Raises:
         QueryError: an invalid regex (with the regex error), an empty pattern,
@@ -180,7 +181,9 @@ def grep(
         raise QueryError(f"timeout_s must be in (0, {MAX_TIMEOUT_S}], got {timeout_s}")
     compiled = compile_pattern(pattern, literal=literal, case_sensitive=case_sensitive)
     allowed = _path_filter(include, exclude)
-    confiner = Confiner(root)
+    needle = required_literal(pattern, literal=literal, case_sensitive=case_sensitive)
+    if texts is None:
+        texts = FileTexts(root, max_file_bytes)
 
     t0 = time.perf_counter()
     deadline = time.monotonic() + timeout_s
@@ -194,15 +197,18 @@ def grep(
         if time.monotonic() >= deadline:
             timed_out = True
             break
-        text = _load(confiner, rel, max_file_bytes)
+        loaded = texts.get(rel)
+        text = loaded.text
         if text is not None and secrets is not None:
             known = indexed_hashes.get(rel) if indexed_hashes is not None else None
-            if secrets.withheld(rel, text, known) is not None:
+            if secrets.withheld(rel, text, known, text_hash=loaded.hash) is not None:
                 text = None
         if text is None:
             skipped += 1
             continue
         searched += 1
+        if needle is not None and needle not in text:
+            continue  # the pattern cannot match a file without its identifier
         try:
             found, complete = _search_file(
                 compiled, rel, text, context_lines, max_results - len(matches), deadline
@@ -231,18 +237,21 @@ def grep(
     )
 
 
-def _load(confiner: Confiner, rel: str, max_file_bytes: int) -> str | None:
-    """The decoded text of one file, or None when it must be skipped."""
-    try:
-        absolute, _ = confiner.confine(rel)
-        data, st = read_bytes(absolute, max_file_bytes)
-    except (PathError, OSError):
+def required_literal(pattern: str, *, literal: bool, case_sensitive: bool) -> str | None:
+    """A string every match of ``pattern`` contains, cheap to look for first, or None.
+
+    Found for the patterns assistants send most: a literal, and an identifier
+    with optional word boundaries (``\\bparse_header\\b``). Case-insensitive
+    patterns get none (lower-casing each file would cost more than it saves).
+    """
+    if not case_sensitive or not pattern:
         return None
-    if st.st_size > max_file_bytes:
-        return None
-    if len(data) > max_file_bytes or looks_binary(data):
-        return None
-    return decode_text(data)[0]
+    if literal:
+        return pattern
+    core = pattern.removeprefix("\\b").removesuffix("\\b")
+    if core and all(c.isalnum() or c == "_" for c in core) and core.isascii():
+        return core
+    return None
 
 
 def _search_file(

@@ -26,6 +26,7 @@ import click
 
 from conexus.config import coerce_setting as _coerce
 from conexus.errors import ConfigError
+from conexus.server.lanes import DEFAULT_HEAVY_WORKERS, DEFAULT_QUEUE_TIMEOUT_S, DEFAULT_WORKERS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,6 +73,18 @@ class ServerSettings:
         32, "Requests served at once; more are answered 503 with Retry-After instead of queueing."
     )
     request_timeout_s: float = _opt(60.0, "Longest time a request may run before it is cancelled (504).")
+    workers: int = _opt(
+        DEFAULT_WORKERS, "Worker threads for light operations (search, read, status, index control)."
+    )
+    heavy_workers: int = _opt(
+        DEFAULT_HEAVY_WORKERS,
+        "Worker threads for heavy operations (grep, localize, related, explain), apart from the light "
+        "ones so a burst of them never delays searches.",
+    )
+    queue_timeout_s: float = _opt(
+        DEFAULT_QUEUE_TIMEOUT_S,
+        "Longest a request may wait for a worker; past it the answer is 503 with Retry-After.",
+    )
     max_body_bytes: int = _opt(4_000_000, "Largest request body accepted (413 above it).")
     trust_forwarded_for: bool = _opt(
         False,
@@ -183,6 +196,10 @@ def _validate(s: ServerSettings) -> None:
             raise ConfigError(f"{name} must be >= 0")
     if s.max_concurrent < 1:
         raise ConfigError("max_concurrent must be at least 1")
+    if s.workers < 1 or s.heavy_workers < 1:
+        raise ConfigError("workers and heavy_workers must be at least 1")
+    if s.queue_timeout_s <= 0:
+        raise ConfigError("queue_timeout_s must be positive")
     if s.request_timeout_s <= 0:
         raise ConfigError("request_timeout_s must be greater than 0")
 

@@ -51,6 +51,7 @@ from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.limits import Guards
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.http.telemetry import RequestTelemetry, metrics_route
+from conexus.server.lanes import Lanes
 from conexus.server.mcp.app import ConexusMCP
 from conexus.server.mcp.jsonrpc import MalformedMessageError, check_message
 from conexus.server.settings import ServerSettings
@@ -162,6 +163,9 @@ def create_app(
     authenticator = Authenticator.from_settings(KeyStore(service.home), settings)
     guards = Guards(settings, host)  # limits and transport guards (conexus.server.http.limits)
     mcp.request_timeout_s = settings.request_timeout_s
+    # One set of worker lanes for both doors: REST and MCP requests share the same workers.
+    lanes = Lanes(settings.workers, settings.heavy_workers, settings.queue_timeout_s)
+    mcp.lanes = lanes
     mcp_routes, mcp_lifespan = _mcp_routes(mcp, host, guards)
 
     @asynccontextmanager
@@ -176,6 +180,7 @@ def create_app(
                     try:
                         await guards.aclose()
                     finally:
+                        lanes.close()
                         if on_shutdown is not None:
                             await on_shutdown()
 
@@ -204,7 +209,7 @@ def create_app(
     app.state.authenticator = authenticator
     prime_requests([op.name for op in OPERATIONS], ("rest", "mcp"))
     install_error_handlers(app)
-    app.include_router(rest_router(service))
+    app.include_router(rest_router(service, lanes))
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

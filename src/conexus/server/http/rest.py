@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 import anyio
-import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -31,6 +30,7 @@ from conexus.errors import TooLargeError
 from conexus.observability.instrument import record_rejected
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.limits.middleware import DEADLINE_SCOPE_KEY
+from conexus.server.lanes import Lanes
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def problem_response(failure: Failure, instance: str) -> JSONResponse:
     )
 
 
-def _endpoint(op: Operation[Any, Any], service: ConexusService) -> Any:
+def _endpoint(op: Operation[Any, Any], service: ConexusService, lanes: Lanes) -> Any:
     async def endpoint(request: Request, args: BaseModel) -> Any:
         call = Call(
             service,
@@ -93,7 +93,7 @@ def _endpoint(op: Operation[Any, Any], service: ConexusService) -> Any:
             deadline=request.scope.get(DEADLINE_SCOPE_KEY),
         )
         try:
-            result = await anyio.to_thread.run_sync(op.execute, call, args, abandon_on_cancel=True)
+            result = await lanes.run(op.cost, op.execute, call, args)
         except anyio.get_cancelled_exc_class():
             call.cancelled.set()
             raise
@@ -118,13 +118,13 @@ def _endpoint(op: Operation[Any, Any], service: ConexusService) -> Any:
     return endpoint
 
 
-def rest_router(service: ConexusService) -> APIRouter:
+def rest_router(service: ConexusService, lanes: Lanes) -> APIRouter:
     """One POST route per operation under ``/api/v1``."""
     router = APIRouter(prefix=API_PREFIX)
     for op in OPERATIONS:
         router.add_api_route(
             f"/{op.name}",
-            _endpoint(op, service),
+            _endpoint(op, service, lanes),
             methods=["POST"],
             response_model=op.output,
             responses=_PROBLEM_RESPONSES,

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
@@ -58,6 +59,7 @@ from conexus.models import decode_text
 from conexus.observability.instrument import incoming
 from conexus.paths import confine
 from conexus.search.read import MAX_READ_BYTES, withheld_message
+from conexus.server.lanes import Lanes
 from conexus.server.mcp.schema import input_schema, output_schema
 from conexus.sources.filesystem.read import looks_binary, read_bytes
 
@@ -106,10 +108,14 @@ def _error_result(message: str) -> types.CallToolResult:
 class ConexusMCP:
     """Builds the MCP ``Server`` for a :class:`ConexusService` and implements its handlers."""
 
-    def __init__(self, service: ConexusService, *, request_timeout_s: float | None = None) -> None:
+    def __init__(
+        self, service: ConexusService, *, request_timeout_s: float | None = None, lanes: Lanes | None = None
+    ) -> None:
         self.service = service
         # Longest a tool call may run (None: no limit); the HTTP app sets its request_timeout_s here.
         self.request_timeout_s = request_timeout_s
+        # The worker threads tool calls run on; the HTTP app shares its lanes with the REST routes.
+        self.lanes = lanes or Lanes()
         self.server: Server[Any] = Server(
             SERVER_NAME,
             version=__version__,
@@ -155,10 +161,12 @@ class ConexusMCP:
                 message=f"Unknown tool: {params.name!r}. Available tools: {', '.join(BY_TOOL)}",
             )
 
+        loop = anyio.lowlevel.current_token()
+
         def progress(done: float, total: float | None, message: str) -> None:
             # Called on the operation's worker thread: hop back onto the event loop to notify.
             try:
-                anyio.from_thread.run(partial(ctx.session.report_progress, done, total, message))
+                anyio.from_thread.run(partial(ctx.session.report_progress, done, total, message), token=loop)
             except Exception:  # a client that went away must not fail the job it started
                 logger.debug("progress notification not delivered", exc_info=True)
 
@@ -177,9 +185,7 @@ class ConexusMCP:
         try:
             timer = anyio.move_on_after(limit or math.inf)
             with incoming(headers, request_id, trace_context), timer:
-                result = await anyio.to_thread.run_sync(
-                    op.execute, call, params.arguments, abandon_on_cancel=True
-                )
+                result = await self.lanes.run(op.cost, op.execute, call, params.arguments)
             if timer.cancelled_caught:
                 call.cancelled.set()  # as for a cancelled request: the operation stops its work
                 logger.warning("%s ran longer than %gs and was cancelled", op.tool, self.request_timeout_s)

@@ -124,6 +124,7 @@ _DOTENV_PREFIX = ".env."
 _DOTENV_EXAMPLES = frozenset({"example", "sample", "template", "dist", "defaults", "schema"})
 
 
+@lru_cache(maxsize=1 << 16)
 def secret_name(path: str) -> str | None:
     """What the name of ``path`` (root-relative, POSIX) says it holds, or None for an ordinary name.
 
@@ -376,17 +377,23 @@ class SecretPolicy:
             return None
         return f"detect-secrets: {describe_findings(findings)}"
 
-    def withheld(self, path: str, text: str, indexed_hash: str | None = None) -> str | None:
+    def withheld(
+        self, path: str, text: str, indexed_hash: str | None = None, *, text_hash: str | None = None
+    ) -> str | None:
         """Why a tool must not show ``text`` of ``path`` (the skip detail), or None.
 
         ``indexed_hash`` is the content hash the index holds for ``path``: text
         equal to what was indexed passed the content scan then, so only new
         content is scanned (read and grep stay as fast as before on indexed files).
+        ``text_hash`` is ``text``'s content hash when the caller has it already.
         """
         if self.index_secrets:
             return None
         why = self.by_name(path)
-        if why is None and (indexed_hash is None or indexed_hash != content_hash(text)):
+        if why is None and (
+            indexed_hash is None
+            or indexed_hash != (text_hash if text_hash is not None else content_hash(text))
+        ):
             why = self.by_content(path, text)
         return why
 
