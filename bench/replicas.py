@@ -154,13 +154,13 @@ def drive(phase: Phase, urls: Sequence[str], workload: Workload, seconds: float 
     """Run ``phase.clients`` closed-loop clients over ``urls`` for ``seconds`` (default: the phase's),
     adding to the phase's requests."""
     seconds = phase.seconds if seconds is None else seconds
-    deadline = time.monotonic() + seconds
     salt = len(phase.latencies_ms) + len(phase.errors)  # another slice draws other requests
     lock = threading.Lock()
 
     def client(n: int) -> None:
         http = [httpx.Client(base_url=u, timeout=120) for u in urls]
         requests = itertools.cycle(mix_sample(workload, 500, seed=1000 + n + 7919 * salt))
+        deadline = time.monotonic() + seconds  # from when this client is ready to send
         i = n
         try:
             while time.monotonic() < deadline:

@@ -20,7 +20,14 @@ def test_two_query_replicas_on_one_database_give_identical_answers_under_concurr
     postgres_url: str, golden_repo: Path
 ) -> None:
     report = run(
-        golden_repo, store_url=postgres_url, n_replicas=2, clients=3, seconds=1.5, check=15, embedder="fake"
+        golden_repo,
+        store_url=postgres_url,
+        n_replicas=2,
+        clients=3,
+        seconds=2.0,
+        check=15,
+        embedder="fake",
+        rounds=1,
     )
     assert report.files > 5 and report.chunks > 20
     assert report.identical == report.checked == 15, report.differing[:2]
