@@ -134,13 +134,16 @@ class Engine:
     def _open_store(self, create: bool) -> Store:
         # Asked before taking the lock: it is a query, and a database that stopped answering
         # must hold up this caller only, not every caller of the engine behind the lock.
+        seen = self._store
         current = self.location.incarnation()
         with self._lock:
-            if self._store is not None and current != self._incarnation:
+            if self._store is not None and self._store is seen and current != self._incarnation:
                 # Another process cleared or rebuilt the index since it was opened: the open
-                # store reads a deleted file or rows that are gone. Open what is there now.
+                # store reads a deleted file or rows that are gone. Open what is there now. The
+                # old store is let go, not closed: searches on other threads may still be reading
+                # it (closing an SQLite connection another thread uses is unsafe); its
+                # connections close when the last of them is done with it.
                 logger.info("the index of %s was replaced by another process; reopening it", self.root)
-                self._store.close()
                 self._store = None
             if self._store is None:
                 if not create and current is None:
