@@ -36,7 +36,6 @@ from bench.store_agreement import _server, generate_queries
 from conexus.config import load_settings
 from conexus.engine import Engine
 from conexus.store.postgres.schema import HNSW_EF_CONSTRUCTION, HNSW_M
-from conexus.store.sqlite import SqliteStore
 from conexus.store.vectors import UsearchIndex
 
 K = 10
@@ -50,7 +49,7 @@ def corpus(repos: Sequence[Path], home: Path, overrides: dict[str, object]) -> t
         root = repo.resolve()
         with Engine(root, load_settings(root, overrides={**overrides, "home": home})) as engine:
             engine.index()
-            store = SqliteStore(engine.index_dir, engine.embedder.dim)
+            store = engine.location.open(engine.embedder.dim, create=False)
             try:
                 texts = [
                     r.to_chunk().embedding_text()

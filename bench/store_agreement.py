@@ -295,7 +295,7 @@ def run(
             tables = table_sizes(url)
             try:
                 if queries is None:
-                    store = SqliteStore(lite.engine.index_dir, lite.engine.embedder.dim)
+                    store = lite.engine.location.open(lite.engine.embedder.dim, create=False)
                     try:
                         queries = generate_queries(store, per_kind)
                     finally:

@@ -17,6 +17,12 @@ backend, and opens, deletes and measures the index. A run killed mid-way reads a
 ``interrupted`` in ``status()["last_run"]``, and an index whose first build never
 finished is ``partial``: ``status()["partial"]`` and ``index_state="partial"``
 on search results.
+
+Read, grep, related, explain and freshness go through the root's tree
+(:mod:`conexus.search.tree`): the checkout when the root is a directory on this
+machine, else the last indexed state the store holds (a query replica with no
+checkout; ``status()["working_tree"]`` is False and freshness says it is
+relative to the last index).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from conexus.errors import (
     IndexIncompatibleError,
     IndexInUseError,
     IndexNotFoundError,
+    PathNotFoundError,
     StoreError,
 )
 from conexus.indexing.chunking import CHUNKER_VERSION
@@ -56,6 +63,7 @@ from conexus.search.localize import FOCUS_FILES, FileGraph, Localization, locali
 from conexus.search.ranker import reranker
 from conexus.search.read import ReadResult, read_range
 from conexus.search.related import RelatedInfo, file_graph, related_info
+from conexus.search.tree import Tree, TreeFile, tree_for
 from conexus.sources.filesystem import FilesystemSource
 from conexus.sources.filesystem.texts import FileTexts
 from conexus.store.base import COMPLETE_KEY, FileRow, IndexIdentity, Store, StoreBackup
@@ -82,11 +90,21 @@ class Engine:
         embedder: Embedder | None = None,
         history: HistorySource | None = None,
     ) -> None:
-        self.root = resolve_root(root)
+        missing: PathNotFoundError | None = None
+        try:
+            self.root = resolve_root(root)
+        except PathNotFoundError as exc:
+            # A query replica may serve a root whose checkout is elsewhere: its index answers
+            # from the indexed tree (see tree()); indexing it here is refused.
+            self.root = Path(os.path.abspath(os.path.expanduser(root)))
+            missing = exc
         self.settings = settings or load_settings(self.root)
         self.index_dir = index_dir_for(self.root, self.settings.home)
         # Where the index lives (store_url): the SQLite files in index_dir, or a PostgreSQL database.
-        self.location = index_location(self.settings.store_url, self.index_dir)
+        # A worktree of a git repository is a tree of the repository's database (content shared).
+        self.location = index_location(self.settings.store_url, self.index_dir, self.root, self.settings.home)
+        if missing is not None and not self.location.exists():
+            raise missing  # no checkout and no index of it: a wrong path
         # Where documents come from: indexing lists and reads them, freshness checks them.
         self.source = FilesystemSource.for_settings(self.root, self.settings)
         # Where the history prior of localize reads commits: the root's own git log by default.
@@ -120,6 +138,24 @@ class Engine:
         e = self.embedder
         return IndexIdentity(e.id, e.dim, CHUNKER_VERSION, TOKENIZER_VERSION, self.settings.options_hash())
 
+    def tree(self, store: Store | None = None) -> Tree:
+        """Where this root's files are read: the checkout, or the indexed state without one."""
+        return tree_for(self.root, store, self.source)
+
+    def load_file(self, rel: str, max_bytes: int) -> TreeFile:
+        """One file of the root's tree (the checkout, or the indexed state without one); its
+        ``text`` is None when it is binary or over ``max_bytes``.
+
+        Raises:
+            PathError: a path that leaves the root. FileNotFoundError, OSError: no such file.
+        """
+        tree = self.tree(self._open_store(create=False) if self.has_index() else None)
+        return tree.load(tree.confine(rel), max_bytes)
+
+    def has_checkout(self) -> bool:
+        """Whether the root is a directory on this machine (else the index answers for it)."""
+        return self.root.is_dir()
+
     def has_index(self) -> bool:
         return self.location.exists()
 
@@ -127,7 +163,8 @@ class Engine:
         """Whether the index exists and a build of it ever finished (one meta read).
 
         Raises:
-            IndexIncompatibleError, StoreError.
+            IndexIncompatibleError: the index was built another way (embedder, format).
+            StoreError: the index cannot be read.
         """
         return self.has_index() and self._open_store(create=False).meta().get(COMPLETE_KEY) == "1"
 
@@ -199,6 +236,11 @@ class Engine:
         Raises:
             IndexBusyError: another process's job held the lock for all of ``lock_wait_s``.
         """
+        if not self.has_checkout():
+            raise PathNotFoundError(
+                f"no checkout of {self.root} on this machine: index it where the checkout is; "
+                "this replica answers from the stored index"
+            )
         wait = JOB_LOCK_WAIT_S if lock_wait_s is None else lock_wait_s
         with self._index_lock, self.location.job_lock(wait):
             ident = self.identity()
@@ -268,6 +310,8 @@ class Engine:
         """
         if not self.location.local:
             return self.location.backup(dest)  # refused, saying what to use instead
+        if self.location.shared:
+            raise ConfigError(self._shared_refusal("backup"))
         if not self.has_index():
             raise IndexNotFoundError(f"no index for {self.root}; nothing to back up")
         with self._lock:
@@ -275,6 +319,13 @@ class Engine:
         if store is not None:
             return store.backup(dest)
         return self.location.backup(dest)
+
+    def _shared_refusal(self, action: str) -> str:
+        return (
+            f"the index of {self.root} is one worktree's tree in its repository's shared database "
+            f"({self.location.describe()}); `conexus {action}` copies an index of its own only: "
+            "rebuild a worktree's index with `conexus index`"
+        )
 
     def index_in_use(self) -> bool:
         """Whether any connection has this root's index open: this engine's, or one in another process."""
@@ -305,6 +356,8 @@ class Engine:
                 f"the index of {self.root} lives in {self.location.describe()}: restore it with "
                 "PostgreSQL's own tools; `conexus restore` restores SQLite indexes only"
             )
+        if self.location.shared:
+            raise ConfigError(self._shared_refusal("restore"))
         staged = self.settings.home / "restore-staging" / f"{self.index_dir.name}-{os.getpid()}"
         try:
             if staged.exists():
@@ -401,7 +454,9 @@ class Engine:
         """Hybrid search. ``request`` may be a query string plus SearchRequest fields as keywords.
 
         Raises:
-            IndexNotFoundError, IndexIncompatibleError, QueryError.
+            IndexNotFoundError: the root has no index yet.
+            IndexIncompatibleError: the index was built with another embedder or format.
+            QueryError: an option is out of range, or a filter names no known language or kind.
         """
         req = request if isinstance(request, SearchRequest) else SearchRequest(query=request, **options)
         store, meta = self._checked_store_meta()
@@ -411,7 +466,7 @@ class Engine:
             state = "partial"  # a first build that never finished (killed): results may be incomplete
         else:
             state = "ready"
-        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings, self.source)
+        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings, self.tree(store))
         size = self.settings.query_cache
         key = (req, self._store_epoch, store.generation(), state)
         try:
@@ -451,7 +506,7 @@ class Engine:
         """A cached result with its hits' freshness checked again; None when a hit's file has
         changed since (its citation may have moved: the caller searches again)."""
         files, _ = store.snapshot()
-        checker = FreshnessChecker(self.source)
+        checker = FreshnessChecker(self.tree(store))
         for hit in cached.hits:
             fresh = self._file_freshness(files, hit.path, checker)
             if fresh is not None and (fresh.state != hit.freshness.state or fresh.state == "modified"):
@@ -468,7 +523,9 @@ class Engine:
         the first-ranked ones.
 
         Raises:
-            IndexNotFoundError, IndexIncompatibleError, QueryError.
+            IndexNotFoundError: the root has no index yet.
+            IndexIncompatibleError: the index was built with another embedder or format.
+            QueryError: an option of the searches it runs is out of range.
         """
         result, _first, _second, _graph, _history = localize(
             self.search,
@@ -500,7 +557,8 @@ class Engine:
     def file_graph(self, paths: Sequence[str]) -> FileGraph:
         """The import graph around ``paths`` (what each imports, how many files import each),
         from the files as they are on disk; built once per index generation."""
-        return file_graph(self.root, self._checked_store(), paths)
+        store = self._checked_store()
+        return file_graph(self.tree(store), store, paths)
 
     def status(self, *, check_stale: bool = True) -> dict[str, Any]:
         """Everything known about this root's index: counts, skips, last run, identity, staleness."""
@@ -546,6 +604,9 @@ class Engine:
             mismatch = [f"embedder unavailable: {exc}"]
         out["compatible"] = not mismatch
         out["mismatches"] = mismatch
+        tree = self.tree(store)
+        out["working_tree"] = tree.working
+        out["freshness_basis"] = "working tree" if tree.working else tree.note
         if check_stale:
             out["stale"] = self.stale_files(store)
         return out
@@ -554,7 +615,7 @@ class Engine:
         """Indexed files modified or deleted since indexing, by the rule search uses
         (:mod:`conexus.search.freshness`: a touched but unchanged file is fresh)."""
         st = store or self._open_store(create=False)
-        checker = FreshnessChecker(self.source)
+        checker = FreshnessChecker(self.tree(st))
         modified: list[str] = []
         deleted: list[str] = []
         for path, row in st.files().items():
@@ -586,12 +647,13 @@ class Engine:
         """Regex or literal search over the indexed (ignore-aware) files, as they are on disk now.
 
         Raises:
-            IndexNotFoundError, QueryError (invalid regex or options).
+            IndexNotFoundError: the root has no index yet.
+            QueryError: the regular expression or the options are invalid.
         """
         store = self._open_store(create=False)
         rows = store.snapshot()[0]  # cached per index generation
         return grep(
-            self.root,
+            self.tree(store),
             pattern,
             files=sorted(rows),
             literal=literal,
@@ -612,15 +674,17 @@ class Engine:
     ) -> RelatedInfo:
         """Definitions, imports, importers, references, tests and (with ``history``) git
         co-change and recent commits of a file or symbol."""
+        store = self._checked_store()
         return related_info(
-            self.root, self._checked_store(), target, limit=limit, history=history, max_commits=max_commits
+            self.tree(store), store, target, limit=limit, history=history, max_commits=max_commits
         )
 
     def explain(self, target: str, *, limit: int = 8, max_subjects: int = 3) -> Explanation:
         """A checked evidence bundle about a symbol, file or question (no LLM involved)."""
         store = self._checked_store()
-        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings, self.source)
-        return explain(self.root, store, searcher, target, limit=limit, max_subjects=max_subjects)
+        tree = self.tree(store)
+        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings, tree)
+        return explain(tree, store, searcher, target, limit=limit, max_subjects=max_subjects)
 
     def indexed_files(self) -> list[str]:
         """Every indexed root-relative path, sorted; empty when there is no index."""
@@ -634,7 +698,13 @@ class Engine:
         """Lines of a file inside the root, with their freshness against the index."""
         store = self._open_store(create=False) if self.has_index() else None
         return read_range(
-            self.root, store, path, start, end, max_lines=max_lines, secrets=self.source.options.secrets
+            self.tree(store),
+            store,
+            path,
+            start,
+            end,
+            max_lines=max_lines,
+            secrets=self.source.options.secrets,
         )
 
     def withheld(self, path: str, text: str) -> str | None:
@@ -650,12 +720,14 @@ class Engine:
         embedder, and answers a read).
 
         Raises:
-            IndexNotFoundError, IndexIncompatibleError, StoreError.
+            IndexNotFoundError: the root has no index yet.
+            IndexIncompatibleError: the index was built another way (embedder, format).
+            StoreError: the index cannot be read.
         """
         return self._checked_store().generation()
 
     def freshness(self, path: str) -> str:
         """``fresh``, ``modified``, ``deleted`` or ``unindexed`` for one root-relative path."""
-        files = self._open_store(create=False).snapshot()[0]
-        fresh = self._file_freshness(files, path, FreshnessChecker(self.source))
+        store = self._open_store(create=False)
+        fresh = self._file_freshness(store.snapshot()[0], path, FreshnessChecker(self.tree(store)))
         return "unindexed" if fresh is None else fresh.state

@@ -166,7 +166,7 @@ class OverloadedError(ConexusError):
     http_status = 503
     problem = "overloaded"
 
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

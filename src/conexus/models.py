@@ -117,6 +117,23 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportRef:
+    """One import statement as written in a file (what the indexer extracts and the store keeps).
+
+    ``specifier`` is the module text (``pkg.mod``, ``./format``, ``crate::a::b``),
+    ``names`` what a ``from ... import`` (or a Java wildcard) brings in, ``level``
+    the leading dots of a Python relative import; ``line..end_line`` cite the
+    whole statement.
+    """
+
+    line: int
+    end_line: int
+    specifier: str
+    names: tuple[str, ...] = ()
+    level: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SkippedFile:
     """A file the walker or reader left out, and why."""
 

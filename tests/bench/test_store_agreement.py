@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from bench.store_agreement import Query, build_both, compare, generate_queries, kendall_tau, overlap
 
-from conexus.store.sqlite import SqliteStore
-
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "golden_repo.json"
 
@@ -35,7 +33,7 @@ def test_sqlite_and_postgresql_agree_on_the_top_ten_of_the_fixture_repositories(
 ) -> None:
     lite, pg, _ = build_both(FIXTURES / repo, tmp_path, postgres_url, {"embedder": "bundled"})
     try:
-        store = SqliteStore(lite.engine.index_dir, lite.engine.embedder.dim)
+        store = lite.engine.location.open(lite.engine.embedder.dim, create=False)
         try:
             queries = generate_queries(store, 40)
         finally:

@@ -46,7 +46,8 @@ def test_filters_are_bound_arrays_inside_each_query() -> None:
     where = ChunkFilter(file_ids=frozenset({3, 1}), kinds=frozenset({"function"}))
     params: dict[str, object] = {"ix": 1}
     text = sql.nearest_sql(384, 20, where, params, exact=False)
-    assert "v.file_id = ANY(%(file_ids)s::bigint[])" in text and "v.kind = ANY(%(kinds)s::text[])" in text
+    assert "WHERE id = ANY(%(file_ids)s::bigint[])" in text and "v.kind = ANY(%(kinds)s::text[])" in text
+    assert "v.unit_id IN (SELECT unit_id FROM files WHERE index_id = %(ix)s)" in text
     assert "embedding::halfvec(384)" in text and "dim = 384" in text
     assert params["file_ids"] == [1, 3] and params["kinds"] == ["function"]
     exact = sql.nearest_sql(384, 20, where, {}, exact=True)

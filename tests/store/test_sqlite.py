@@ -121,33 +121,24 @@ def test_vectors_round_trip_through_float16(values: list[float]) -> None:
     assert np.allclose(out, vec, atol=1e-3)
 
 
-def _v1_index(directory: Path, run_status: str) -> None:
-    """An index as Conexus wrote it before schema 2 (runs without pid/host, no 'complete' key)."""
+def _format_1_index(directory: Path) -> None:
+    """An index as Conexus wrote it before format 2 (one tree per file, chunks per path)."""
     from conexus.store.sqlite.schema import MIGRATIONS
 
     directory.mkdir(parents=True)
     conn = sqlite3.connect(directory / "index.sqlite3")
-    conn.executescript(MIGRATIONS[1])
+    conn.executescript(MIGRATIONS[1] + ";" + MIGRATIONS[2])
     conn.executemany(
         "INSERT INTO meta(key, value) VALUES (?, ?)",
-        [("schema_version", "1"), ("format_version", str(FORMAT_VERSION)), ("generation", "3")],
+        [("schema_version", "2"), ("format_version", "1"), ("generation", "3")],
     )
-    conn.execute("INSERT INTO runs(started_at, finished_at, status) VALUES (1.0, 2.0, ?)", (run_status,))
     conn.commit()
     conn.close()
 
 
-def test_a_pre_schema_2_index_with_a_finished_run_is_complete_after_migration(tmp_path: Path) -> None:
-    _v1_index(tmp_path / "idx", "complete")
-    store = SqliteStore(tmp_path / "idx", DIM)
-    assert store.meta()["complete"] == "1" and store.meta()["schema_version"] == "2"
-    run = store.last_run()
-    assert run is not None and run["status"] == "complete" and run["pid"] is None
-    store.close()
-
-
-def test_an_index_from_before_schema_2_without_a_finished_run_stays_partial(tmp_path: Path) -> None:
-    _v1_index(tmp_path / "idx", "stopped")
-    store = SqliteStore(tmp_path / "idx", DIM)
-    assert "complete" not in store.meta()
-    store.close()
+def test_an_index_of_the_format_before_shared_content_is_refused_with_how_to_rebuild_it(
+    tmp_path: Path,
+) -> None:
+    _format_1_index(tmp_path / "idx")
+    with pytest.raises(IndexIncompatibleError, match=r"format 1, older .*run `conexus index` to rebuild"):
+        SqliteStore(tmp_path / "idx", DIM)

@@ -414,6 +414,11 @@ class ReadOut(_Out):
     total_lines: int
     lines: list[ReadLineOut]
     freshness: str = Field(description="fresh | modified | unindexed | deleted")
+    freshness_note: str | None = Field(
+        default=None,
+        description="Set when this server has no working tree: the text is the last indexed one and "
+        "freshness is relative to that index",
+    )
     truncated: bool
     next_start: int | None
 
@@ -431,7 +436,8 @@ class StatusOut(_Out):
     message: str = Field(description="A readable summary of the status")
     status: dict[str, Any] = Field(
         description="Phase, progress, counts, languages, skipped files by reason, last run (status "
-        "interrupted when its process died), partial, identity, stale files, jobs and watcher state"
+        "interrupted when its process died), partial, identity, stale files, working_tree and "
+        "freshness_basis (what freshness is relative to), jobs and watcher state"
     )
     roots: list[dict[str, Any]] = Field(description="Every served root: name, path, source, watcher")
 

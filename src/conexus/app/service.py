@@ -52,7 +52,7 @@ from conexus.errors import (
     RoleError,
 )
 from conexus.indexing.indexer import IndexProgress, IndexReport
-from conexus.layout import index_dir_for, resolve_root
+from conexus.layout import index_dir_for, served_root
 from conexus.observability import metrics
 from conexus.observability.instrument import index_phase, prime_embedder, prime_root
 from conexus.paths import real_path, within_any
@@ -158,7 +158,7 @@ class ServedRoot:
         self.recent: deque[IndexJob] = deque(maxlen=MAX_RECENT_JOBS)
         self.watch_updates = 0  # watcher-triggered jobs run so far
         self.watcher: TreeWatcher | None = None
-        if watch:
+        if watch and engine.has_checkout():
             # The engine's source watches itself, with the same ignore rules it indexes by.
             self.watcher = engine.source.watch(
                 self.on_changes, exclude_dirs=[engine.settings.home, engine.index_dir, *exclude_dirs]
@@ -171,7 +171,7 @@ class ServedRoot:
         prime_root(self.name)
         if self.watcher is not None:
             self.watcher.start()
-        if index:
+        if index and self.engine.has_checkout():  # a replica without the checkout serves the index
             self.submit("incremental", reason="startup")
         self._worker.start()
 
@@ -548,7 +548,7 @@ class ConexusService:
             ConfigError: the root's conexus.toml is invalid.
         """
         self.check_reach(path)
-        root = resolve_root(path)
+        root = served_root(path)  # without a checkout here, the engine serves the root's index
         home = self.home.resolve()
         if root == home or root.is_relative_to(home):
             raise PathError(f"{root} is inside the Conexus data home; it cannot be served as a root")

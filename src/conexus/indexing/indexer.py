@@ -7,7 +7,9 @@ touches the disk itself, so any source can be indexed.
 
 Change detection is two-staged: a document whose stamp (size, mtime) matches
 the index is unchanged without being read; otherwise it is loaded and hashed,
-and only a new content hash leads to re-chunking. Each batch of files is written in one
+and only a new content hash leads to re-chunking. Content the database already
+holds for another tree (a worktree of the same repository, ``Store.has_contents``)
+is linked, not chunked, embedded or written again. Each batch of files is written in one
 transaction, so a killed run leaves a consistent index holding every batch it
 finished, and the next run picks up the rest.
 
@@ -31,11 +33,12 @@ import numpy as np
 from conexus.config import Settings
 from conexus.embedding import Embedder, EmbeddingCache, embed_with_cache
 from conexus.indexing.chunking import chunk_text
+from conexus.indexing.imports import extract_imports, import_terms
 from conexus.models import Chunk, SkippedFile, SkipReason
 from conexus.observability.instrument import index_phase
 from conexus.observability.tracing import start_span
 from conexus.sources.base import DocumentRef, Source
-from conexus.store.base import COMPLETE_KEY, FileRow, FileUpdate, Store, StoreWriter
+from conexus.store.base import COMPLETE_KEY, FileContent, FileLink, FileRow, FileUpdate, Store, StoreWriter
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class IndexReport:
     files_changed: int = 0
     files_unchanged: int = 0
     files_deleted: int = 0
+    files_linked: int = 0  # of the changed files, those whose content another tree had indexed
     chunks_written: int = 0
     lines_indexed: int = 0  # lines of the files read and chunked in this run
     embedded: int = 0
@@ -96,11 +100,29 @@ class _Prepared:
     hash: str
     language: str
     chunks: list[Chunk]
+    content: FileContent
 
 
-# What the reading thread hands over: prepared files, skips, and (ref, hash) of files whose
-# stamp changed but whose content did not.
-_Batch = list[_Prepared | SkippedFile | tuple[DocumentRef, str]]
+@dataclass
+class _Linked:
+    file: DocumentRef
+    link: FileLink
+
+
+# What the reading thread hands over: prepared files, skips, files whose content the database
+# holds already, and (ref, content) of files whose stamp changed but whose content did not (the
+# content when the store does not hold it yet).
+_Batch = list[_Prepared | SkippedFile | _Linked | tuple[DocumentRef, FileContent | None]]
+
+
+def file_content(path: str, text: str, digest: str, language: str) -> FileContent:
+    """What the store keeps of a file's content: its text, and its imports with their index terms."""
+    try:
+        imports = extract_imports(language, text)
+    except (ValueError, RuntimeError):  # an unparsable file has no imports, and is still indexed
+        logger.warning("import extraction failed for %s", path, exc_info=True)
+        imports = ()
+    return FileContent(digest, language, text, imports, import_terms(imports))
 
 
 class Indexer:
@@ -120,6 +142,7 @@ class Indexer:
         self.cache = cache
         self.settings = settings
         self._chunk_seconds = 0.0
+        self._unstored: set[str] = set()  # indexed files whose content the store does not hold
 
     # -- public ------------------------------------------------------------------------------
     def run(
@@ -139,6 +162,9 @@ class Indexer:
         status = "failed"
         try:
             existing = self.store.files()
+            # Indexed before contents were stored (or by an older Conexus): read once more, so
+            # a replica without the checkout can serve them; the chunks are kept.
+            self._unstored = set(self.store.unstored_files())
             t_walk = time.perf_counter()
             with index_phase("walk") as walk_span:
                 if paths is None:
@@ -154,7 +180,12 @@ class Indexer:
             todo: list[DocumentRef] = []
             for rel, sf in files.items():
                 row = existing.get(rel)
-                if row is not None and row.size == sf.size and row.mtime_ns == sf.mtime_ns:
+                if (
+                    row is not None
+                    and row.size == sf.size
+                    and row.mtime_ns == sf.mtime_ns
+                    and rel not in self._unstored
+                ):
                     report.files_unchanged += 1
                 else:
                     todo.append(sf)
@@ -177,6 +208,8 @@ class Indexer:
                 if deletes and not report.stopped:
                     writer.apply([], deletes)
                     report.files_deleted = len(deletes)
+                if (deletes or report.files_changed) and not report.stopped:
+                    writer.prune_contents()  # the texts and imports of replaced or deleted content
 
                 progress.phase = "saving"
                 notify(progress)
@@ -231,15 +264,52 @@ class Indexer:
         return files, skips, gone
 
     # -- reading, chunking, embedding, writing -----------------------------------------------------
-    def _prepare(self, sf: DocumentRef, existing: dict[str, FileRow]) -> _Prepared | SkippedFile | str:
-        """Load and chunk one document; returns the hash string alone when the content is unchanged."""
+    def _link(
+        self,
+        links: Sequence[_Linked],
+        existing: dict[str, FileRow],
+        writer: StoreWriter,
+        updates: list[_Prepared],
+        skips: list[SkippedFile],
+    ) -> int:
+        """List ``links`` in the store; the number listed. A content collected since it was seen
+        (its last tree dropped meanwhile) is chunked here and joins ``updates``."""
+        with index_phase("link", **{"conexus.files": len(links)}):
+            missing = set(writer.link([item.link for item in links]))
+        for item in links:
+            if item.link.path not in missing:
+                continue
+            res = self._prepare(item.file, existing, link=False)
+            if isinstance(res, _Prepared):
+                updates.append(res)
+            elif isinstance(res, SkippedFile):
+                skips.append(res)
+        return len(links) - len(missing)
+
+    def _prepare(
+        self, sf: DocumentRef, existing: dict[str, FileRow], *, link: bool = True
+    ) -> _Prepared | SkippedFile | _Linked | FileContent | None:
+        """Load and chunk one document. Content that did not change gives None, or its
+        :class:`FileContent` when the store does not hold that yet; content the database holds
+        indexed already (another tree's) gives a link (``link``)."""
         doc = self.source.load(sf)
         if isinstance(doc, SkippedFile):
             return doc
         text, digest, language = doc.text, doc.version, doc.language
         row = existing.get(sf.path)
         if row is not None and row.hash == digest:
-            return digest
+            if sf.path in self._unstored and row.language == language:
+                return file_content(sf.path, text, digest, language)
+            return None
+        if link and self.store.has_contents([(sf.path, digest)]):
+            # Indexed (and screened) for another tree: the same path and content chunk and embed
+            # the same, so this tree lists it. Its text and imports (by hash and language) were
+            # stored when that tree indexed it.
+            n_lines = text.count("\n") + 1 if text else 0
+            return _Linked(
+                doc.ref,
+                FileLink(sf.path, digest, sf.size, sf.mtime_ns, language, n_lines, doc.invalid_utf8),
+            )
         # Content the index has not held before is screened for secrets, once per version.
         screened = self.source.screen(doc)
         if screened is not None:
@@ -256,7 +326,8 @@ class Indexer:
         except Exception as exc:  # a chunker bug must cost one file, not the run
             logger.exception("chunking failed for %s", sf.path)
             return SkippedFile(sf.path, SkipReason.CHUNK_ERROR, str(exc)[:200])
-        return _Prepared(doc.ref, text, doc.invalid_utf8, digest, language, chunks)
+        content = file_content(sf.path, text, digest, language)
+        return _Prepared(doc.ref, text, doc.invalid_utf8, digest, language, chunks, content)
 
     def _producer(
         self,
@@ -290,7 +361,7 @@ class Indexer:
             t = time.perf_counter()
             res = self._prepare(sf, existing)
             self._chunk_seconds += time.perf_counter() - t
-            if isinstance(res, str):
+            if res is None or isinstance(res, FileContent):
                 batch.append((sf, res))
             else:
                 batch.append(res)
@@ -336,14 +407,27 @@ class Indexer:
                     continue  # drain so the producer can finish
                 updates: list[_Prepared] = []
                 touches: list[tuple[str, int, int]] = []
+                links: list[_Linked] = []
+                contents: list[FileContent] = []
                 for item in batch:
                     if isinstance(item, SkippedFile):
                         skips.append(item)
                     elif isinstance(item, tuple):
-                        sf, _digest = item
+                        sf, stored = item
                         touches.append((sf.path, sf.size, sf.mtime_ns))
+                        if stored is not None:
+                            contents.append(stored)
+                    elif isinstance(item, _Linked):
+                        links.append(item)
                     else:
                         updates.append(item)
+                        contents.append(item.content)
+                if links:
+                    before_updates = len(updates)
+                    linked = self._link(links, existing, writer, updates, skips)
+                    contents.extend(p.content for p in updates[before_updates:])
+                    report.files_linked += linked
+                    report.files_changed += linked
                 keyed = [(c.hash(), c.embedding_text()) for p in updates for c in p.chunks]
                 t1 = time.perf_counter()
                 before = progress.embedded
@@ -390,6 +474,8 @@ class Indexer:
                         writer.apply(file_updates, [])
                     if touches:
                         writer.touch(touches)
+                    if contents:
+                        writer.put_contents(contents)
                 t_write += time.perf_counter() - t2
                 report.files_changed += len(updates)
                 report.files_unchanged += len(touches)

@@ -392,6 +392,21 @@ def parse_source(language: str, source: bytes, budget_s: float = PARSE_BUDGET_S)
     text from ``source`` itself; an emoji in a string or comment parses the
     same either way.
     """
+    last = getattr(_LAST_PARSE, "entry", None)
+    if last is not None and last[0] == language and last[1] == source:
+        # The indexer parses each file twice, to chunk it and to extract its imports: the
+        # second asks for the tree of the same text (trees are immutable once parsed).
+        return last[2]  # type: ignore[no-any-return]
+    tree = _parse(language, source, budget_s)
+    _LAST_PARSE.entry = (language, source, tree)
+    return tree
+
+
+#: Per thread, the last (language, source, tree) of :func:`parse_source`.
+_LAST_PARSE = threading.local()
+
+
+def _parse(language: str, source: bytes, budget_s: float) -> tree_sitter.Tree | None:
     parser = get_parser(language)
     if parser is None:
         return None

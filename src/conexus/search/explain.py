@@ -11,6 +11,9 @@ the file must exist and the lines be in range, or the claim is dropped
 (``dropped`` counts them); the cited text must still hash to what was
 indexed, or the claim is kept with ``status="stale"``. A claim on a file
 whose content is unchanged since indexing is ``verified`` without slicing.
+
+Files are read from the root's tree (:mod:`conexus.search.tree`): on a replica
+without a checkout, the indexed texts, against which every claim is verified.
 """
 
 from __future__ import annotations
@@ -37,14 +40,15 @@ from conexus.search.related import (
     find_importers,
     find_references,
     group_definitions,
-    imports_of,
     member_owners,
     reference_names,
     reference_scope,
     related_tests,
     repo_layout,
     resolve_target,
+    tree_imports,
 )
+from conexus.search.tree import Tree, as_tree
 from conexus.store.base import ChunkRow, FileRow, Store
 
 # A call: an optional receiver and member access (``obj.``, ``ptr->``, ``ns::``), a name, optional
@@ -162,20 +166,20 @@ class Explanation:
 
 
 class CitationChecker:
-    """Checks citations against the disk and the index; caches each file once per request."""
+    """Checks citations against the tree and the index; caches each file once per request."""
 
     def __init__(
         self,
-        root: Path,
+        root: Tree | Path,
         store: Store,
         files: dict[str, FileRow],
         freshness: FreshnessChecker | None = None,
     ) -> None:
-        self.root = root
+        self.tree = as_tree(root)
         self.store = store
         self.files = files
         self.dropped = 0
-        self.freshness = freshness or FreshnessChecker.for_root(root)
+        self.freshness = freshness or FreshnessChecker(self.tree)
         self._disk: dict[str, list[str] | None] = {}
         self._chunks: dict[str, list[ChunkRow]] = {}
 
@@ -253,12 +257,12 @@ def _calls(rows: Sequence[ChunkRow], own: str) -> dict[str, set[str | None]]:
     return calls
 
 
-def _imported_files(root: Path, layout: RepoLayout, path: str) -> set[str]:
+def _imported_files(tree: Tree, store: Store, layout: RepoLayout, path: str) -> set[str]:
     row = layout.files.get(path)
     if row is None:
         return set()
     out: set[str] = set()
-    for ref in imports_of(root, path, row.language):
+    for ref in tree_imports(tree, store, path, row.language):
         out.update(layout.resolve(path, row.language, ref))
     return out
 
@@ -327,7 +331,7 @@ def _snippet(row: ChunkRow, line: int) -> tuple[int, int, str]:
 
 
 def _explain_symbol(
-    root: Path,
+    root: Tree,
     store: Store,
     checker: CitationChecker,
     layout: RepoLayout,
@@ -374,7 +378,7 @@ def _explain_symbol(
         own = d.path == defn.path and defn.start_line <= d.start_line and d.end_line <= defn.end_line
         if d.symbol in called and not own:  # a class's own methods are not its callees
             by_name.setdefault(d.symbol, []).append(d)
-    imported = _imported_files(root, layout, defn.path)
+    imported = _imported_files(root, store, layout, defn.path)
     callee_claims: list[Claim | None] = []
     for name, receivers in called.items():
         target = _pick_callee(defn, receivers, by_name.get(name, []), imported)
@@ -442,7 +446,7 @@ def _item_claim(checker: CitationChecker, kind: str, item: RelatedItem) -> Claim
 
 
 def explain(
-    root: Path,
+    root: Tree | Path,
     store: Store,
     searcher: HybridSearcher,
     target: str,
@@ -467,13 +471,16 @@ def explain(
         raise QueryError(f"max_subjects must be between 1 and 10, got {max_subjects}")
     if not target.strip():
         raise QueryError("empty target: give a symbol, a file path or a question")
-    layout = repo_layout(root, store)
+    tree = as_tree(root)
+    layout = repo_layout(tree, store)
     freshness = FreshnessChecker(searcher.source) if searcher.source is not None else None
-    checker = CitationChecker(root, store, layout.files, freshness)
+    checker = CitationChecker(tree, store, layout.files, freshness)
     notes: list[str] = []
+    if tree.note is not None:
+        notes.append(f"claims are checked against the indexed text: {tree.note}")
 
     try:
-        resolved: Target | None = resolve_target(root, store, target)
+        resolved: Target | None = resolve_target(tree, store, target)
     except (QueryError, PathError):
         resolved = None
 
@@ -491,7 +498,7 @@ def explain(
             notes.append(f"{resolved.files[0]} is not indexed; index it to explain its symbols")
         # Main symbols first: public top-level ones that importers name most, then the biggest.
         names = set(reference_names(resolved))
-        edges = find_importers(root, store, resolved.files)
+        edges = find_importers(tree, store, resolved.files)
         named = Counter(w for e in edges for w in _WORDS.findall(e.specifier))
         ordered = sorted(
             resolved.definitions,
@@ -531,7 +538,7 @@ def explain(
             notes.append("no symbol among the search hits; see hits")
 
     for defn in defs[:max_subjects]:
-        explained = _explain_symbol(root, store, checker, layout, defn, limit)
+        explained = _explain_symbol(tree, store, checker, layout, defn, limit)
         if explained is not None:
             subjects.append(explained)
     if checker.dropped:

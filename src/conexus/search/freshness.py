@@ -12,6 +12,11 @@ One rule, used by search hits, ``Engine.freshness``, the status' ``stale`` count
 For a hit in a modified file, :func:`relocate` finds the indexed chunk's text in
 the current text, so the citation can point at the lines where it is now
 (``Freshness.relocated``), or say plainly that those lines changed.
+
+A checker compares with a source (the filesystem's, or any
+:class:`~conexus.search.tree.FreshnessSource`). On a replica without a checkout
+that is the indexed tree, where every indexed document is ``fresh`` *relative to
+the last index*: each such state carries the tree's note saying so.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conexus.models import Freshness, content_hash
-from conexus.sources.base import Source, Stamp
+from conexus.search.tree import FreshnessSource
+from conexus.sources.base import Stamp
 
 __all__ = [
     "CHANGED_NOTE",
@@ -96,8 +102,10 @@ class FreshnessChecker:
     Meant for one request: a long-lived checker would keep answering from its cache.
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: FreshnessSource) -> None:
         self.source = source
+        # What the states are relative to when it is not a working tree (IndexedTree.note).
+        self.note: str | None = getattr(source, "note", None)
         self._states: dict[str, Freshness] = {}
         self._texts: dict[str, str | None] = {}
 
@@ -120,7 +128,7 @@ class FreshnessChecker:
         if cached is None:
             stamp = self.source.stamp(path)
             state = freshness_state(file_hash, size, mtime_ns, stamp, lambda: self.current_text(path))
-            cached = Freshness(file_hash, state)
+            cached = Freshness(file_hash, state, note=self.note)
             self._states[path] = cached
         return cached
 

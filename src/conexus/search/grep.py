@@ -1,5 +1,8 @@
 """Regular-expression and literal search over the files of a root, line by line.
 
+The files are read from the root's tree (:mod:`conexus.search.tree`): the
+checkout, or on a replica without one the texts the index holds.
+
 The caller supplies the file list (the indexed, ignore-aware files), so grep
 never walks into ``node_modules`` or ``.git``. Patterns run on the ``regex``
 module, whose matcher takes a ``timeout``: a catastrophic pattern such as
@@ -23,8 +26,9 @@ from typing import Any
 import regex
 
 from conexus.config import DEFAULT_MAX_FILE_BYTES
-from conexus.errors import QueryError
+from conexus.errors import PathError, QueryError
 from conexus.search.read import clip_line
+from conexus.search.tree import Tree, as_tree
 from conexus.sources.filesystem.secrets import SecretPolicy
 from conexus.sources.filesystem.texts import FileTexts
 
@@ -141,7 +145,7 @@ def _path_filter(include: Sequence[str], exclude: Sequence[str]) -> Any:
 
 
 def grep(
-    root: Path,
+    root: Tree | Path,
     pattern: str,
     *,
     files: Iterable[str],
@@ -166,8 +170,9 @@ def grep(
     paths that leave the root are skipped and counted; so are, with ``secrets``,
     files that hold secrets (content that differs from ``indexed_hashes`` is
     scanned again, so an edit that adds a key is not shown before it is re-indexed).
-    ``texts`` keeps decoded files between calls (an engine passes its own); a pattern
-    that must contain a plain identifier skips files without it before the regex runs.
+    ``texts`` keeps a working tree's decoded files between calls (an engine passes its
+    own); a pattern that must contain a plain identifier skips files without it
+    before the regex runs.
 
     Raises:
         QueryError: an invalid regex (with the regex error), an empty pattern,
@@ -181,9 +186,10 @@ def grep(
         raise QueryError(f"timeout_s must be in (0, {MAX_TIMEOUT_S}], got {timeout_s}")
     compiled = compile_pattern(pattern, literal=literal, case_sensitive=case_sensitive)
     allowed = _path_filter(include, exclude)
+    tree = as_tree(root)
     needle = required_literal(pattern, literal=literal, case_sensitive=case_sensitive)
-    if texts is None:
-        texts = FileTexts(root, max_file_bytes)
+    if texts is None and tree.working:
+        texts = FileTexts(tree.root, max_file_bytes)
 
     t0 = time.perf_counter()
     deadline = time.monotonic() + timeout_s
@@ -197,11 +203,15 @@ def grep(
         if time.monotonic() >= deadline:
             timed_out = True
             break
-        loaded = texts.get(rel)
-        text = loaded.text
+        text_hash: str | None = None
+        if texts is not None and tree.working:
+            loaded = texts.get(rel)
+            text, text_hash = loaded.text, loaded.hash
+        else:
+            text = _load(tree, rel, max_file_bytes)
         if text is not None and secrets is not None:
             known = indexed_hashes.get(rel) if indexed_hashes is not None else None
-            if secrets.withheld(rel, text, known, text_hash=loaded.hash) is not None:
+            if secrets.withheld(rel, text, known, text_hash=text_hash) is not None:
                 text = None
         if text is None:
             skipped += 1
@@ -252,6 +262,14 @@ def required_literal(pattern: str, *, literal: bool, case_sensitive: bool) -> st
     if core and all(c.isalnum() or c == "_" for c in core) and core.isascii():
         return core
     return None
+
+
+def _load(tree: Tree, rel: str, max_file_bytes: int) -> str | None:
+    """The decoded text of one file, or None when it must be skipped."""
+    try:
+        return tree.load(tree.confine(rel), max_file_bytes).text
+    except (PathError, OSError):
+        return None
 
 
 def _search_file(

@@ -27,7 +27,7 @@ from conexus.search.filters import chunk_filter, filter_files
 from conexus.search.freshness import FreshnessChecker
 from conexus.search.fusion import RankedList, apply_boosts, diversify, file_prior, is_test_path, rank, rrf
 from conexus.search.query import QueryPlan, analyze
-from conexus.sources.base import Source
+from conexus.search.tree import FreshnessSource
 from conexus.store.base import ChunkFilter, ChunkMeta, ChunkRow, FileRow, Store
 from conexus.tokens import index_form, path_tokens, token_string
 
@@ -134,7 +134,7 @@ class HybridSearcher:
         store: Store,
         embedder: Embedder,
         settings: Settings,
-        source: Source | None = None,  # where freshness is checked; the files under root by default
+        source: FreshnessSource | None = None,  # where freshness is checked; the files under root by default
     ) -> None:
         self.root = root
         self.source = source

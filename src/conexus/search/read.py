@@ -1,4 +1,4 @@
-"""Read a line range of one file, as it is on disk now, and say how it compares to the index.
+"""Read a line range of one file, as it is in its tree now, and say how it compares to the index.
 
 Text is decoded the way the indexer decodes it (UTF-8 with replacement, BOM
 dropped, CRLF and CR read as LF), so line numbers agree with the citations
@@ -6,6 +6,10 @@ search returns. A file that was indexed but has since been deleted is served
 from the indexed chunks, marked ``deleted``, so a model holding an old
 citation can still see what it pointed at. A file that holds secrets is
 refused, by the indexer's own rules (:mod:`conexus.sources.filesystem.secrets`).
+
+The tree (:mod:`conexus.search.tree`) is the checkout, or on a replica without
+one the last indexed state: the result's ``freshness_note`` then says what
+freshness is relative to.
 """
 
 from __future__ import annotations
@@ -14,10 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conexus.errors import PathDeniedError, PathError, PathNotFoundError, QueryError, TooLargeError
-from conexus.models import decode_text
-from conexus.paths import confine
 from conexus.search.freshness import freshness_state
-from conexus.sources.base import Stamp
+from conexus.search.tree import Tree, as_tree
 from conexus.sources.filesystem.read import MAX_TEXT_BYTES
 from conexus.sources.filesystem.read import looks_binary as looks_binary  # the one binary rule
 from conexus.sources.filesystem.read import read_bytes as read_bytes  # the one reader
@@ -78,6 +80,8 @@ class ReadResult:
     next_start: int | None
     invalid_utf8: bool
     source: str  # "disk" | "index"
+    #: What freshness is relative to when there is no working tree (None: the file on disk).
+    freshness_note: str | None = None
 
     @property
     def citation(self) -> str:
@@ -103,6 +107,7 @@ class ReadResult:
             "next_start": self.next_start,
             "invalid_utf8": self.invalid_utf8,
             "source": self.source,
+            "freshness_note": self.freshness_note,
         }
 
 
@@ -129,7 +134,7 @@ def _window(
 
 
 def read_range(
-    root: Path,
+    root: Tree | Path,
     store: Store | None,
     path: str,
     start: int | None = None,
@@ -137,7 +142,8 @@ def read_range(
     max_lines: int = 2000,
     secrets: SecretPolicy | None = None,
 ) -> ReadResult:
-    """Read lines ``start..end`` (1-based, inclusive) of ``path`` from disk.
+    """Read lines ``start..end`` (1-based, inclusive) of ``path`` from its tree (``root``: a
+    :class:`~conexus.search.tree.Tree`, or a path for the working tree under it).
 
     Without ``start`` reading begins at line 1; without ``end`` it runs to the
     end of the file. An ``end`` past the end of the file is clamped; a range
@@ -155,11 +161,12 @@ def read_range(
     """
     if not 1 <= max_lines <= MAX_LINES_LIMIT:
         raise QueryError(f"max_lines must be between 1 and {MAX_LINES_LIMIT}, got {max_lines}")
-    absolute, rel = confine(root, path)
+    tree = as_tree(root)
+    rel = tree.confine(path)
     row = store.file(rel) if store is not None else None
 
     try:
-        data, st = read_bytes(absolute, MAX_READ_BYTES)
+        loaded = tree.load(rel, MAX_READ_BYTES)
     except FileNotFoundError:
         if row is not None and store is not None:
             return _read_deleted(store, rel, start, end, max_lines, row.hash, row.language, row.n_lines)
@@ -168,11 +175,12 @@ def read_range(
         raise PathError(f"{rel} is a directory, not a file") from None
     except OSError as exc:
         raise PathError(f"cannot read {rel}: {exc.strerror or exc}") from exc
-    if st.st_size > MAX_READ_BYTES or len(data) > MAX_READ_BYTES:
-        raise TooLargeError(f"{rel} is too large to read ({st.st_size} bytes; the limit is {MAX_READ_BYTES})")
-    if looks_binary(data):
+    size = loaded.stamp.size
+    if size > MAX_READ_BYTES:
+        raise TooLargeError(f"{rel} is too large to read ({size} bytes; the limit is {MAX_READ_BYTES})")
+    if loaded.text is None:
         raise QueryError(f"{rel} is a binary file; only text files can be read")
-    text, invalid = decode_text(data)
+    text, invalid = loaded.text, loaded.invalid_utf8
     if secrets is not None:
         why = secrets.withheld(rel, text, row.hash if row is not None else None)
         if why is not None:
@@ -183,8 +191,7 @@ def read_range(
     if row is None:
         freshness = "unindexed"
     else:  # the rule search uses, on the stat and text already in hand
-        stamp = Stamp(st.st_size, st.st_mtime_ns)
-        freshness = freshness_state(row.hash, row.size, row.mtime_ns, stamp, lambda: text)
+        freshness = freshness_state(row.hash, row.size, row.mtime_ns, loaded.stamp, lambda: text)
 
     return ReadResult(
         path=rel,
@@ -198,7 +205,8 @@ def read_range(
         truncated=truncated,
         next_start=last + 1 if truncated else None,
         invalid_utf8=invalid,
-        source="disk",
+        source="disk" if tree.working else "index",
+        freshness_note=tree.note,
     )
 
 

@@ -115,7 +115,7 @@ def _serve(
     from conexus.app.discovery import announce, withdraw
     from conexus.app.service import ConexusService
     from conexus.config import Settings, load_settings
-    from conexus.layout import resolve_root
+    from conexus.layout import served_root
     from conexus.observability.tracing import configure_tracing, shutdown_tracing
     from conexus.server.mcp import ConexusMCP, serve_stdio
 
@@ -126,7 +126,7 @@ def _serve(
         return load_settings(root, overrides=overrides)
 
     configure_tracing()  # once per process, from the OTEL_* variables (export off unless asked)
-    roots = [resolve_root(p) for p in paths]
+    roots = [served_root(p) for p in paths]
     home = load_settings(None, overrides=overrides).home
     # The server's reach is fixed here: allow_roots, or else just the roots it starts with.
     allow_roots: list[Path | str] = [*server_settings.allow_roots] or [*roots]

@@ -17,19 +17,31 @@ Writes go through one path, :meth:`Store.writer`::
 
     with store.writer(atomic=bool(existing)) as w:
         w.apply(updates, deletes)   # replace / remove files' rows and vectors
+        w.link(links)               # list content the database holds already (another tree's)
         w.touch(stamps)             # new (size, mtime) for unchanged content
         w.set_skips(skips)
         w.set_meta({"complete": "1"})
+        w.put_contents(contents)   # file texts and imports, by content hash
+        w.prune_contents()         # drop contents no file holds any more
         if stopped:
             w.abandon()             # atomic: roll everything back on leaving the block
 
 Leaving the block commits (an atomic writer: all at once; otherwise each call
 committed already) and persists the vectors. Readers see the previous index
 until an atomic writer commits; a killed process leaves it untouched.
+
+One store is one *tree* (a root, optionally at a ref): a backend may keep many
+trees in one database and store the chunks of a file content once for all of
+them (``docs/scale-out.md``, "Worktrees and branches"). Every read and
+retrieval of a store sees exactly its tree; :meth:`Store.has_contents` and
+:meth:`StoreWriter.link` let the indexer list content another tree indexed
+without chunking, embedding or inserting it again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -40,7 +52,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from conexus.models import Chunk
+from conexus.models import Chunk, ImportRef
 
 F32 = npt.NDArray[np.float32]
 
@@ -78,6 +90,17 @@ class IndexIdentity:
         if "embedder_id" not in meta:
             return []
         return [k for k, v in self.as_meta().items() if meta.get(k) != v]
+
+
+#: The meta keys of an index's identity (:meth:`IndexIdentity.as_meta`).
+IDENTITY_KEYS = ("embedder_id", "dim", "chunker_version", "tokenizer_version", "options_hash")
+
+
+def identity_variant(meta: Mapping[str, str]) -> str:
+    """A digest of the identity recorded in ``meta``: file content indexed under one identity is shared
+    only with trees of the same (another embedder, chunker or option gives other chunks and vectors)."""
+    blob = json.dumps({k: meta.get(k) for k in IDENTITY_KEYS}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +178,37 @@ class FileUpdate:
     vectors: F32  # (len(chunks), dim)
 
 
+@dataclass(frozen=True, slots=True)
+class FileContent:
+    """What a file's content holds for the tools that need no checkout: its text and its imports.
+
+    Keyed by the content hash (``FileUpdate.hash``) and language, so every file and tree
+    holding the same content shares one row. ``import_terms`` are the index terms of the
+    specifiers and imported names (:func:`conexus.tokens.index_form` of each word), which
+    :meth:`Store.importing_files` looks up; ``"."`` marks an import of the file's own
+    package that names no module (``from .. import x``, ``import '..'``).
+    """
+
+    hash: str
+    language: str
+    text: str
+    imports: tuple[ImportRef, ...] = ()
+    import_terms: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class FileLink:
+    """A file whose content the database already holds (:meth:`Store.has_contents`): its manifest entry."""
+
+    path: str
+    hash: str
+    size: int
+    mtime_ns: int
+    language: str
+    n_lines: int
+    invalid_utf8: bool
+
+
 @dataclass(frozen=True)
 class ChunkFilter:
     """Which chunks a retrieval may return: those of ``file_ids`` and of ``kinds`` (None: any).
@@ -220,6 +274,14 @@ class StoreWriter(Protocol):
         """Record a new ``(path, size, mtime_ns)`` for files whose content did not change."""
         ...
 
+    def link(self, links: Sequence[FileLink]) -> list[str]:
+        """List files whose content the database holds, without storing it again.
+
+        Returns the paths whose content was not there (collected since
+        :meth:`Store.has_contents` said it was): the caller indexes those in full.
+        """
+        ...
+
     def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
         """Replace the skipped-file records ``(path, reason, detail)``."""
         ...
@@ -232,6 +294,14 @@ class StoreWriter(Protocol):
         """Roll back every write of an atomic block on leaving it (no-op for a non-atomic one)."""
         ...
 
+    def put_contents(self, contents: Sequence[FileContent]) -> None:
+        """Store the text and imports of contents (a content already stored is kept as is)."""
+        ...
+
+    def prune_contents(self) -> None:
+        """Drop the stored contents no indexed file holds any more."""
+        ...
+
 
 class WriteTarget(Protocol):
     """What :class:`BlockWriter` forwards to: a backend's own write methods."""
@@ -240,9 +310,15 @@ class WriteTarget(Protocol):
 
     def _touch(self, stamps: Iterable[tuple[str, int, int]]) -> None: ...
 
+    def _link(self, links: Sequence[FileLink]) -> list[str]: ...
+
     def _set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None: ...
 
     def set_meta(self, values: Mapping[str, str]) -> None: ...
+
+    def _put_contents(self, contents: Sequence[FileContent]) -> None: ...
+
+    def _prune_contents(self) -> None: ...
 
 
 class BlockWriter:
@@ -261,6 +337,9 @@ class BlockWriter:
     def touch(self, stamps: Iterable[tuple[str, int, int]]) -> None:
         self._store._touch(stamps)
 
+    def link(self, links: Sequence[FileLink]) -> list[str]:
+        return self._store._link(links) if links else []
+
     def set_skips(self, skips: Sequence[tuple[str, str, str]]) -> None:
         self._store._set_skips(skips)
 
@@ -269,6 +348,12 @@ class BlockWriter:
 
     def abandon(self) -> None:
         self.abandoned = True
+
+    def put_contents(self, contents: Sequence[FileContent]) -> None:
+        self._store._put_contents(contents)
+
+    def prune_contents(self) -> None:
+        self._store._prune_contents()
 
 
 class Store(Protocol):
@@ -352,6 +437,31 @@ class Store(Protocol):
         """Chunks defining one of ``names`` (case-insensitive), as ``(chunk_id, name)``."""
         ...
 
+    def has_contents(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which ``(path, content hash)`` the database holds indexed for this tree's identity.
+
+        Such a file is listed with :meth:`StoreWriter.link` instead of being chunked,
+        embedded and written again (another worktree of the repository indexed it).
+        """
+        ...
+
+    # -- contents: what read, grep, related and explain need without a checkout
+    def file_text(self, path: str) -> str | None:
+        """The text of an indexed file as it was indexed; None when not indexed or not stored."""
+        ...
+
+    def file_imports(self, paths: Sequence[str]) -> dict[str, tuple[ImportRef, ...]]:
+        """The imports of each indexed file among ``paths`` whose content is stored (others left out)."""
+        ...
+
+    def importing_files(self, terms: Sequence[str]) -> list[str]:
+        """Indexed files whose imports spell every one of ``terms`` (see :class:`FileContent`), by path."""
+        ...
+
+    def unstored_files(self) -> list[str]:
+        """Indexed files whose content is not stored (indexed before contents were), by path."""
+        ...
+
     # -- retrieval
     def doc_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         """Number of chunks holding each term (terms absent from the index are left out)."""
@@ -383,7 +493,10 @@ class Store(Protocol):
         ...
 
     def clear(self) -> None:
-        """Remove every file, chunk, vector and skip; keep the meta."""
+        """Remove every file, chunk, vector and skip of this tree; keep the meta.
+
+        Content another tree still lists stays; what no tree lists any more is removed.
+        """
         ...
 
     def backup(self, dest: Path) -> StoreBackup:

@@ -3,8 +3,11 @@
 The engine asks its :class:`IndexLocation` whether the index exists, opens,
 deletes and measures it, and never touches files or connections itself:
 
-* :class:`SqliteLocation` (``store_url`` empty, the default): the folder of the
-  root under ``$CONEXUS_HOME/indexes/`` holding ``index.sqlite3`` and its HNSW file.
+* :class:`SqliteLocation` (``store_url`` empty, the default): a folder under
+  ``$CONEXUS_HOME/indexes/`` holding ``index.sqlite3`` and its HNSW file. A root
+  outside git has its own (the root's folder, the tree ``""``); the worktrees of
+  one git repository share their repository's (:func:`conexus.layout.repository_index_dir`),
+  each a tree named by its path, so content they have in common is stored once.
 * :class:`conexus.store.postgres.location.PostgresLocation` (``store_url`` a
   ``postgresql://`` URL): the index named by that folder's name in the database;
   the folder keeps only ``root.json`` (what ``conexus status --all`` lists).
@@ -15,16 +18,33 @@ The PostgreSQL backend is imported only when a URL is configured; without the
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
+import sqlite3
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from conexus.errors import ConfigError
-from conexus.layout import INDEX_DB
+from conexus.errors import ConfigError, IndexIncompatibleError, IndexNotFoundError, StoreError
+from conexus.layout import INDEX_DB, repository_index_dir
 from conexus.store.base import Store, StoreBackup
 from conexus.store.joblock import FileJobLock
+
+logger = logging.getLogger(__name__)
+
+#: The tree of a database holding one root's index only (``conexus.store.sqlite.store.DEFAULT_TREE``).
+OWN_TREE = ""
+# What a format-1 index of a worktree left in its root's folder before worktrees shared a database.
+_LEGACY_FILES = (
+    INDEX_DB,
+    f"{INDEX_DB}-wal",
+    f"{INDEX_DB}-shm",
+    "vectors.usearch",
+    "index.lock",
+    "verified.json",
+)
 
 #: The distributions the PostgreSQL backend needs (the ``postgres`` extra).
 POSTGRES_MODULES = ("psycopg", "psycopg_pool", "pgvector")
@@ -35,6 +55,8 @@ class IndexLocation(Protocol):
 
     #: True when the index is files under the data home (``conexus backup`` copies those).
     local: bool
+    #: True when the index is one tree of a database other roots' trees share.
+    shared: bool
 
     def exists(self) -> bool:
         """Whether the index has been created."""
@@ -87,33 +109,85 @@ class IndexLocation(Protocol):
 
 
 class SqliteLocation:
-    """An embedded index: one folder of files under the data home."""
+    """An embedded index: one tree of a database in a folder under the data home.
+
+    ``directory`` holds the database; ``root_dir`` is the root's own folder (its
+    ``root.json``), the same folder unless the database is its repository's.
+    """
 
     local = True
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, tree: str = OWN_TREE, root_dir: Path | None = None) -> None:
         self.directory = directory
+        self.tree = tree
+        self.root_dir = root_dir if root_dir is not None else directory
+        self.shared = tree != OWN_TREE
 
     def exists(self) -> bool:
-        return (self.directory / INDEX_DB).exists()
+        db = self.directory / INDEX_DB
+        if not db.exists():
+            return False
+        if not self.shared:
+            return True
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
+            try:
+                row = conn.execute("SELECT 1 FROM trees WHERE key = ?", (self.tree,)).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return True  # opening it says what is wrong (a damaged or old database)
+        return row is not None
 
     def open(self, dim: int, *, create: bool) -> Store:
         from conexus.store.sqlite import SqliteStore
 
-        return SqliteStore(self.directory, dim)
+        if self.shared and create:
+            self.root_dir.mkdir(parents=True, exist_ok=True)
+            for name in _LEGACY_FILES:  # this worktree's index from before it shared the database
+                (self.root_dir / name).unlink(missing_ok=True)
+        return SqliteStore(self.directory, dim, self.tree, create=create)
 
     def delete(self) -> None:
-        if self.directory.exists():
-            shutil.rmtree(self.directory)
+        """Delete the index: its folder, or its tree of a shared database (content no other tree
+        lists goes with it, in one transaction; the database goes with its last tree)."""
+        if self.shared:
+            self._drop_tree()
+            target = self.root_dir
+        else:
+            target = self.directory
+        if target.exists():
+            shutil.rmtree(target)
+
+    def _drop_tree(self) -> None:
+        from conexus.store.sqlite.store import SqliteStore, stored_dim
+
+        if not self.exists():
+            return
+        dim = stored_dim(self.directory)
+        left = 0
+        if dim is not None:
+            try:
+                left = SqliteStore(self.directory, dim, self.tree, create=False).drop_tree()
+            except IndexNotFoundError:
+                return
+            except (IndexIncompatibleError, StoreError, sqlite3.Error) as exc:
+                # A damaged or old database cannot be edited; every tree of it is rebuilt.
+                logger.warning("deleting the shared index %s: %s", self.directory, exc)
+        if left == 0 and self.directory.exists():
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(self.directory)
 
     def size_bytes(self) -> int:
-        """Bytes on disk of the folder's files (database, WAL, vectors, side files)."""
+        """Bytes on disk of the folder's files (database, WAL, vectors, side files): of the whole
+        database when it is shared (every tree's, content stored once)."""
         try:
             return sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
         except OSError:  # no index yet, or a file removed while listing
             return 0
 
     def describe(self) -> str:
+        """The database's folder (for a worktree: its repository's, shared with its other worktrees)."""
         return str(self.directory)
 
     def backup(self, dest: Path) -> StoreBackup:
@@ -122,9 +196,11 @@ class SqliteLocation:
         return backup_index(self.directory, dest)
 
     def _job_lock(self) -> FileJobLock:
-        # Beside the folder, not in it: a rebuild or clear deletes the folder.
+        # Beside the root's folder, not in it (a rebuild or clear deletes the folder), and per
+        # root: worktrees sharing one database index one after the other anyway (one writer),
+        # but the job of one must not wait for the lock of another.
         return FileJobLock(
-            self.directory.with_name(self.directory.name + ".lock"), f"the index at {self.directory}"
+            self.root_dir.with_name(self.root_dir.name + ".lock"), f"the index at {self.root_dir}"
         )
 
     def job_lock(self, wait_s: float) -> AbstractContextManager[None]:
@@ -134,21 +210,39 @@ class SqliteLocation:
         return self._job_lock().holder()
 
     def incarnation(self) -> object | None:
+        db = self.directory / INDEX_DB
         try:
-            st = os.stat(self.directory / INDEX_DB)
+            st = os.stat(db)
         except OSError:
             return None
-        return (st.st_dev, st.st_ino)  # a clear deletes the file; a new index is a new inode
+        if not self.shared:
+            return (st.st_dev, st.st_ino)  # a clear deletes the file; a new index is a new inode
+        try:  # a worktree's tree of a shared database: a tree dropped and created again is a new row
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
+            try:
+                row = conn.execute("SELECT id FROM trees WHERE key = ?", (self.tree,)).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return (st.st_dev, st.st_ino)
+        return None if row is None else (st.st_dev, st.st_ino, int(row[0]))
 
 
-def index_location(store_url: str, index_dir: Path) -> IndexLocation:
-    """The location of the index whose SQLite folder would be ``index_dir``, for the ``store_url`` setting.
+def index_location(
+    store_url: str, index_dir: Path, root: Path | None = None, home: Path | None = None
+) -> IndexLocation:
+    """The location of the index of the root whose own folder is ``index_dir``, for the ``store_url``
+    setting: with ``root`` and ``home`` given and ``root`` in a git work tree, a tree of its
+    repository's SQLite database.
 
     Raises:
         ConfigError: a URL is set but the ``postgres`` extra is not installed.
     """
     if not store_url:
-        return SqliteLocation(index_dir)
+        shared = repository_index_dir(root, home) if root is not None and home is not None else None
+        if shared is None:
+            return SqliteLocation(index_dir)
+        return SqliteLocation(shared, str(root), index_dir)
     try:
         from conexus.store.postgres.location import PostgresLocation
     except ImportError as exc:

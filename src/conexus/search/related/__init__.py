@@ -8,33 +8,35 @@ Everything here is deterministic and cites ``path:start-end``:
 
 * **Definitions** come from the indexed chunks (a symbol split into several
   chunks is reported once, with its whole range).
-* **Imports** are extracted with tree-sitter from the current file text and
-  resolved inside the repository for Python (absolute, relative, packages,
-  ``src`` layouts), JavaScript/TypeScript (relative specifiers with extension
-  and ``index`` resolution, ``.js`` specifiers naming ``.ts`` sources) and Go
-  (module path from ``go.mod``, one package = one directory). Extraction is
-  cached per (path, content hash). "Who imports this" parses only the files
-  whose indexed text names the module (a lexical lookup in the store), not the whole tree.
+* **Imports** are extracted with tree-sitter at index time and kept in the store
+  with each content; they are resolved inside the repository for Python
+  (absolute, relative, packages, ``src`` layouts), JavaScript/TypeScript
+  (relative specifiers with extension and ``index`` resolution, ``.js``
+  specifiers naming ``.ts`` sources), Go (module path from ``go.mod``, one
+  package = one directory) and the languages of ``native_imports``. "Who
+  imports this" is a lookup of the stored import terms, then a resolution of
+  those files' stored imports: nothing is parsed per request.
 * **References** are found with the store's lexical index (one token per name) and
   confirmed with a word-boundary regex on the chunk text, so a hit is a real
   occurrence of the identifier, not a stemmed or split token.
 * **Tests** are test files (by naming convention) that import the target,
   mention its symbols, or are named after it.
 * **History** is ``git log``: co-changed files and recent commits.
+
+Files are read from the root's tree (:mod:`conexus.search.tree`): the checkout,
+or on a replica without one the indexed texts (there is no git history then).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from conexus.errors import QueryError
+from conexus.errors import PathError, QueryError
 from conexus.gitinfo import Commit, co_changed, is_git_repo, recent_commits
-from conexus.models import decode_text
 from conexus.paths import is_test_path
-from conexus.search.read import looks_binary, read_bytes, split_lines
+from conexus.search.read import split_lines
 from conexus.search.related.definitions import find_definitions, group_definitions, resolve_target
 from conexus.search.related.imports import (
     IMPORT_LANGUAGES,
@@ -50,10 +52,12 @@ from conexus.search.related.imports import (
     imports_of,
     index_token,
     repo_layout,
+    tree_imports,
 )
 from conexus.search.related.references import MemberOwner, find_references
 from conexus.search.related.results import Definition, Reference, RelatedInfo, RelatedItem, Target
 from conexus.search.related.tests import _subject_stem, subject_of_test
+from conexus.search.tree import Tree, as_tree
 from conexus.store.base import FileRow, Store
 
 __all__ = [
@@ -87,6 +91,7 @@ __all__ = [
     "repo_layout",
     "resolve_target",
     "subject_of_test",
+    "tree_imports",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,13 +104,13 @@ _ENTRY_STEMS = frozenset({"__init__", "index", "mod", "lib"})
 # ----------------------------------------------------------------------------------- the bundle
 
 
-def _file_lines(root: Path, rel: str, files: dict[str, FileRow]) -> int:
-    """Line count for a whole-file citation: from the disk text, else from the index."""
+def _file_lines(tree: Tree, rel: str, files: dict[str, FileRow]) -> int:
+    """Line count for a whole-file citation: from the tree's text, else from the index."""
     try:
-        data, st = read_bytes(os.path.join(root, rel), MAX_IMPORT_FILE_BYTES)
-        if st.st_size <= MAX_IMPORT_FILE_BYTES and not looks_binary(data):
-            return max(1, len(split_lines(decode_text(data)[0])))
-    except OSError:
+        text = tree.load(rel, MAX_IMPORT_FILE_BYTES).text
+        if text is not None:
+            return max(1, len(split_lines(text)))
+    except (PathError, OSError):
         pass
     row = files.get(rel)
     return max(1, row.n_lines) if row else 1
@@ -156,7 +161,9 @@ def reference_names(target: Target) -> list[str]:
     return list(dict.fromkeys(names))[:MAX_REFERENCE_NAMES]
 
 
-def reference_scope(root: Path, store: Store, files: Sequence[str], edges: Sequence[ImportEdge]) -> list[str]:
+def reference_scope(
+    root: Tree | Path, store: Store, files: Sequence[str], edges: Sequence[ImportEdge]
+) -> list[str]:
     """The files where uses of a target are: its own, its importers, and the importers of a package
     entry file (``__init__.py``, ``index.ts``) that re-exports it, at most ``MAX_SCOPE_FILES``."""
     scope = dict.fromkeys([*files, *(e.importer for e in edges)])
@@ -167,7 +174,7 @@ def reference_scope(root: Path, store: Store, files: Sequence[str], edges: Seque
 
 
 def related_tests(
-    root: Path,
+    root: Tree | Path,
     target: Target,
     files: dict[str, FileRow],
     importers: Sequence[ImportEdge],
@@ -175,6 +182,7 @@ def related_tests(
 ) -> list[RelatedItem]:
     """Test files that use the target: for a symbol, those that name it in code; for a file, also
     those that import it or are named after it."""
+    tree = as_tree(root)
     found: dict[str, tuple[int, RelatedItem, list[str]]] = {}
 
     def add(priority: int, item: RelatedItem, reason: str) -> None:
@@ -214,7 +222,7 @@ def related_tests(
             subject = subject_of_test(path)
             if subject is not None and subject in stems and is_test_path(path):
                 add(
-                    2, RelatedItem(path, 1, _file_lines(root, path, files), "test", subject), "named after it"
+                    2, RelatedItem(path, 1, _file_lines(tree, path, files), "test", subject), "named after it"
                 )
     return _ordered_tests(found)
 
@@ -228,7 +236,7 @@ def _ordered_tests(found: dict[str, tuple[int, RelatedItem, list[str]]]) -> list
 
 
 def related_info(
-    root: Path,
+    root: Tree | Path,
     store: Store,
     target: str,
     *,
@@ -248,9 +256,10 @@ def related_info(
     """
     if not 1 <= limit <= 200:
         raise QueryError(f"limit must be between 1 and 200, got {limit}")
-    resolved = resolve_target(root, store, target)
+    tree = as_tree(root)
+    resolved = resolve_target(tree, store, target)
     notes = list(resolved.notes)
-    layout = repo_layout(root, store)
+    layout = repo_layout(tree, store)
     files = layout.files
 
     definitions = [
@@ -265,15 +274,15 @@ def related_info(
     imports: list[RelatedItem] = []
     for path in resolved.files:
         row = files.get(path)
-        language = row.language if row is not None else _detect(root, path)
-        for ref in imports_of(root, path, language):
+        language = row.language if row is not None else _detect(tree, path)
+        for ref in tree_imports(tree, store, path, language):
             spec = _spec_text(ref)
             targets: list[str | None] = [*layout.resolve(path, language, ref)] or [None]
             for tgt in targets:
                 detail = "external" if tgt is None else ""
                 imports.append(RelatedItem(path, ref.line, ref.end_line, "import", spec, detail, tgt))
 
-    edges = find_importers(root, store, resolved.files)
+    edges = find_importers(tree, store, resolved.files)
     importers = [
         RelatedItem(e.importer, e.line, e.end_line, "import", e.specifier, "", e.target) for e in edges
     ]
@@ -289,13 +298,13 @@ def related_info(
         exclude_paths=exclude_paths,
         member_names=member_names(resolved),
         owners=member_owners(store, resolved),
-        prefer_paths=reference_scope(root, store, resolved.files, edges),
+        prefer_paths=reference_scope(tree, store, resolved.files, edges),
     )
     importer_paths = {e.importer for e in edges} | set(resolved.files)
     refs.sort(key=lambda r: (r.kind == "mention", is_test_path(r.path), r.path not in importer_paths))
     references = [r.to_item() for r in refs]
 
-    tests = related_tests(root, resolved, files, edges, refs)
+    tests = related_tests(tree, resolved, files, edges, refs)
     if resolved.kind == "symbol" and not tests and resolved.files:
         notes.append(
             f"no test names {target!r}; ask about its file ({resolved.files[0]}) for the tests that "
@@ -308,14 +317,16 @@ def related_info(
         notes.append("git history is off: no co-change or commit history")
     elif resolved.files:
         main_file = resolved.files[0]
-        if is_git_repo(root):
-            for cc in co_changed(root, main_file, limit=limit, max_commits=max_commits):
-                n = _file_lines(root, cc.path, files)
+        if not tree.working:
+            notes.append("no working tree on this replica: no co-change or commit history")
+        elif is_git_repo(tree.root):
+            for cc in co_changed(tree.root, main_file, limit=limit, max_commits=max_commits):
+                n = _file_lines(tree, cc.path, files)
                 co_changes.append(
                     RelatedItem(cc.path, 1, n, "co_change", None, f"changed together in {cc.count} commits",
                                 count=cc.count)
                 )  # fmt: skip
-            commits = recent_commits(root, main_file, limit=min(limit, 10))
+            commits = recent_commits(tree.root, main_file, limit=min(limit, 10))
         else:
             notes.append("not a git repository: no co-change or commit history")
 
@@ -334,12 +345,12 @@ def related_info(
     )
 
 
-def _detect(root: Path, rel: str) -> str:
+def _detect(tree: Tree, rel: str) -> str:
     from conexus.indexing.languages import detect_language
 
     try:
-        with open(os.path.join(root, rel), "rb") as fh:
-            first = fh.read(200).decode("utf-8", errors="replace").split("\n", 1)[0]
-    except OSError:
-        first = ""
+        text = tree.load(rel, MAX_IMPORT_FILE_BYTES).text or ""
+    except (PathError, OSError):
+        text = ""
+    first = text[:200].split("\n", 1)[0]
     return detect_language(rel, first) or "text"

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from conexus.errors import PathError, QueryError
-from conexus.paths import confine
 from conexus.search.related.results import Definition, Target
+from conexus.search.tree import Tree, as_tree
 from conexus.store.base import ChunkRow, FileRow, Store
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def _is_symbol_like(text: str) -> bool:
     return _SYMBOL_TARGET.fullmatch(text) is not None
 
 
-def resolve_target(root: Path, store: Store, target: str) -> Target:
+def resolve_target(root: Tree | Path, store: Store, target: str) -> Target:
     """Decide whether ``target`` is a file (path, ``path:line`` or ``path:start-end``) or a symbol.
 
     Raises:
@@ -118,13 +118,14 @@ def resolve_target(root: Path, store: Store, target: str) -> Target:
     text = target.strip()
     if not text:
         raise QueryError("empty target: give a file path relative to the root or a symbol name")
+    tree = as_tree(root)
     files = store.files()
 
     m = _CITATION_TARGET.fullmatch(text)
     if m and not _is_symbol_like(text):
         path_part, start = m.group(1), int(m.group(2))
         end = int(m.group(3)) if m.group(3) else start
-        file_target = _file_target(root, store, files, path_part)
+        file_target = _file_target(tree, store, files, path_part)
         if file_target is not None:
             inside = [d for d in file_target.definitions if d.start_line <= start and end <= d.end_line]
             if inside:
@@ -133,7 +134,7 @@ def resolve_target(root: Path, store: Store, target: str) -> Target:
             return file_target
 
     try:
-        file_target = _file_target(root, store, files, text)
+        file_target = _file_target(tree, store, files, text)
     except PathError:
         if not _is_symbol_like(text):
             raise
@@ -152,7 +153,7 @@ def resolve_target(root: Path, store: Store, target: str) -> Target:
     if suffix and ("/" in suffix or "." in suffix):
         matches = sorted(p for p in files if p == suffix or p.endswith("/" + suffix))
         if len(matches) == 1:
-            ft = _file_target(root, store, files, matches[0])
+            ft = _file_target(tree, store, files, matches[0])
             if ft is not None:
                 return ft
         if len(matches) > 1:
@@ -164,18 +165,18 @@ def resolve_target(root: Path, store: Store, target: str) -> Target:
     )
 
 
-def _file_target(root: Path, store: Store, files: dict[str, FileRow], path: str) -> Target | None:
-    absolute, rel = confine(root, path)
+def _file_target(tree: Tree, store: Store, files: dict[str, FileRow], path: str) -> Target | None:
+    rel = tree.confine(path)
     if rel in files:
         rows = store.chunks_of_file(rel)
         return Target(path, "file", (rel,), tuple(group_definitions(rows, {rel: rows})))
-    if absolute.is_file():
+    if tree.is_file(rel):
         return Target(path, "file", (rel,), (), indexed=False, notes=(f"{rel} is not indexed",))
-    if absolute.is_dir():
+    if tree.is_dir(rel):
         # A package or module directory stands for its entry file.
         for name in _PACKAGE_ENTRY_FILES:
             entry = name if rel == "." else f"{rel}/{name}"
             if entry in files:
-                return _file_target(root, store, files, entry)
+                return _file_target(tree, store, files, entry)
         raise QueryError(f"{rel} is a directory; give a file in it, or a symbol name")
     return None

@@ -27,102 +27,23 @@ minus its build configuration:
 
 External names (a JDK class, a crate from crates.io, ``<stdio.h>``) resolve to
 nothing. Pure functions over the list of indexed paths; no file is read here
-except a ``Cargo.toml`` for its crate name.
+except a ``Cargo.toml`` for its crate name (from the root's tree).
 """
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-NATIVE_LANGUAGES = frozenset({"java", "rust", "c", "cpp", "php", "ruby"})
+from conexus.indexing.imports import NATIVE_LANGUAGES, java_type_names, statement_specifiers
+from conexus.search.tree import Tree, as_tree, config_text
 
-_JAVA_IMPORT = re.compile(r"^\s*import\s+(?:static\s+)?([\w.$]+(?:\s*\.\s*\*)?)\s*;", re.S)
-_RUST_USE = re.compile(r"^\s*(?:pub(?:\s*\([^)]*\))?\s+)?use\s+(.*?);?\s*$", re.S)
-_RUST_MOD = re.compile(r"^\s*(?:#\[[^\]]*\]\s*)*(?:pub(?:\s*\([^)]*\))?\s+)?mod\s+(r#)?(\w+)\s*;\s*$", re.S)
-_PHP_USE = re.compile(r"^\s*use\s+(?:function\s+|const\s+)?(.*?);?\s*$", re.S)
+__all__ = ["NATIVE_LANGUAGES", "NativeResolver", "import_name", "java_type_names", "statement_specifiers"]
+
+
 _CARGO_NAME = re.compile(r"^\s*\[package\][^\[]*?^\s*name\s*=\s*[\"']([^\"']+)[\"']", re.M | re.S)
-
-
-# -------------------------------------------------------------------------------- specifiers
-
-
-def _split_top(text: str) -> list[str]:
-    """Split at the commas outside braces."""
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        depth += ch == "{"
-        depth -= ch == "}"
-        cur += ch
-    parts.append(cur)
-    return [p for p in parts if p]
-
-
-def _expand_braces(text: str) -> list[str]:
-    """``a::{b, c::{d, e}}`` -> ``a::b``, ``a::c::d``, ``a::c::e`` (Rust use trees; PHP groups with ``\\``).
-
-    Commas outside braces separate independent names (``use A\\B, C\\D;``).
-    """
-    out: list[str] = []
-    for part in _split_top(re.sub(r"\s+", "", text)):
-        start = part.find("{")
-        if start < 0:
-            out.append(part)
-            continue
-        end = part.rfind("}")
-        if end < start:
-            continue
-        prefix = part[:start]
-        out.extend(prefix + expanded for expanded in _expand_braces(part[start + 1 : end]))
-    return out
-
-
-def statement_specifiers(language: str, kind: str, text: str) -> list[str]:
-    """The specifiers one import statement names (``kind`` is the tree-sitter node type).
-
-    Rust ``mod m;`` becomes ``self::m``; a C include keeps its delimiters
-    (``"x.h"`` or ``<x.h>``) because they say where to look first.
-    """
-    if language == "java":
-        m = _JAVA_IMPORT.match(text)
-        return [re.sub(r"\s+", "", m.group(1))] if m else []
-    if language == "rust":
-        if kind == "mod_item":
-            m = _RUST_MOD.match(text)
-            return [f"self::{m.group(2)}"] if m else []
-        m = _RUST_USE.match(text)
-        if not m:
-            return []
-        return _expand_braces(re.sub(r"\s+as\s+\w+", "", m.group(1)))
-    if language in ("c", "cpp"):
-        spec = text.strip()
-        return [spec] if len(spec) > 2 and spec[0] in '"<' else []
-    if language == "php":
-        if kind == "namespace_use_declaration":
-            m = _PHP_USE.match(text)
-            if not m:
-                return []
-            body = re.sub(r"\s+as\s+\w+", "", m.group(1))
-            return [s.lstrip("\\") for s in _expand_braces(body) if s]
-        return [text]
-    if language == "ruby":
-        return [text]
-    return []
-
-
-_JAVA_TYPE_NAME = re.compile(r"\b[A-Z][A-Za-z0-9_$]*")
-
-
-def java_type_names(text: str) -> tuple[str, ...]:
-    """The capitalised names a Java file mentions: which classes a wildcard import really brings in."""
-    return tuple(sorted(set(_JAVA_TYPE_NAME.findall(text))))
 
 
 # -------------------------------------------------------------------------------- resolution
@@ -137,19 +58,18 @@ def _common_prefix_len(a: str, b: str) -> int:
     return n
 
 
-def _rust_crate_name(root: Path, cargo_toml: str) -> str | None:
-    try:
-        with open(os.path.join(root, cargo_toml), encoding="utf-8", errors="replace") as fh:
-            m = _CARGO_NAME.search(fh.read(65536))
-    except OSError:
-        return None
+def _rust_crate_name(tree: Tree, cargo_toml: str) -> str | None:
+    text = config_text(tree, cargo_toml)
+    m = _CARGO_NAME.search(text) if text is not None else None
     return m.group(1).replace("-", "_") if m else None
 
 
 class NativeResolver:
     """Resolves Java, Rust, C/C++, PHP and Ruby specifiers against the indexed paths."""
 
-    def __init__(self, root: Path, paths: Iterable[str]) -> None:
+    def __init__(self, root: Tree | Path, paths: Iterable[str]) -> None:
+        """Resolve against ``paths``; crate names are read from the ``Cargo.toml`` files of ``root``."""
+        tree = as_tree(root)
         self.files = frozenset(paths)
         self._by_name: dict[str, list[str]] = {}
         self._java_dirs: dict[str, list[str]] = {}
@@ -165,7 +85,7 @@ class NativeResolver:
         self._crates: dict[str, str] = {}  # crate name -> its root module file
         for d in sorted(cargo_dirs):
             crate_root = self._crate_root_in(d)
-            crate = _rust_crate_name(root, posixpath.join(d, "Cargo.toml")) if crate_root else None
+            crate = _rust_crate_name(tree, posixpath.join(d, "Cargo.toml")) if crate_root else None
             if crate and crate_root and crate not in self._crates:
                 self._crates[crate] = crate_root
 

@@ -57,7 +57,7 @@ def markdown(doc: dict[str, Any]) -> str:
         props = schemas[op.input.__name__]["properties"]
         required = set(schemas[op.input.__name__].get("required", []))
         for name, prop in props.items():
-            kind = prop.get("type") or " | ".join(
+            kind = prop.get("type") or " \\| ".join(
                 str(o.get("type", o.get("$ref", "").rsplit("/", 1)[-1])) for o in prop.get("anyOf", [])
             )
             default = "required" if name in required else json.dumps(prop.get("default"))

@@ -132,6 +132,9 @@ def rest_router(service: ConexusService, lanes: Lanes) -> APIRouter:
             description=op.description + f"\n\nMCP tool: `{op.tool}`. Scope: `{op.scope}`.",
             operation_id=op.name,
             tags=[op.scope],
+            # Machine-readable twin of the description's tool name: clients generate their MCP
+            # helpers from it (sdk/typescript), so tool names are never copied by hand.
+            openapi_extra={"x-mcp-tool": op.tool},
         )
     return router
 

@@ -55,13 +55,11 @@ from conexus.errors import (
     QueryError,
     TooLargeError,
 )
-from conexus.models import decode_text
 from conexus.observability.instrument import incoming
 from conexus.paths import confine
 from conexus.search.read import MAX_READ_BYTES, withheld_message
 from conexus.server.lanes import Lanes
 from conexus.server.mcp.schema import input_schema, output_schema
-from conexus.sources.filesystem.read import looks_binary, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -306,18 +304,19 @@ def _mime(rel: str) -> str:
 def _read_indexed_file(root: ServedRoot, rel: str) -> str:
     if rel not in set(root.indexed_paths()):
         raise PathNotFoundError(f"{rel} is not an indexed file of root {root.name}")
-    absolute, _ = confine(root.path, rel)
     try:
-        data, st = read_bytes(absolute, MAX_READ_BYTES)  # never blocks on a FIFO in the file's place
-        if st.st_size > MAX_READ_BYTES:
-            raise TooLargeError(f"{rel} is too large to read as a resource ({st.st_size} bytes)")
+        # The checkout (never blocking on a FIFO in the file's place), or the indexed text on a
+        # server without one.
+        loaded = root.engine.load_file(rel, MAX_READ_BYTES)
+        if loaded.stamp.size > MAX_READ_BYTES:
+            raise TooLargeError(f"{rel} is too large to read as a resource ({loaded.stamp.size} bytes)")
     except FileNotFoundError as exc:
         raise PathNotFoundError(f"{rel} was deleted since it was indexed") from exc
     except OSError as exc:
         raise PathError(f"cannot read {rel}: {exc.strerror or exc}") from exc
-    if looks_binary(data):
+    if loaded.text is None:
         raise QueryError(f"{rel} is binary")
-    text, _invalid = decode_text(data)
+    text = loaded.text
     why = root.engine.withheld(rel, text)  # edited since indexing: it may hold a secret now
     if why is not None:
         raise PathDeniedError(withheld_message(rel, why))

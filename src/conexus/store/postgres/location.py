@@ -25,6 +25,7 @@ class PostgresLocation:
     """
 
     local = False
+    shared = False
 
     def __init__(self, url: str, index_dir: Path) -> None:
         self.url = url

@@ -26,8 +26,9 @@ from conexus.errors import IndexIncompatibleError
 
 #: The PostgreSQL schema every Conexus table lives in.
 SCHEMA = "conexus"
-#: Format of an index's rows. A store refuses an index of a newer format.
-FORMAT_VERSION = 1
+#: Format of an index's rows. A store refuses an index of another format (2: content shared by
+#: indexes, ``migrations/0002_shared_content.sql``; an index of format 1 is rebuilt by ``conexus index``).
+FORMAT_VERSION = 2
 #: Advisory lock key held while migrating (and while creating an HNSW index): "conexus" in ASCII.
 MIGRATION_LOCK = 0x636F6E65787573
 #: pgvector's HNSW indexes halfvec columns of at most this many dimensions.

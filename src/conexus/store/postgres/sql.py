@@ -15,6 +15,11 @@ length in tokens over every field, ``avgdl`` the mean over the index, and
 ``idf = max(ln((N − n + 0.5)/(n + 0.5)), 1e-6)`` with ``n`` the chunks holding
 the phrase (in ``fields``) and ``N`` the chunks of the index — FTS5's formula,
 so the scores of the two backends are on one scale.
+
+An index is a tree listing contents (``migrations/0002_shared_content.sql``):
+every query is restricted to the contents the manifest of ``%(ix)s`` lists, and
+``N``, ``avgdl`` and ``n`` are the tree's own (the SQLite backend's are those of
+its database, which for one tree are the same).
 """
 
 from __future__ import annotations
@@ -69,11 +74,19 @@ def chunk_terms(path: str, chunk: Chunk) -> ChunkTerms:
 
 
 # -- filters ---------------------------------------------------------------------------------------
+def in_tree(alias: str) -> str:
+    """The condition that the row ``alias`` (with a ``unit_id``) belongs to the tree ``%(ix)s``."""
+    return f"{alias}.unit_id IN (SELECT unit_id FROM files WHERE index_id = %(ix)s)"
+
+
 def filter_clause(where: ChunkFilter, params: dict[str, Any], alias: str) -> str:
-    """``AND ...`` conditions of ``where`` on a table ``alias`` with ``file_id`` and ``kind`` columns."""
+    """``AND ...`` conditions of ``where`` on a table ``alias`` with ``unit_id`` and ``kind`` columns.
+
+    File ids are manifest entries (``files.id``): a row passes when its content is one of theirs.
+    """
     sql = ""
     if where.sorted_file_ids is not None:
-        sql += f" AND {alias}.file_id = ANY(%(file_ids)s::bigint[])"
+        sql += f" AND {alias}.unit_id IN (SELECT unit_id FROM files WHERE id = ANY(%(file_ids)s::bigint[]))"
         params["file_ids"] = list(where.sorted_file_ids)
     if where.sorted_kinds is not None:
         sql += f" AND {alias}.kind = ANY(%(kinds)s::text[])"
@@ -128,7 +141,7 @@ def lexical_sql(
         parts.append(
             "SELECT array_position(%(terms)s::text[], p.term) AS q, p.chunk_id, "
             f"({f_expr})::float8 AS f, p.dl FROM postings p "
-            f"WHERE p.index_id = %(ix)s AND p.term = ANY(%(terms)s::text[]){cond}"
+            f"WHERE p.term = ANY(%(terms)s::text[]) AND {in_tree('p')}{cond}"
         )
     for j, phrase in enumerate(multis):
         parts.append(_phrase_hits(j, len(singles) + 1 + j, phrase, weights, params))
@@ -159,14 +172,11 @@ def _phrase_hits(
 ) -> str:
     """Hits ``(q, chunk_id, f, dl)`` of a phrase: its first token's positions followed by the others'."""
     joins = []
-    conds = ["p0.index_id = %(ix)s", f"p0.term = %(ph{j}_0)s"]
+    conds = [f"p0.term = %(ph{j}_0)s", in_tree("p0")]
     params[f"ph{j}_0"] = phrase[0]
     for i, token in enumerate(phrase[1:], start=1):
         params[f"ph{j}_{i}"] = token
-        joins.append(
-            f" JOIN postings p{i} ON p{i}.index_id = p0.index_id AND p{i}.term = %(ph{j}_{i})s "
-            f"AND p{i}.chunk_id = p0.chunk_id"
-        )
+        joins.append(f" JOIN postings p{i} ON p{i}.term = %(ph{j}_{i})s AND p{i}.chunk_id = p0.chunk_id")
         conds.append(f"x.pos + {i} = ANY(p{i}.positions)")
     allowed = [str(n) for n, w in enumerate(weights) if w]
     if len(allowed) < len(weights):
@@ -187,7 +197,7 @@ def _phrase_hits(
 def doc_frequency_sql() -> str:
     """SQL for ``(term, chunks holding it)`` of the terms ``%(terms)s`` in the index ``%(ix)s``."""
     return (
-        "SELECT term, count(*) FROM postings WHERE index_id = %(ix)s AND term = ANY(%(terms)s::text[]) "
+        f"SELECT term, count(*) FROM postings p WHERE term = ANY(%(terms)s::text[]) AND {in_tree('p')} "
         "GROUP BY term"
     )
 
@@ -203,7 +213,7 @@ def nearest_sql(dim: int, limit: int, where: ChunkFilter, params: dict[str, Any]
     since a relaxed-order scan may return them slightly out of order.
     """
     d = int(dim)
-    cond = f"v.index_id = %(ix)s AND v.dim = {d}" + filter_clause(where, params, "v")
+    cond = f"v.dim = {d} AND {in_tree('v')}" + filter_clause(where, params, "v")
     if exact:
         return (
             "SELECT v.chunk_id, 1 - (v.embedding <=> %(q)s::halfvec) AS sim FROM vectors v "
@@ -219,7 +229,7 @@ def nearest_sql(dim: int, limit: int, where: ChunkFilter, params: dict[str, Any]
 
 def allowed_vectors_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
     """SQL for the number of vectors of the index ``%(ix)s`` that ``where`` allows."""
-    return "SELECT count(*) FROM vectors v WHERE v.index_id = %(ix)s" + filter_clause(where, params, "v")
+    return f"SELECT count(*) FROM vectors v WHERE {in_tree('v')}" + filter_clause(where, params, "v")
 
 
 # -- symbols and chunks ----------------------------------------------------------------------------
@@ -227,29 +237,40 @@ def symbol_sql(limit: int, where: ChunkFilter, params: dict[str, Any]) -> str:
     """SQL for ``(chunk_id, name)`` of the chunks defining one of ``%(names)s`` (lower-cased), by name."""
     if where.is_empty:
         return (
-            "SELECT n.chunk_id, n.name FROM chunk_names n WHERE n.index_id = %(ix)s "
-            "AND lower(n.name) = ANY(%(names)s::text[]) "
-            f"ORDER BY lower(n.name), n.chunk_id LIMIT {int(limit)}"
+            "SELECT n.chunk_id, n.name FROM chunk_names n WHERE lower(n.name) = ANY(%(names)s::text[]) "
+            f"AND {in_tree('n')} ORDER BY lower(n.name), n.chunk_id LIMIT {int(limit)}"
         )
     return (
         "SELECT n.chunk_id, n.name FROM chunk_names n JOIN chunks c ON c.id = n.chunk_id "
-        "WHERE n.index_id = %(ix)s AND lower(n.name) = ANY(%(names)s::text[])"
+        f"WHERE lower(n.name) = ANY(%(names)s::text[]) AND {in_tree('n')}"
         f"{filter_clause(where, params, 'c')} ORDER BY lower(n.name), n.chunk_id LIMIT {int(limit)}"
     )
 
 
 def first_chunks_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
-    """SQL for the lowest chunk id of each file of ``%(files)s`` among those ``where`` allows, by file."""
+    """SQL for the lowest chunk id of each file of ``%(files)s`` (entries of the tree ``%(ix)s``)
+    among those ``where`` allows, by file."""
     return (
-        "SELECT min(c.id) FROM chunks c WHERE c.index_id = %(ix)s AND c.file_id = ANY(%(files)s::bigint[])"
-        f"{filter_clause(where, params, 'c')} GROUP BY c.file_id ORDER BY c.file_id"
+        "SELECT min(c.id) FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
+        "WHERE f.index_id = %(ix)s AND f.id = ANY(%(files)s::bigint[])"
+        f"{filter_clause(where, params, 'c')} GROUP BY f.id ORDER BY f.id"
     )
 
 
 def chunk_ids_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
-    """SQL for the ids of every chunk of the index ``%(ix)s`` that ``where`` allows, ascending."""
+    """SQL for the ids of every chunk of the tree ``%(ix)s`` that ``where`` allows, ascending."""
     return (
-        "SELECT c.id FROM chunks c WHERE c.index_id = %(ix)s"
+        "SELECT c.id FROM files f JOIN chunks c ON c.unit_id = f.unit_id WHERE f.index_id = %(ix)s"
         + filter_clause(where, params, "c")
         + " ORDER BY c.id"
+    )
+
+
+def unreferenced_sql() -> str:
+    """SQL locking the contents among ``%(ids)s`` that no manifest lists, skipping those another
+    transaction is listing (it holds a lock on them: they are not collected)."""
+    return (
+        "SELECT c.id FROM units c WHERE c.id = ANY(%(ids)s::bigint[]) "
+        "AND NOT EXISTS (SELECT 1 FROM files f WHERE f.unit_id = c.id) "
+        "ORDER BY c.id FOR UPDATE SKIP LOCKED"
     )

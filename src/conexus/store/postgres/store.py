@@ -1,11 +1,16 @@
 """The PostgreSQL store: many indexes in one database (pgvector for vectors), shared by every replica.
 
-Tables (``migrations/0001_initial.sql``, in the ``conexus`` schema): ``indexes``
-(one row per index, keyed by the index's key — its folder name in the SQLite
-layout — with BM25's collection statistics), and ``meta``, ``files``,
-``chunks``, ``chunk_names``, ``postings`` (the lexical index: per term and chunk
-the counts per field and the positions), ``vectors`` (``halfvec``, an HNSW
-index per dimension), ``skips`` and ``runs``, each carrying the index id.
+Tables (``migrations/``, in the ``conexus`` schema): ``indexes`` (one row per
+index, keyed by the index's key — its folder name in the SQLite layout — with
+BM25's collection statistics), ``meta``, ``files`` (the index's manifest),
+``skips`` and ``runs``, each carrying the index id; and ``units`` (one file
+content indexed under one identity, stored once for every index listing it)
+with its ``chunks``, ``chunk_names``, ``postings`` (the lexical index: per term
+and chunk the counts per field and the positions) and ``vectors`` (``halfvec``,
+an HNSW index per dimension). Every read and retrieval is restricted to the
+contents the index's manifest lists; content no manifest lists is deleted by
+the transaction that unlisted it (``FOR UPDATE SKIP LOCKED``: content another
+transaction is listing at that moment stays).
 
 Build-then-run: :mod:`conexus.store.postgres.sql` builds every query and the rows
 a write inserts; :class:`PostgresStore` runs them on the process's pool for the
@@ -42,6 +47,7 @@ import psycopg
 from pgvector import HalfVector
 
 from conexus.errors import ConfigError, IndexIncompatibleError, IndexNotFoundError, StoreError
+from conexus.models import ImportRef
 from conexus.store.base import (
     INTERRUPTED,
     NO_FILTER,
@@ -49,13 +55,16 @@ from conexus.store.base import (
     ChunkFilter,
     ChunkMeta,
     ChunkRow,
+    FileContent,
+    FileLink,
     FileRow,
     FileUpdate,
     StoreBackup,
     StoreWriter,
+    identity_variant,
 )
 from conexus.store.lexicon import query_phrases, symbol_names
-from conexus.store.postgres import sql
+from conexus.store.postgres import contents, sql
 from conexus.store.postgres.connection import Database, database, error_text, store_error
 from conexus.store.postgres.schema import FORMAT_VERSION, HNSW_MAX_DIM, ensure_vector_index, schema_version
 from conexus.store.vectors import F32
@@ -75,7 +84,7 @@ RUN_LOCK_SPACE = 0x6378726E
 _DF_CACHE_MIN = 500  # document frequencies at least this high are cached (as the SQLite store does)
 
 _CHUNK_COLS = (
-    "c.id, c.file_id, f.path, f.language, f.hash, f.size, f.mtime_ns, c.start_line, c.end_line, c.kind, "
+    "c.id, f.id, f.path, f.language, f.hash, f.size, f.mtime_ns, c.start_line, c.end_line, c.kind, "
     "c.symbol, c.parent, c.signature, c.docstring, c.header, c.text, c.hash"
 )
 _FILE_COLS = "id, path, hash, size, mtime_ns, language, n_lines, n_chunks"
@@ -166,6 +175,11 @@ class PostgresStore:
             raise IndexIncompatibleError(
                 f"index {self._key} has format {fmt[0]}, newer than this Conexus understands "
                 f"({FORMAT_VERSION}); upgrade Conexus or rebuild the index"
+            )
+        if fmt and int(fmt[0]) < FORMAT_VERSION:
+            raise IndexIncompatibleError(
+                f"index {self._key} has format {fmt[0]}, older than this Conexus ({FORMAT_VERSION}, "
+                "content shared by indexes); run `conexus index` to rebuild it"
             )
         if stored_dim != self._dim:
             raise IndexIncompatibleError(
@@ -310,30 +324,151 @@ class PostgresStore:
             )
 
     @_translated
+    def has_contents(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which ``(path, content hash)`` the database holds indexed under this index's identity."""
+        if not keys:
+            return set()
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT c.path, c.hash FROM units c JOIN unnest(%s::text[], %s::text[]) AS k(path, hash) "
+                "ON c.path = k.path AND c.hash = k.hash WHERE c.variant = %s",
+                ([sql.clean_text(p) for p, _ in keys], [h for _, h in keys], self._variant()),
+            ).fetchall()
+        return {(str(p), str(h)) for p, h in rows}
+
+    def _variant(self) -> str:
+        return identity_variant(self.meta())
+
+    @_translated
     def _apply(self, updates: Sequence[FileUpdate], deletes: Sequence[str]) -> None:
-        """Replace the rows of updated files and remove deleted ones, in one transaction."""
+        """Replace this index's entries of updated files and remove deleted ones, in one transaction.
+
+        A content the database holds already (another index's) is listed, not stored again;
+        what no manifest lists any more is deleted.
+        """
         latest = {u.path: u for u in updates}  # a path given twice: its last update wins
         ups = list(latest.values())
         paths = list(dict.fromkeys([*deletes, *latest]))
-        ix = self.index_id
+        variant = self._variant()
         with self._tx() as conn:
             cur = conn.cursor()
-            removed_chunks = removed_tokens = 0
-            if paths:
-                # Chunks, their postings, names and vectors go with their file (ON DELETE CASCADE).
-                for n_chunks, n_tokens in cur.execute(
-                    "DELETE FROM files WHERE index_id = %s AND path = ANY(%s::text[]) "
-                    "RETURNING n_chunks, n_tokens",
-                    (ix, paths),
-                ).fetchall():
-                    removed_chunks += int(n_chunks)
-                    removed_tokens += int(n_tokens)
-            added_chunks, added_tokens = self._insert(cur, ups) if ups else (0, 0)
-            cur.execute(
-                "UPDATE indexes SET n_chunks = n_chunks + %s, n_tokens = n_tokens + %s WHERE id = %s",
-                (added_chunks - removed_chunks, added_tokens - removed_tokens, ix),
-            )
+            candidates = self._unlist(cur, paths)
+            contents = self._units_for(cur, ups, variant)
+            self._list(cur, [(up, *contents[up.path]) for up in ups])
+            self._collect(cur, candidates)
+            self._restat(cur)
             self._bump_generation(cur)
+
+    @_translated
+    def _link(self, links: Sequence[FileLink]) -> list[str]:
+        """List files whose content the database holds; the paths whose content is not there."""
+        latest = {link.path: link for link in links}
+        variant = self._variant()
+        with self._tx() as conn:
+            cur = conn.cursor()
+            found = self._find_units(cur, [(p, link.hash) for p, link in latest.items()], variant)
+            present = [link for p, link in latest.items() if p in found]
+            candidates = self._unlist(cur, [link.path for link in present])
+            self._list(cur, [(link, *found[link.path]) for link in present])
+            self._collect(cur, candidates)
+            self._restat(cur)
+            self._bump_generation(cur)
+        return [p for p in latest if p not in found]
+
+    def _unlist(self, cur: psycopg.Cursor[Any], paths: Sequence[str]) -> list[int]:
+        """Remove this index's entries of ``paths``; the contents they listed (to collect)."""
+        if not paths:
+            return []
+        rows = cur.execute(
+            "DELETE FROM files WHERE index_id = %s AND path = ANY(%s::text[]) RETURNING unit_id",
+            (self.index_id, [sql.clean_text(p) for p in paths]),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def _find_units(
+        self, cur: psycopg.Cursor[Any], keys: Sequence[tuple[str, str]], variant: str
+    ) -> dict[str, tuple[int, int, int]]:
+        """``path -> (content id, chunks, tokens)`` of the contents held for ``(path, hash)`` keys, each
+        locked (``FOR SHARE``) so no transaction collects it before this one commits."""
+        if not keys:
+            return {}
+        rows = cur.execute(
+            "SELECT c.path, c.id, c.n_chunks, c.n_tokens FROM units c "
+            "JOIN unnest(%s::text[], %s::text[]) AS k(path, hash) ON c.path = k.path AND c.hash = k.hash "
+            "WHERE c.variant = %s FOR SHARE OF c",
+            ([sql.clean_text(p) for p, _ in keys], [h for _, h in keys], variant),
+        ).fetchall()
+        clean = {sql.clean_text(p): p for p, _ in keys}
+        return {clean[str(r[0])]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+    def _units_for(
+        self, cur: psycopg.Cursor[Any], updates: Sequence[FileUpdate], variant: str
+    ) -> dict[str, tuple[int, int, int]]:
+        """The content of each update: the one held already, else stored now."""
+        found = self._find_units(cur, [(u.path, u.hash) for u in updates], variant)
+        for up in updates:
+            if up.path in found:
+                continue
+            terms = [sql.chunk_terms(up.path, chunk) for chunk in up.chunks]
+            n_tokens = sum(t.length for t in terms)
+            row = cur.execute(
+                "INSERT INTO units (hash, path, variant, n_chunks, n_tokens) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (hash, path, variant) DO NOTHING RETURNING id",
+                (up.hash, sql.clean_text(up.path), variant, len(up.chunks), n_tokens),
+            ).fetchone()
+            if row is None:  # stored by another transaction meanwhile (it committed): list that one
+                again = self._find_units(cur, [(up.path, up.hash)], variant)
+                if up.path in again:
+                    found[up.path] = again[up.path]
+                    continue
+                raise StoreError(f"index {self._key}: the content of {up.path} vanished while being stored")
+            unit_id = int(row[0])
+            self._insert(cur, unit_id, up, terms)
+            found[up.path] = (unit_id, len(up.chunks), n_tokens)
+        return found
+
+    def _list(
+        self, cur: psycopg.Cursor[Any], entries: Sequence[tuple[FileUpdate | FileLink, int, int, int]]
+    ) -> None:
+        """COPY this index's manifest entries ``(file, content id, chunks, tokens)``."""
+        now = time.time()
+        _copy(
+            cur,
+            "files (index_id, path, hash, size, mtime_ns, language, n_lines, n_chunks, n_tokens, "
+            "invalid_utf8, indexed_at, unit_id)",
+            [
+                (
+                    self.index_id,
+                    sql.clean_text(e.path),
+                    e.hash,
+                    e.size,
+                    e.mtime_ns,
+                    e.language,
+                    e.n_lines,
+                    n_chunks,
+                    n_tokens,
+                    e.invalid_utf8,
+                    now,
+                    unit_id,
+                )
+                for e, unit_id, n_chunks, n_tokens in entries
+            ],
+        )
+
+    def _collect(self, cur: psycopg.Cursor[Any], candidates: Sequence[int]) -> None:
+        """Delete the contents among ``candidates`` no manifest lists, table by table."""
+        if not candidates:
+            return
+        rows = cur.execute(sql.unreferenced_sql(), {"ids": sorted(set(candidates))}).fetchall()
+        delete_units(cur, [int(r[0]) for r in rows])
+
+    def _restat(self, cur: psycopg.Cursor[Any]) -> None:
+        """BM25's collection statistics of this index: its entries' chunks and tokens."""
+        cur.execute(
+            "UPDATE indexes SET (n_chunks, n_tokens) = (SELECT coalesce(sum(n_chunks), 0), "
+            "coalesce(sum(n_tokens), 0) FROM files WHERE index_id = %(ix)s) WHERE id = %(ix)s",
+            {"ix": self.index_id},
+        )
 
     def _bump_generation(self, cur: psycopg.Cursor[Any]) -> None:
         cur.execute(
@@ -341,87 +476,53 @@ class PostgresStore:
             (self.index_id,),
         )
 
-    def _insert(self, cur: psycopg.Cursor[Any], updates: Sequence[FileUpdate]) -> tuple[int, int]:
-        """COPY the rows of new files; returns the chunks and tokens added."""
-        ix = self.index_id
-        n_chunks = sum(len(u.chunks) for u in updates)
-        file_ids = self._new_ids(cur, "files", len(updates))
-        chunk_ids = iter(self._new_ids(cur, "chunks", n_chunks))
-        now = time.time()
-        files: list[tuple[Any, ...]] = []
+    def _insert(
+        self, cur: psycopg.Cursor[Any], unit_id: int, up: FileUpdate, terms: Sequence[sql.ChunkTerms]
+    ) -> None:
+        """COPY the chunks, names, postings and vectors of a new content."""
+        chunk_ids = self._new_ids(cur, "chunks", len(up.chunks))
         chunks: list[tuple[Any, ...]] = []
         names: list[tuple[Any, ...]] = []
         postings: list[tuple[Any, ...]] = []
         vectors: list[tuple[Any, ...]] = []
-        total_tokens = 0
-        for file_id, up in zip(file_ids, updates, strict=True):
-            file_tokens = 0
-            for i, chunk in enumerate(up.chunks):
-                cid = next(chunk_ids)
-                terms = sql.chunk_terms(up.path, chunk)
-                file_tokens += terms.length
-                chunks.append(
-                    (
-                        cid,
-                        ix,
-                        file_id,
-                        chunk.start_line,
-                        chunk.end_line,
-                        chunk.kind,
-                        sql.clean_optional(chunk.symbol),
-                        sql.clean_optional(chunk.parent),
-                        sql.clean_optional(chunk.signature),
-                        sql.clean_optional(chunk.docstring),
-                        sql.clean_text(chunk.header),
-                        sql.clean_text(chunk.text),
-                        chunk.hash(),
-                        terms.length,
-                    )
-                )
-                names.extend((cid, ix, sql.clean_text(n)) for n in symbol_names(chunk))
-                postings.extend(
-                    (ix, term, cid, tf_n, tf_p, tf_b, terms.length, positions)
-                    for term, (tf_n, tf_p, tf_b, positions) in terms.terms.items()
-                )
-                vectors.append((cid, ix, file_id, chunk.kind, self._dim, HalfVector(up.vectors[i])))
-            total_tokens += file_tokens
-            files.append(
+        for i, (cid, chunk, t) in enumerate(zip(chunk_ids, up.chunks, terms, strict=True)):
+            chunks.append(
                 (
-                    file_id,
-                    ix,
-                    sql.clean_text(up.path),
-                    up.hash,
-                    up.size,
-                    up.mtime_ns,
-                    up.language,
-                    up.n_lines,
-                    len(up.chunks),
-                    file_tokens,
-                    up.invalid_utf8,
-                    now,
+                    cid,
+                    unit_id,
+                    chunk.start_line,
+                    chunk.end_line,
+                    chunk.kind,
+                    sql.clean_optional(chunk.symbol),
+                    sql.clean_optional(chunk.parent),
+                    sql.clean_optional(chunk.signature),
+                    sql.clean_optional(chunk.docstring),
+                    sql.clean_text(chunk.header),
+                    sql.clean_text(chunk.text),
+                    chunk.hash(),
+                    t.length,
                 )
             )
+            names.extend((cid, unit_id, sql.clean_text(n)) for n in symbol_names(chunk))
+            postings.extend(
+                (term, cid, unit_id, tf_n, tf_p, tf_b, t.length, positions)
+                for term, (tf_n, tf_p, tf_b, positions) in t.terms.items()
+            )
+            vectors.append((cid, unit_id, chunk.kind, self._dim, HalfVector(up.vectors[i])))
         _copy(
             cur,
-            "files (id, index_id, path, hash, size, mtime_ns, language, n_lines, n_chunks, n_tokens, "
-            "invalid_utf8, indexed_at)",
-            files,
-        )
-        _copy(
-            cur,
-            "chunks (id, index_id, file_id, start_line, end_line, kind, symbol, parent, signature, "
+            "chunks (id, unit_id, start_line, end_line, kind, symbol, parent, signature, "
             "docstring, header, text, hash, n_tokens)",
             chunks,
         )
-        _copy(cur, "chunk_names (chunk_id, index_id, name)", names)
-        _copy(cur, "postings (index_id, term, chunk_id, tf_name, tf_path, tf_body, dl, positions)", postings)
+        _copy(cur, "chunk_names (chunk_id, unit_id, name)", names)
+        _copy(cur, "postings (term, chunk_id, unit_id, tf_name, tf_path, tf_body, dl, positions)", postings)
         _copy(
             cur,
-            "vectors (chunk_id, index_id, file_id, kind, dim, embedding)",
+            "vectors (chunk_id, unit_id, kind, dim, embedding)",
             vectors,
-            types=["int8", "int8", "int8", "text", "int4", "halfvec"],
+            types=["int8", "int8", "text", "int4", "halfvec"],
         )
-        return n_chunks, total_tokens
 
     @staticmethod
     def _new_ids(cur: psycopg.Cursor[Any], table: str, n: int) -> list[int]:
@@ -446,10 +547,11 @@ class PostgresStore:
 
     @_translated
     def clear(self) -> None:
-        """Remove every file, chunk, vector and skip; keep the meta."""
+        """Remove this index's files and skips, and the content no other index lists; keep the meta."""
         with self._tx() as conn:
             cur = conn.cursor()
             delete_rows(cur, self.index_id)
+            contents.prune(cur)
             cur.execute("UPDATE indexes SET n_chunks = 0, n_tokens = 0 WHERE id = %s", (self.index_id,))
             self._bump_generation(cur)
 
@@ -585,8 +687,7 @@ class PostgresStore:
     def counts(self) -> tuple[int, int]:
         with self._read() as conn:
             row = conn.execute(
-                "SELECT (SELECT count(*) FROM files WHERE index_id = %(ix)s), "
-                "(SELECT count(*) FROM chunks WHERE index_id = %(ix)s)",
+                "SELECT count(*), coalesce(sum(n_chunks), 0) FROM files WHERE index_id = %(ix)s",
                 {"ix": self.index_id},
             ).fetchone()
         assert row is not None
@@ -606,7 +707,8 @@ class PostgresStore:
     def kinds(self) -> dict[str, int]:
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT kind, count(*) FROM chunks WHERE index_id = %s GROUP BY kind ORDER BY 2 DESC, 1",
+                "SELECT c.kind, count(*) FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
+                "WHERE f.index_id = %s GROUP BY c.kind ORDER BY 2 DESC, 1",
                 (self.index_id,),
             ).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
@@ -615,7 +717,8 @@ class PostgresStore:
     def vector_count(self) -> int:
         with self._read() as conn:
             row = conn.execute(
-                "SELECT count(*) FROM vectors WHERE index_id = %s", (self.index_id,)
+                "SELECT count(*) FROM files f JOIN vectors v ON v.unit_id = f.unit_id WHERE f.index_id = %s",
+                (self.index_id,),
             ).fetchone()
         return int(row[0]) if row else 0
 
@@ -686,9 +789,8 @@ class PostgresStore:
             if allowed == 0:
                 return []
             want = min(k, allowed)
-            total = conn.execute(
-                "SELECT coalesce(sum(n_chunks), 0) FROM indexes WHERE dim = %s", (self._dim,)
-            ).fetchone()
+            # Every distinct chunk of the database (of any width: the share is never overestimated).
+            total = conn.execute("SELECT coalesce(sum(n_chunks), 0) FROM units").fetchone()
             share = allowed / max(int(total[0]) if total else allowed, allowed)
             exact = (
                 allowed <= EXACT_VECTOR_LIMIT or self._dim > HNSW_MAX_DIM or want / share > MAX_SCAN_TUPLES
@@ -748,8 +850,9 @@ class PostgresStore:
             return {}
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT c.id, f.path, f.language, c.kind FROM chunks c JOIN files f ON f.id = c.file_id "
-                "WHERE c.index_id = %s AND c.id = ANY(%s::bigint[])",
+                "SELECT c.id, f.path, f.language, c.kind FROM chunks c "
+                "JOIN files f ON f.unit_id = c.unit_id AND f.index_id = %s "
+                "WHERE c.id = ANY(%s::bigint[])",
                 (self.index_id, list(ids)),
             ).fetchall()
         return {int(r[0]): ChunkMeta(r[1], r[2], r[3]) for r in rows}
@@ -760,8 +863,9 @@ class PostgresStore:
             return {}
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_CHUNK_COLS} FROM chunks c JOIN files f ON f.id = c.file_id "
-                "WHERE c.index_id = %s AND c.id = ANY(%s::bigint[])",
+                f"SELECT {_CHUNK_COLS} FROM chunks c "
+                "JOIN files f ON f.unit_id = c.unit_id AND f.index_id = %s "
+                "WHERE c.id = ANY(%s::bigint[])",
                 (self.index_id, list(ids)),
             ).fetchall()
         return {int(r[0]): ChunkRow(*r) for r in rows}
@@ -770,11 +874,48 @@ class PostgresStore:
     def chunks_of_file(self, path: str) -> list[ChunkRow]:
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_CHUNK_COLS} FROM chunks c JOIN files f ON f.id = c.file_id "
+                f"SELECT {_CHUNK_COLS} FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
                 "WHERE f.index_id = %s AND f.path = %s ORDER BY c.start_line, c.id",
                 (self.index_id, path),
             ).fetchall()
         return [ChunkRow(*r) for r in rows]
+
+    # -- contents (conexus.store.postgres.contents) -------------------------------------------------
+    @_translated
+    def _put_contents(self, stored: Sequence[FileContent]) -> None:
+        if stored:
+            with self._tx() as conn:
+                contents.put(conn.cursor(), stored)
+
+    @_translated
+    def _prune_contents(self) -> None:
+        with self._tx() as conn:
+            if not contents.prune(conn.cursor()):
+                logger.info("another index is writing contents; orphans are pruned by a later run")
+
+    @_translated
+    def file_text(self, path: str) -> str | None:
+        """The text of an indexed file as it was indexed; None when not indexed or not stored."""
+        with self._read() as conn:
+            return contents.file_text(conn, self.index_id, path)
+
+    @_translated
+    def file_imports(self, paths: Sequence[str]) -> dict[str, tuple[ImportRef, ...]]:
+        """The imports of each indexed file among ``paths`` whose content is stored."""
+        with self._read() as conn:
+            return contents.file_imports(conn, self.index_id, paths)
+
+    @_translated
+    def importing_files(self, terms: Sequence[str]) -> list[str]:
+        """Indexed files whose imports spell every one of ``terms``, by path."""
+        with self._read() as conn:
+            return contents.importing_files(conn, self.index_id, terms)
+
+    @_translated
+    def unstored_files(self) -> list[str]:
+        """Indexed files whose content is not stored, by path."""
+        with self._read() as conn:
+            return contents.unstored_files(conn, self.index_id)
 
 
 def clean_value(text: str) -> str:
@@ -802,13 +943,24 @@ def _copy(
 
 
 def delete_rows(cur: psycopg.Cursor[Any], index_id: int) -> None:
-    """Delete every file, chunk, posting, name, vector and skip of an index (its meta and runs stay).
+    """Delete every file entry and skip of an index, and the content no other index lists (its
+    meta and runs stay)."""
+    rows = cur.execute("DELETE FROM files WHERE index_id = %s RETURNING unit_id", (index_id,)).fetchall()
+    cur.execute("DELETE FROM skips WHERE index_id = %s", (index_id,))
+    if rows:
+        gone = cur.execute(sql.unreferenced_sql(), {"ids": sorted({int(r[0]) for r in rows})}).fetchall()
+        delete_units(cur, [int(r[0]) for r in gone])
 
-    Table by table, largest first, each by its index on ``index_id``: deleting the files
-    alone would cascade row by row.
-    """
-    for table in ("postings", "vectors", "chunk_names", "chunks", "files", "skips"):
-        cur.execute(f"DELETE FROM {table} WHERE index_id = %s", (index_id,))
+
+def delete_units(cur: psycopg.Cursor[Any], unit_ids: Sequence[int]) -> None:
+    """Delete contents (locked by the caller) with their rows, table by table, largest first: deleting
+    the contents alone would cascade row by row."""
+    if not unit_ids:
+        return
+    ids = list(unit_ids)
+    for table in ("postings", "vectors", "chunk_names", "chunks"):
+        cur.execute(f"DELETE FROM {table} WHERE unit_id = ANY(%s::bigint[])", (ids,))
+    cur.execute("DELETE FROM units WHERE id = ANY(%s::bigint[])", (ids,))
 
 
 def backup_refusal(server: str) -> str:

@@ -37,6 +37,7 @@ from typing import BinaryIO
 
 from conexus.errors import IndexIncompatibleError, StoreError
 from conexus.store.base import INTERRUPTED, StoreBackup
+from conexus.store.sqlite.schema import merged_meta
 
 DB_FILE = "index.sqlite3"
 VECTORS_FILE = "vectors.usearch"
@@ -141,7 +142,7 @@ def _snapshot_database(
                         same_file = os.stat(vec_path).st_ino == os.fstat(vec_file.fileno()).st_ino
                 dst.execute("PRAGMA journal_mode=DELETE")
                 dst.execute("UPDATE runs SET status=? WHERE status='running'", (INTERRUPTED,))
-                meta = dict(dst.execute("SELECT key, value FROM meta").fetchall())
+                meta = merged_meta(dst)
             finally:
                 dst.close()
         finally:
@@ -174,7 +175,7 @@ def verify_database(db_path: Path) -> dict[str, str]:
                 raise IndexIncompatibleError(
                     f"{db_path} fails SQLite's integrity check: {'; '.join(problems[:5])}"
                 )
-            return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            return merged_meta(conn)
         finally:
             conn.close()
     except sqlite3.Error as exc:

@@ -30,7 +30,9 @@ __all__ = [
     "lexical_sql",
     "match_expression",
     "quote_term",
+    "scope_clause",
     "symbol_sql",
+    "unreferenced_sql",
 ]
 
 # FTS5 column weights for bm25(): the shared field weights (conexus.store.lexicon).
@@ -69,22 +71,42 @@ def filter_params(where: ChunkFilter) -> dict[str, str]:
     return params
 
 
+def scope_clause(scoped: bool, alias: str = "c") -> str:
+    """``AND ...``: the chunks table ``alias`` restricted to the content the tree ``:tree`` lists.
+
+    Empty when not ``scoped``: a database holding one tree holds only its content
+    (what no manifest lists is collected in the same transaction), so the
+    restriction would cost a lookup per match and remove nothing.
+    """
+    if not scoped:
+        return ""
+    return f" AND {alias}.unit_id IN (SELECT unit_id FROM files WHERE tree_id = :tree)"
+
+
 def filter_clause(where: ChunkFilter, params: dict[str, Any], alias: str = "c") -> str:
-    """``AND ...`` conditions on the chunks table ``alias`` for ``where`` (adds their parameters)."""
+    """``AND ...`` conditions on the chunks table ``alias`` for ``where`` (adds their parameters).
+
+    File ids are manifest entries (``files.id``) of one tree: a chunk passes when its
+    content is what one of them lists.
+    """
     sql = ""
     if where.file_ids is not None:
-        sql += f" AND {alias}.file_id IN (SELECT value FROM json_each(:file_ids))"
+        sql += (
+            f" AND {alias}.unit_id IN (SELECT unit_id FROM files "
+            "WHERE id IN (SELECT value FROM json_each(:file_ids)))"
+        )
     if where.kinds is not None:
         sql += f" AND {alias}.kind IN (SELECT value FROM json_each(:kinds))"
     params.update(filter_params(where))
     return sql
 
 
-def lexical_sql(limit: int, where: ChunkFilter, params: dict[str, Any]) -> str:
+def lexical_sql(limit: int, where: ChunkFilter, params: dict[str, Any], *, scoped: bool = False) -> str:
     """SQL for BM25 candidates of the MATCH expression ``:match``, best first (bm25 is negative:
-    lower is better), restricted to ``where`` (its parameters are added to ``params``)."""
+    lower is better), restricted to ``where`` (its parameters are added to ``params``) and, when
+    ``scoped``, to the tree ``:tree``."""
     w = ", ".join(str(x) for x in FTS_WEIGHTS)
-    if where.is_empty:
+    if where.is_empty and not scoped:
         # No join: looking up every match in ``chunks`` before the sort doubled the cost at 100K chunks.
         return (
             f"SELECT rowid, bm25(chunks_fts, {w}) AS score FROM chunks_fts "
@@ -93,13 +115,13 @@ def lexical_sql(limit: int, where: ChunkFilter, params: dict[str, Any]) -> str:
     return (
         f"SELECT chunks_fts.rowid, bm25(chunks_fts, {w}) AS score FROM chunks_fts "
         "JOIN chunks c ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH :match"
-        f"{filter_clause(where, params)} ORDER BY score LIMIT {int(limit)}"
+        f"{filter_clause(where, params)}{scope_clause(scoped)} ORDER BY score LIMIT {int(limit)}"
     )
 
 
-def symbol_sql(limit: int, where: ChunkFilter, params: dict[str, Any]) -> str:
+def symbol_sql(limit: int, where: ChunkFilter, params: dict[str, Any], *, scoped: bool = False) -> str:
     """SQL for ``(chunk_id, name)`` of chunks defining one of the JSON list ``:names``."""
-    if where.is_empty:
+    if where.is_empty and not scoped:
         sql = (
             "SELECT n.chunk_id, n.name FROM chunk_names n "
             "WHERE n.name COLLATE NOCASE IN (SELECT value FROM json_each(:names))"
@@ -108,19 +130,32 @@ def symbol_sql(limit: int, where: ChunkFilter, params: dict[str, Any]) -> str:
         sql = (
             "SELECT n.chunk_id, n.name FROM chunk_names n JOIN chunks c ON c.id = n.chunk_id "
             "WHERE n.name COLLATE NOCASE IN (SELECT value FROM json_each(:names))"
-            f"{filter_clause(where, params)}"
+            f"{filter_clause(where, params)}{scope_clause(scoped)}"
         )
     return sql + f" LIMIT {int(limit)}"
 
 
 def chunk_ids_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
-    """SQL for the ids of every chunk ``where`` allows."""
-    return "SELECT c.id FROM chunks c WHERE 1" + filter_clause(where, params)
+    """SQL for the ids of every chunk of the tree ``:tree`` that ``where`` allows."""
+    return (
+        "SELECT c.id FROM files f JOIN chunks c ON c.unit_id = f.unit_id WHERE f.tree_id = :tree"
+        + filter_clause(where, params)
+    )
 
 
 def first_chunks_sql(where: ChunkFilter, params: dict[str, Any]) -> str:
-    """SQL for one chunk id (the lowest) per file of the JSON list ``:files`` among those ``where`` allows."""
+    """SQL for one chunk id (the lowest) per file of the JSON list ``:files`` (manifest entries of
+    the tree ``:tree``) among those ``where`` allows."""
     return (
-        "SELECT MIN(c.id) FROM chunks c WHERE c.file_id IN (SELECT value FROM json_each(:files))"
-        f"{filter_clause(where, params)} GROUP BY c.file_id"
+        "SELECT MIN(c.id) FROM files f JOIN chunks c ON c.unit_id = f.unit_id "
+        "WHERE f.tree_id = :tree AND f.id IN (SELECT value FROM json_each(:files))"
+        f"{filter_clause(where, params)} GROUP BY f.id"
+    )
+
+
+def unreferenced_sql() -> str:
+    """SQL for the content rows among the JSON list ``:ids`` that no manifest lists any more."""
+    return (
+        "SELECT id, path FROM units WHERE id IN (SELECT value FROM json_each(:ids)) "
+        "AND NOT EXISTS (SELECT 1 FROM files WHERE files.unit_id = units.id)"
     )
