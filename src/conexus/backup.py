@@ -15,7 +15,9 @@ built with (embedder id and dimensions, chunker, tokenizer, options hash), its
 format, generation, file and chunk counts and a SHA-256 per file; and for the
 whole backup the Conexus version and the time it was taken. The folder is
 written as ``DEST.partial-<pid>`` and renamed to ``DEST`` once complete, so a
-folder named ``DEST`` is always a finished backup.
+folder named ``DEST`` is always a finished backup. A backup killed before the rename
+leaves its partial folder; the next backup to the same ``DEST`` removes the partial
+folders of processes that are no longer running (a running one may still be writing).
 
 Restoring checks everything before it replaces anything: checksums, SQLite's
 integrity check, the copy against its manifest, and the copy's identity
@@ -32,6 +34,7 @@ Consistency while the server serves and indexes comes from the store (see
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -42,6 +45,8 @@ from typing import Any
 from conexus import __version__
 from conexus.engine import Engine
 from conexus.errors import IndexIncompatibleError, IndexInUseError, PathError, StoreError
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 BACKUP_FORMAT = "conexus-backup/1"
@@ -62,6 +67,7 @@ def create_backup(engines: Sequence[Engine], dest: Path) -> dict[str, Any]:
         raise PathError(f"{dest} exists and is not an empty folder; give a new folder for the backup")
     partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
+    remove_abandoned_partials(dest)
     try:
         indexes = []
         for engine in engines:
@@ -102,6 +108,35 @@ def create_backup(engines: Sequence[Engine], dest: Path) -> dict[str, Any]:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return manifest
+
+
+def remove_abandoned_partials(dest: Path) -> list[Path]:
+    """Delete the ``DEST.partial-<pid>`` folders of backups whose process is gone (killed
+    before its rename); returns them. A partial folder of a running process is left alone."""
+    removed: list[Path] = []
+    prefix = f"{dest.name}.partial-"
+    try:
+        siblings = list(dest.parent.iterdir())
+    except OSError:  # the parent does not exist yet: nothing abandoned in it
+        return removed
+    for folder in siblings:
+        pid = folder.name.removeprefix(prefix)
+        if not folder.name.startswith(prefix) or not pid.isdigit() or _running(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        logger.info("removed %s, left by a backup that did not finish", folder)
+        removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def read_manifest(src: Path) -> dict[str, Any]:

@@ -36,13 +36,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
 from conexus.config import Settings, load_settings
 from conexus.embedding import Embedder, EmbeddingCache, create_embedder
+from conexus.embedding.unavailable import UnavailableEmbedder
 from conexus.errors import (
     ConfigError,
+    EmbeddingError,
     IndexIncompatibleError,
     IndexInUseError,
     IndexNotFoundError,
@@ -53,12 +56,13 @@ from conexus.indexing.chunking import CHUNKER_VERSION
 from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
 from conexus.layout import CACHEDIR_TAG, index_dir_for, resolve_root
 from conexus.models import Freshness, SearchResult, SkipReason
+from conexus.search import hybrid
 from conexus.search.explain import Explanation, explain
 from conexus.search.freshness import FreshnessChecker
 from conexus.search.fusion import is_code_language, is_test_path
 from conexus.search.grep import GrepResult, grep
 from conexus.search.history import FileHistory, GitHistory, HistorySource
-from conexus.search.hybrid import HybridSearcher, SearchRequest
+from conexus.search.hybrid import EmbedderHealth, HybridSearcher, SearchRequest
 from conexus.search.localize import FOCUS_FILES, FileGraph, Localization, localize
 from conexus.search.ranker import reranker
 from conexus.search.read import ReadResult, read_range
@@ -110,6 +114,11 @@ class Engine:
         # Where the history prior of localize reads commits: the root's own git log by default.
         self.history: HistorySource = history if history is not None else GitHistory(self.root)
         self._embedder = embedder
+        # The last failure to load the embedder, and when: not retried on every query (see embedder).
+        self._embedder_error: tuple[float, EmbeddingError] | None = None
+        # Whether the embedder answered the last query: while it does not, searches run without it.
+        self.embedder_health = EmbedderHealth()
+        self._identity: IndexIdentity | None = None
         self._store: Store | None = None
         self._incarnation: object | None = None  # the location's incarnation the store was opened on
         self._cache: EmbeddingCache | None = None
@@ -129,14 +138,93 @@ class Engine:
     # -- lazy parts ------------------------------------------------------------------------------
     @property
     def embedder(self) -> Embedder:
+        """The configured embedder, loaded on first use.
+
+        Raises:
+            EmbeddingError: it cannot load (a failure is remembered for
+                ``hybrid.EMBEDDER_RETRY_S`` before loading is tried again).
+        """
         with self._lock:
             if self._embedder is None:
-                self._embedder = create_embedder(self.settings)
+                failed = self._embedder_error
+                if failed is not None and time.monotonic() - failed[0] < hybrid.EMBEDDER_RETRY_S:
+                    raise failed[1]
+                try:
+                    self._embedder = create_embedder(self.settings)
+                except EmbeddingError as exc:
+                    self._embedder_error = (time.monotonic(), exc)
+                    raise
+                self._embedder_error = None
             return self._embedder
 
+    def _query_embedder(self, store: Store) -> Embedder:
+        """The embedder for queries; when it cannot load or tell its identity, a stand-in whose
+        queries fail, so searches answer without vectors (and say so) instead of refusing."""
+        if self._query_identity() is None:
+            reason = self.embedder_health.last_failure or "unknown"
+            return UnavailableEmbedder(EmbeddingError(reason), dim=store.dim)
+        return self.embedder
+
+    def _store_dim(self) -> int:
+        """The vector size to open the index with: the embedder's, or, when the embedder cannot
+        load or answer, the one the last index run recorded (queries then run without vectors).
+
+        Raises:
+            EmbeddingError: the embedder is unavailable and no run recorded a size.
+        """
+        ident = self._query_identity()
+        if ident is not None:
+            return ident.dim
+        try:
+            recorded = json.loads((self.index_dir / "root.json").read_text()).get("dim")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if not isinstance(recorded, int):
+            raise EmbeddingError(
+                f"the embedder is unavailable ({self.embedder_health.last_failure}) and the index of "
+                f"{self.root} does not record its vector size; run `conexus index` once the embedder answers"
+            )
+        return recorded
+
     def identity(self) -> IndexIdentity:
-        e = self.embedder
-        return IndexIdentity(e.id, e.dim, CHUNKER_VERSION, TOKENIZER_VERSION, self.settings.options_hash())
+        """What an index of this engine is built with (the embedder is asked once).
+
+        Raises:
+            EmbeddingError: the embedder cannot load or tell its dimension.
+        """
+        if self._identity is None:
+            e = self.embedder
+            self._identity = IndexIdentity(
+                e.id, e.dim, CHUNKER_VERSION, TOKENIZER_VERSION, self.settings.options_hash()
+            )
+        return self._identity
+
+    def _query_identity(self) -> IndexIdentity | None:
+        """The identity a query checks the index against; None while the embedder cannot tell it
+        (it fails, or does not answer within ``hybrid.QUERY_EMBED_TIMEOUT_S``: a remote provider
+        asked for its dimension): the query then runs without vectors."""
+        if self._identity is not None:
+            return self._identity
+        if self.embedder_health.unavailable() is not None:
+            return None
+        try:
+            # Loading a local model may take a while the first time, and fails at once when it
+            # is broken: only asking it for its identity (a remote provider's dimension) is bounded.
+            embedder = self.embedder
+            dim = (
+                hybrid.query_pool().submit(lambda: embedder.dim).result(timeout=hybrid.QUERY_EMBED_TIMEOUT_S)
+            )
+            self._identity = IndexIdentity(
+                embedder.id, dim, CHUNKER_VERSION, TOKENIZER_VERSION, self.settings.options_hash()
+            )
+            return self._identity
+        except FutureTimeout:
+            reason = f"the embedder did not answer within {hybrid.QUERY_EMBED_TIMEOUT_S:g} s"
+        except EmbeddingError as exc:
+            reason = f"the embedder failed: {exc}"
+        logger.warning("searching without vectors: %s", reason)
+        self.embedder_health.failed(reason)
+        return None
 
     def tree(self, store: Store | None = None) -> Tree:
         """Where this root's files are read: the checkout, or the indexed state without one."""
@@ -187,7 +275,9 @@ class Engine:
                     raise IndexNotFoundError(
                         f"no index for {self.root}; run `conexus index {self.root}` first"
                     )
-                self._store = self.location.open(self.embedder.dim, create=create)
+                self._store = self.location.open(
+                    self.embedder.dim if create else self._store_dim(), create=create
+                )
                 self._incarnation = self.location.incarnation()
                 self._store_epoch += 1  # a new store may count generations from the start again
             return self._store
@@ -258,7 +348,7 @@ class Engine:
                 self._drop_index_files()
             store = self._open_store(create=True)
             store.set_meta({**ident.as_meta(), "root": str(self.root)})
-            self._write_root_info()
+            self._write_root_info(ident)
             indexer = Indexer(self.source, store, self.embedder, self._embedding_cache(), self.settings)
 
             def _progress(p: IndexProgress) -> None:
@@ -275,14 +365,19 @@ class Engine:
                 self._store = None
             self.location.delete()
 
-    def _write_root_info(self) -> None:
+    def _write_root_info(self, ident: IndexIdentity | None = None) -> None:
         # A CACHEDIR.TAG makes backup tools, and our own walker, skip the data home when it
         # happens to live inside an indexed tree.
         tag = self.settings.home / "CACHEDIR.TAG"
         if not tag.exists():
             tag.write_text(CACHEDIR_TAG)
         info = self.index_dir / "root.json"
-        if not info.exists():
+        if ident is not None:
+            # The vector size lets searches open the index while the embedder cannot answer.
+            info.write_text(
+                json.dumps({"root": str(self.root), "embedder_id": ident.embedder_id, "dim": ident.dim})
+            )
+        elif not info.exists():
             info.write_text(json.dumps({"root": str(self.root)}))
 
     def clear(self, *, lock_wait_s: float | None = None) -> None:
@@ -439,7 +534,11 @@ class Engine:
         """The store, refused when built by another embedder, and its meta."""
         store = self._open_store(create=False)
         meta = store.meta()
-        ident = self.identity()
+        ident = self._query_identity()
+        if ident is None:
+            # No vector of this embedder is compared with the index's: searches run without
+            # vectors and say so (_query_embedder), other operations need none.
+            return store, meta
         if "embedder_id" in meta and (
             meta["embedder_id"] != ident.embedder_id or meta.get("dim") != str(ident.dim)
         ):
@@ -466,7 +565,14 @@ class Engine:
             state = "partial"  # a first build that never finished (killed): results may be incomplete
         else:
             state = "ready"
-        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings, self.tree(store))
+        searcher = HybridSearcher(
+            str(self.root),
+            store,
+            self._query_embedder(store),
+            self.settings,
+            self.tree(store),
+            self.embedder_health,
+        )
         size = self.settings.query_cache
         key = (req, self._store_epoch, store.generation(), state)
         try:
@@ -487,6 +593,8 @@ class Engine:
             # A hit's file changed since the result was cached: search again, so its citation
             # is re-located in the current text.
         result = searcher.search(req, state)
+        if result.notice is not None:  # searched without vectors: the next query tries them again
+            return result
         with self._results_lock:
             self._results[key] = result
             while len(self._results) > size:
@@ -598,15 +706,16 @@ class Engine:
                 "options_hash": meta.get("options_hash"),
             }
         )
-        try:
-            mismatch = self.identity().mismatches(meta)
-        except Exception as exc:  # status must render even when the embedder cannot load
-            mismatch = [f"embedder unavailable: {exc}"]
+        # Status must render, and at once, even when the embedder cannot load or answer: then
+        # the identity is unknown (not a mismatch), and searches run without vectors.
+        ident = self._query_identity()
+        mismatch = ident.mismatches(meta) if ident is not None else []
         out["compatible"] = not mismatch
         out["mismatches"] = mismatch
         tree = self.tree(store)
         out["working_tree"] = tree.working
         out["freshness_basis"] = "working tree" if tree.working else tree.note
+        out["embedder_unavailable"] = self.embedder_health.last_failure
         if check_stale:
             out["stale"] = self.stale_files(store)
         return out
@@ -683,7 +792,9 @@ class Engine:
         """A checked evidence bundle about a symbol, file or question (no LLM involved)."""
         store = self._checked_store()
         tree = self.tree(store)
-        searcher = HybridSearcher(str(self.root), store, self.embedder, self.settings, tree)
+        searcher = HybridSearcher(
+            str(self.root), store, self._query_embedder(store), self.settings, tree, self.embedder_health
+        )
         return explain(tree, store, searcher, target, limit=limit, max_subjects=max_subjects)
 
     def indexed_files(self) -> list[str]:

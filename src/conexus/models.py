@@ -275,6 +275,9 @@ class SearchResult:
     took_ms: float
     index_state: str  # "ready" | "indexing" | "empty"
     confidence: Confidence | None = None  # None only for results built without a ranking
+    # Set when meaning (vector) search could not run for this query (the embedder failed, timed
+    # out or cannot load): why, and that the hits come from keywords, names and paths only.
+    notice: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -286,4 +289,6 @@ class SearchResult:
         }
         if self.confidence is not None:
             out["confidence"] = self.confidence.to_dict()
+        if self.notice is not None:
+            out["notice"] = self.notice
         return out

@@ -26,13 +26,13 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "golden_repo"
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 600 KiB tmpfs: room for the fixture's index, not for 8,000 more chunks."""
+    """A 1,200 KiB tmpfs: room for the fixture's index, not for 8,000 more chunks."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small filesystem needs root")
     mount = tmp_path / "small"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(mount)], capture_output=True, text=True
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")

@@ -141,10 +141,27 @@ def test_server_errors_are_retried_with_bounded_exponential_backoff(
     try:
         state.forced = [(503, {}, "overloaded")] * 10
         with pytest.raises(EmbeddingError, match="after 4 attempts: HTTP 503"):
-            e.embed_query("x")
+            e.embed_documents(["x"])
         assert len(state.requests) == 4
         assert len(sleeps) == 3 and sleeps[0] < sleeps[1] < sleeps[2] <= e.backoff_max
         state.forced = [(500, {}, "oops"), (502, {}, "bad gateway")]
+        assert e.embed_documents(["y"]).shape == (1, DIM)
+    finally:
+        e.close()
+
+
+def test_a_query_is_retried_once_then_fails_so_the_search_can_answer_without_vectors(
+    server: tuple[str, FakeOpenAI],
+) -> None:
+    url, state = server
+    sleeps: list[float] = []
+    e = OpenAIEmbedder("m", base_url=url, max_retries=5, sleep=sleeps.append)
+    try:
+        state.forced = [(500, {}, "oops")] * 10
+        with pytest.raises(EmbeddingError, match="after 2 attempts: HTTP 500"):
+            e.embed_query("x")
+        assert len(state.requests) == 2 and len(sleeps) == 1
+        state.forced = [(429, {"Retry-After": "0"}, "slow down")]
         assert e.embed_query("y").shape == (DIM,)
     finally:
         e.close()
@@ -183,7 +200,7 @@ def test_an_unreachable_server_is_an_embedding_error_after_bounded_retries(tmp_p
     e = OpenAIEmbedder("m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, sleep=sleeps.append)
     try:
         with pytest.raises(EmbeddingError, match="after 3 attempts: ConnectError"):
-            e.embed_query("x")
+            e.embed_documents(["x"])
         assert len(sleeps) == 2
     finally:
         e.close()

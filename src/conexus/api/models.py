@@ -303,6 +303,11 @@ class SearchOut(_Out):
     confidence: ConfidenceOut | None = Field(
         default=None, description="Whether the hits match well (absent only while a first index is built)"
     )
+    notice: str | None = Field(
+        default=None,
+        description="Present when meaning search could not run (the embedding model or provider failed): "
+        "the hits come from keywords, names and paths only; rephrase with the code's own words",
+    )
 
 
 class LocalizedFileOut(_Out):
@@ -338,6 +343,11 @@ class LocalizeOut(_Out):
         default=None,
         description="Whether the issue matched the code well, from the search localization starts with "
         "(absent only while a first index is built)",
+    )
+    notice: str | None = Field(
+        default=None,
+        description="Present when meaning search could not run (the embedding model or provider failed): "
+        "the hits come from keywords, names and paths only; rephrase with the code's own words",
     )
 
 

@@ -70,6 +70,8 @@ def render_search(data: Mapping[str, Any]) -> str:
     )
     if state_note(state):
         head += "\n" + state_note(state)
+    if data.get("notice"):
+        head += "\n" + str(data["notice"])
     if confidence_note(confidence):
         head += "\n" + confidence_note(confidence)
     lines = [head]
@@ -98,6 +100,8 @@ def render_localize(data: Mapping[str, Any]) -> str:
     )
     if state_note(state):
         head += "\n" + state_note(state)
+    if data.get("notice"):
+        head += "\n" + str(data["notice"])
     if confidence_note(confidence):
         head += "\n" + confidence_note(confidence)
     if not files:
@@ -222,6 +226,11 @@ def render_status(st: Mapping[str, Any]) -> str:
         stale = st.get("stale") or {}
         if stale.get("modified") or stale.get("deleted"):
             lines.append(f"stale: {stale['modified']} modified, {stale['deleted']} deleted since indexing")
+        if st.get("embedder_unavailable"):
+            lines.append(
+                f"embedder unavailable ({st['embedder_unavailable']}): searches run on keywords, "
+                "names and paths only, and indexing fails until it answers"
+            )
         if st.get("compatible") is False:
             lines.append(
                 "incompatible index (" + ", ".join(st.get("mismatches", [])) + "): use action=rebuild"

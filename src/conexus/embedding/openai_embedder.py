@@ -84,7 +84,8 @@ class OpenAIEmbedder:
     def dim(self) -> int:
         """The vector size, from the first response (asks the server once if nothing was embedded yet)."""
         if self._dim is None:
-            self._request(["dimension probe"])
+            # Asked when an index is opened or checked: like a query, someone waits for it.
+            self._request(["dimension probe"], retries=min(1, self.max_retries))
         assert self._dim is not None
         return self._dim
 
@@ -97,7 +98,10 @@ class OpenAIEmbedder:
         return l2_normalize(np.concatenate(parts, axis=0))
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        vector: npt.NDArray[np.float32] = self.embed_documents([text])[0]
+        # Someone waits for a query: one retry, then the search answers without vectors.
+        vector: npt.NDArray[np.float32] = l2_normalize(
+            self._request([text], retries=min(1, self.max_retries))
+        )[0]
         return vector
 
     def close(self) -> None:
@@ -108,7 +112,7 @@ class OpenAIEmbedder:
             text = text.replace(self._api_key, "***")
         return text[:300]
 
-    def _request(self, texts: list[str]) -> npt.NDArray[np.float32]:
+    def _request(self, texts: list[str], retries: int | None = None) -> npt.NDArray[np.float32]:
         # Some servers reject empty strings; a space embeds as "nothing" everywhere.
         payload = {
             "model": self.model,
@@ -116,6 +120,7 @@ class OpenAIEmbedder:
             "encoding_format": "float",
         }
         url = f"{self.base_url}/embeddings"
+        max_retries = self.max_retries if retries is None else retries
         attempt = 0
         while True:
             retry_after: float | None = None
@@ -135,7 +140,7 @@ class OpenAIEmbedder:
                 if response.status_code not in _RETRY_STATUS:
                     raise EmbeddingError(f"the embeddings endpoint {url} failed: {problem}")
                 retry_after = _retry_after(response.headers.get("retry-after"))
-            if attempt >= self.max_retries:
+            if attempt >= max_retries:
                 raise EmbeddingError(
                     f"the embeddings endpoint {url} failed after {attempt + 1} attempts: {problem}"
                 )

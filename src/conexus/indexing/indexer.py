@@ -87,6 +87,7 @@ class IndexReport:
     seconds: float = 0.0
     stopped: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None  # why a failed run failed (its exception, one line)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -228,6 +229,9 @@ class Indexer:
             status = "stopped" if report.stopped else "complete"
             progress.phase = "stopped" if report.stopped else "done"
             return report
+        except Exception as exc:
+            report.error = f"{type(exc).__name__}: {exc}"[:500]
+            raise
         finally:
             if commit is not None:  # the commit failed
                 commit.end()
@@ -386,10 +390,13 @@ class Indexer:
         skips: list[SkippedFile] = []
         q: queue.Queue[_Batch | None] = queue.Queue(maxsize=4)
         failed: list[BaseException] = []
+        # Set when this thread gives up (the embedder or the store failed): the producer stops
+        # reading, and the queue is drained so a producer blocked on a full queue can finish.
+        abort = threading.Event()
         # The producer runs in a copy of this context, so its span is a child of the job's.
         worker = threading.Thread(
             target=contextvars.copy_context().run,
-            args=(self._producer, todo, existing, q, stop, failed),
+            args=(self._producer, todo, existing, q, lambda: abort.is_set() or stop(), failed),
             name="conexus-chunker",
             daemon=True,
         )
@@ -397,10 +404,12 @@ class Indexer:
         t_embed = 0.0
         t_write = 0.0
         self._chunk_seconds = 0.0  # read + chunk time of the producer thread (overlaps embedding)
+        finished = False
         try:
             while True:
                 batch = q.get()
                 if batch is None:
+                    finished = True
                     break
                 if stop():
                     report.stopped = True
@@ -484,6 +493,10 @@ class Indexer:
                 progress.chunks_done += offset
                 notify(progress)
         finally:
+            if not finished:
+                abort.set()
+                while q.get() is not None:
+                    pass
             worker.join()
         if failed:
             raise failed[0]

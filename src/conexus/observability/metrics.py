@@ -133,6 +133,11 @@ EMBED_DURATION = Counter(
     "Seconds spent in the embedding model, by embedder kind (throughput = texts / seconds).",
     ["embedder"],
 )
+SEARCH_WITHOUT_VECTORS = Counter(
+    "conexus_search_without_vectors",
+    "Searches answered from keywords, names and paths only because the embedder failed, timed out "
+    "or could not load (each such result carries a notice).",
+)
 EMBED_CACHE_LOOKUPS = Counter(
     "conexus_embedding_cache_lookups",
     "Embedding-cache lookups, by result (hit, miss).",

@@ -9,18 +9,21 @@ functions in :mod:`conexus.search.fusion`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from conexus.config import Settings
 from conexus.embedding import Embedder
-from conexus.errors import QueryError
+from conexus.errors import EmbeddingError, QueryError
 from conexus.models import Hit, SearchResult
+from conexus.observability import metrics
 from conexus.observability.instrument import search_stage
 from conexus.search.confidence import COVERAGE_HITS, assess, gather
 from conexus.search.filters import chunk_filter, filter_files
@@ -31,7 +34,17 @@ from conexus.search.tree import FreshnessSource
 from conexus.store.base import ChunkFilter, ChunkMeta, ChunkRow, FileRow, Store
 from conexus.tokens import index_form, path_tokens, token_string
 
-__all__ = ["MAX_OFFSET", "MAX_TOP_K", "HybridSearcher", "SearchRequest", "WorkContext", "filter_files"]
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MAX_OFFSET",
+    "MAX_TOP_K",
+    "EmbedderHealth",
+    "HybridSearcher",
+    "SearchRequest",
+    "WorkContext",
+    "filter_files",
+]
 
 MAX_TOP_K = 100
 MAX_OFFSET = 10_000  # deepest page a search serves (offset + top_k candidates are ranked)
@@ -46,6 +59,54 @@ MAX_EXACT_TERMS = 16
 PHRASE_DF_FACTOR = 5
 #: In an issue-length query the exact lists vote with this share of ``exact_weight``.
 LONG_QUERY_EXACT_SHARE = 0.25
+#: A search waits at most this long for its query's embedding, then answers without meaning search.
+QUERY_EMBED_TIMEOUT_S = 10.0
+#: After the embedder failed or timed out on a query, searches skip it for this long: a provider
+#: that is down or stalled is asked again once per period, not by every query (each result says so).
+EMBEDDER_RETRY_S = 30.0
+
+
+class EmbedderHealth:
+    """Whether an engine's embedder answered its last query, and if not, why and since when.
+
+    A search asks :meth:`unavailable` before embedding its query: while the last failure is
+    recent (:data:`EMBEDDER_RETRY_S`) it gets the reason back and searches without vectors.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failed_at = 0.0
+        self._reason: str | None = None
+
+    def unavailable(self) -> str | None:
+        """The reason of a recent failure, or None when the embedder should be asked."""
+        with self._lock:
+            if self._reason is not None and time.monotonic() - self._failed_at < EMBEDDER_RETRY_S:
+                return self._reason
+            return None
+
+    @property
+    def last_failure(self) -> str | None:
+        """Why the embedder failed last, until it answers again (what status reports)."""
+        with self._lock:
+            return self._reason
+
+    def failed(self, reason: str) -> None:
+        with self._lock:
+            self._failed_at = time.monotonic()
+            self._reason = reason
+
+    def answered(self) -> None:
+        with self._lock:
+            self._reason = None
+
+
+def lexical_notice(reason: str) -> str:
+    """The notice of a result searched without vectors: why, and what it means for the hits."""
+    return (
+        f"Meaning search is unavailable ({reason}): these hits come from keywords, names and paths "
+        "only, so code described in other words than the query's may be missing."
+    )
 
 
 @dataclass
@@ -54,6 +115,7 @@ class _Evidence:
 
     doc_freq: dict[str, int] = field(default_factory=dict)
     best_cosine: float | None = None
+    vector_unavailable: str | None = None  # why the vector retriever could not run
 
 
 def _row_tokens(row: ChunkRow) -> set[str]:
@@ -116,7 +178,7 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
-def _query_pool() -> ThreadPoolExecutor:
+def query_pool() -> ThreadPoolExecutor:
     """Threads that embed queries beside the lexical retrieval (created on first use)."""
     global _POOL
     with _POOL_LOCK:
@@ -135,12 +197,14 @@ class HybridSearcher:
         embedder: Embedder,
         settings: Settings,
         source: FreshnessSource | None = None,  # where freshness is checked; the files under root by default
+        health: EmbedderHealth | None = None,  # the engine's memory of embedder failures
     ) -> None:
         self.root = root
         self.source = source
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.health = health or EmbedderHealth()
 
     def search(self, req: SearchRequest, index_state: str = "ready") -> SearchResult:
         req.validate()
@@ -218,6 +282,7 @@ class HybridSearcher:
             took_ms=(time.perf_counter() - t0) * 1000,
             index_state=index_state if files else "empty",
             confidence=confidence,
+            notice=lexical_notice(evidence.vector_unavailable) if evidence.vector_unavailable else None,
         )
 
     def _fuse(
@@ -273,7 +338,9 @@ class HybridSearcher:
         # both release the GIL, so on two cores hybrid latency is about the slower of the two.
         pending: Future[np.ndarray] | None = None
         if s.vector_weight > 0 and plan.semantic_text.strip():
-            pending = _query_pool().submit(self.embedder.embed_query, plan.semantic_text)
+            evidence.vector_unavailable = self.health.unavailable()
+            if evidence.vector_unavailable is None:
+                pending = query_pool().submit(self.embedder.embed_query, plan.semantic_text)
 
         with search_stage("lexical"):
             # Always counted: the confidence needs to know which query terms the index holds at all.
@@ -287,15 +354,36 @@ class HybridSearcher:
             # The query's embedding started beside the lexical stage: this stage waits for what
             # is left of it, then asks the vector index.
             with search_stage("vector"):
-                qv = pending.result()
-                near = self.store.nearest(qv, n_cand, where)
-                if near:
-                    evidence.best_cosine = max(sim for _, sim in near)
-                lists.append(RankedList("vector", [cid for cid, _ in near], s.vector_weight))
+                qv = self._query_vector(pending, evidence)
+                if qv is not None:
+                    near = self.store.nearest(qv, n_cand, where)
+                    if near:
+                        evidence.best_cosine = max(sim for _, sim in near)
+                    lists.append(RankedList("vector", [cid for cid, _ in near], s.vector_weight))
+        if evidence.vector_unavailable is not None:
+            metrics.SEARCH_WITHOUT_VECTORS.inc()
 
         with search_stage("exact"):
             lists += self._exact_lists(plan, df, n_chunks, n_cand, where, files)
         return lists
+
+    def _query_vector(self, pending: Future[np.ndarray], evidence: _Evidence) -> np.ndarray | None:
+        """The query's embedding, or None (the reason left in ``evidence``) when the embedder
+        failed or did not answer in time: the search goes on with the other retrievers."""
+        try:
+            qv = pending.result(timeout=QUERY_EMBED_TIMEOUT_S)
+        except FutureTimeout:
+            reason = f"the embedder did not answer within {QUERY_EMBED_TIMEOUT_S:g} s"
+        except EmbeddingError as exc:
+            reason = f"the embedder failed: {exc}"
+        else:
+            self.health.answered()
+            return qv
+        pending.cancel()
+        self.health.failed(reason)
+        logger.warning("search without vectors: %s", reason)
+        evidence.vector_unavailable = reason
+        return None
 
     def _exact_lists(
         self,

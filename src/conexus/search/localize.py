@@ -123,6 +123,7 @@ class Localization:
     files: list[tuple[str, float]]
     locations: list[Location]
     confidence: Confidence | None = None
+    notice: str | None = None  # a search of it ran without vectors: why (SearchResult.notice)
 
     def to_dict(
         self, freshness: Callable[[str], str], *, max_files: int, max_locations: int
@@ -160,6 +161,7 @@ class Localization:
             ],
             "files_considered": len(self.files),
             "confidence": self.confidence.to_dict() if self.confidence is not None else None,
+            "notice": self.notice,
         }
 
 
@@ -436,20 +438,22 @@ def exact_path_glob(path: str) -> str:
 
 def _hits(
     search: Callable[..., SearchResult], query: str, n: int, **options: Any
-) -> tuple[list[Hit], Confidence | None]:
-    """The first ``n`` hits of a search, fetched in pages of the search tool's maximum (100), and
-    the first page's confidence."""
+) -> tuple[list[Hit], Confidence | None, str | None]:
+    """The first ``n`` hits of a search, fetched in pages of the search tool's maximum (100), the
+    first page's confidence, and the notice of any page searched without vectors."""
     out: list[Hit] = []
     confidence = None
+    notice = None
     for offset in range(0, n, 100):
         want = min(100, n - offset)
         page = search(query, top_k=want, offset=offset, snippet_lines=0, **options)
         if offset == 0:
             confidence = page.confidence
+        notice = notice or page.notice
         out.extend(page.hits)
         if len(page.hits) < want:
             break
-    return out, confidence
+    return out, confidence, notice
 
 
 def localize(
@@ -474,7 +478,7 @@ def localize(
     the focus files are chosen. Returns the localization, the raw hits of each stage, the graph and the
     history used (for inspection and benchmarks).
     """
-    first, confidence = _hits(search, query, file_hits)
+    first, confidence, notice = _hits(search, query, file_hits)
     file_graph = graph(list(dict.fromkeys(h.path for h in first))) if graph is not None and first else None
     files = rank_files([(h.path, h.score) for h in first], file_graph)
     file_history = None
@@ -487,6 +491,9 @@ def localize(
     focus = [p for p, _ in files[:focus_files]]
     second: list[Hit] = []
     if focus:
-        second, _ = _hits(search, query, focus_hits, paths=tuple(exact_path_glob(p) for p in focus))
+        second, _, second_notice = _hits(
+            search, query, focus_hits, paths=tuple(exact_path_glob(p) for p in focus)
+        )
+        notice = notice or second_notice
     locations = rank_locations(files, [location_of(h) for h in second], [location_of(h) for h in first])
-    return Localization(files, locations, confidence), first, second, file_graph, file_history
+    return Localization(files, locations, confidence, notice), first, second, file_graph, file_history

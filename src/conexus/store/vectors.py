@@ -105,6 +105,7 @@ class UsearchIndex:
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        remove_abandoned_temporaries(path)
         with self._lock:
             try:
                 self._index.save(str(tmp))
@@ -116,6 +117,28 @@ class UsearchIndex:
     def __len__(self) -> int:
         with self._lock:
             return len(self._index)
+
+
+def remove_abandoned_temporaries(path: Path) -> None:
+    """Delete the ``<path>.tmp<pid>`` files of saves whose process was killed before its rename.
+
+    A running process's temporary file is left alone: it may be writing it now.
+    """
+    prefix = path.name + ".tmp"
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return
+    for sibling in siblings:
+        pid = sibling.name.removeprefix(prefix)
+        if not sibling.name.startswith(prefix) or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            sibling.unlink(missing_ok=True)
+        except PermissionError:  # alive, under another user
+            pass
 
 
 def encode_vector(vec: F32) -> bytes:

@@ -13,12 +13,14 @@ building their own app.
 ``GET /metrics``        Prometheus metrics (:mod:`.telemetry`, ``docs/observability.md``)
 ``GET /openapi.json``   the OpenAPI 3.1 document, generated from the models
 ``GET /docs``           interactive API docs (assets served locally)
+``GET /``               the web console (:mod:`conexus.server.console`)
 ======================  ==================================================
 
 Authentication (:mod:`.auth`) is installed here, with the RFC 9728 resource
 metadata at ``/.well-known/oauth-protected-resource``: the app is open until
-a key store exists or OAuth is configured, then every route but health and
-the metadata needs a bearer key or JWT.
+a key store exists or OAuth is configured, then every route but health,
+the metadata and the console's static page and assets needs a bearer key or
+JWT (the console sends the key its user enters with every API call).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from conexus.app.telemetry import state_collector
 from conexus.errors import ConexusError
 from conexus.observability import metrics
 from conexus.observability.instrument import prime_requests
+from conexus.server.console import console_routes, is_console_path
 from conexus.server.http.auth import Authenticator, AuthMiddleware, metadata_routes
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.limits import Guards
@@ -199,7 +202,7 @@ def create_app(
             Middleware(RequestTelemetry),
             *guards.middleware(),
             *middleware,
-            Middleware(AuthMiddleware, authenticator=authenticator),
+            Middleware(AuthMiddleware, authenticator=authenticator, public=is_console_path),
             # A REST body is the operation's arguments: bounded by the argument limit too.
             Middleware(BodyLimit, max_bytes=min(settings.max_body_bytes, MAX_ARGUMENT_BYTES)),
         ],
@@ -233,5 +236,6 @@ def create_app(
     app.router.routes.extend(mcp_routes)
     app.router.routes.append(metrics_route())
     app.router.routes.extend(metadata_routes(authenticator))
+    app.router.routes.extend(console_routes())
     app.router.routes.extend(routes)
     return app

@@ -7,7 +7,9 @@ The server is open (as on a laptop) until either exists:
 
 Then every route needs a bearer credential except ``/healthz``, ``/readyz``,
 the protected resource metadata (``/.well-known/oauth-protected-resource``,
-RFC 9728) and, while ``public_metrics`` is on, ``/metrics`` (off: it needs the
+RFC 9728), the paths the app marks ``public`` (the web console's static page and
+assets: no data, and a browser cannot attach a bearer header to a page load)
+and, while ``public_metrics`` is on, ``/metrics`` (off: it needs the
 admin scope). A token starting with ``cx_`` is an API key; anything else is
 checked as a JWT when an issuer is configured.
 
@@ -34,6 +36,7 @@ downstream gets its ``WWW-Authenticate`` header here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,12 +163,20 @@ def _quote(text: str) -> str:
 class AuthMiddleware:
     """ASGI middleware: establishes the caller of every request when authentication is on (see module)."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        public: Callable[[str], bool] | None = None,
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.public = public
 
     def _open(self, path: str) -> bool:
         if path in OPEN_PATHS or path == METADATA_PATH or path.startswith(METADATA_PATH + "/"):
+            return True
+        if self.public is not None and self.public(path):
             return True
         return path == "/metrics" and self.authenticator.settings.public_metrics
 

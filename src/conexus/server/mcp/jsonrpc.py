@@ -55,6 +55,12 @@ def check_message(raw: str | bytes) -> types.JSONRPCMessage:
         raise MalformedMessageError(
             _error(types.PARSE_ERROR, "Parse error: the message is not valid JSON")
         ) from None
+    except RecursionError:
+        # Arrays or objects nested past Python's recursion limit (``[[[[...`` 100,000 deep):
+        # left uncaught, this ended the stdio server.
+        raise MalformedMessageError(
+            _error(types.PARSE_ERROR, "Parse error: the message is nested too deeply")
+        ) from None
     if isinstance(data, list):
         raise MalformedMessageError(
             _error(types.INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported by MCP")
@@ -67,10 +73,29 @@ def check_message(raw: str | bytes) -> types.JSONRPCMessage:
         raise MalformedMessageError(
             _error(types.INVALID_REQUEST, "Invalid Request: id must be a string or an integer")
         )
+    msg_id = data.get("id") if _valid_id(data.get("id")) and _encodable(data.get("id")) else None
     try:
-        return types.jsonrpc_message_adapter.validate_python(data, by_name=False)
+        message = types.jsonrpc_message_adapter.validate_python(data, by_name=False)
     except ValidationError:
-        msg_id = data.get("id") if _valid_id(data.get("id")) else None
         raise MalformedMessageError(
             _error(types.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message", msg_id)
         ) from None
+    # The SDK parses the text again with pydantic's own JSON parser, which refuses two things
+    # Python's accepts: an unpaired surrogate escape ("\ud800", not Unicode) and nesting deeper
+    # than its limit (a few hundred levels). It then dropped the message without any reply, so
+    # a request waited forever; it is refused here instead, with the parser's reason.
+    try:
+        types.jsonrpc_message_adapter.validate_json(raw, by_name=False)
+    except ValidationError as exc:
+        reason = exc.errors()[0].get("msg", "invalid JSON") if exc.errors() else "invalid JSON"
+        raise MalformedMessageError(_error(types.PARSE_ERROR, f"Parse error: {reason}", msg_id)) from None
+    return message
+
+
+def _encodable(value: object) -> bool:
+    """Whether an id can be written back in UTF-8 (a string id may hold an unpaired surrogate)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
