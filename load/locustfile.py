@@ -26,6 +26,7 @@ from typing import Any
 from locust import HttpUser, LoadTestShape, between, events, task
 
 from load.shapes import SHAPES
+from load.workload import MIX
 
 WORKLOAD: dict[str, list[dict[str, Any]]] = {}
 SHED_OK = os.environ.get("CONEXUS_LOAD_SHED_OK") == "1"
@@ -37,16 +38,6 @@ TOOLS = {
     "grep": "context_grep",
     "read": "context_read",
 }
-# (weight, workload kind, operation): identifier and prose searches dominate, as in assistants' logs.
-MIX = [
-    (30, "search_identifier", "search"),
-    (20, "search_prose", "search"),
-    (8, "search_traceback", "search"),
-    (4, "localize", "localize"),
-    (10, "related", "related"),
-    (10, "grep", "grep"),
-    (18, "read", "read"),
-]
 
 
 @events.init.add_listener

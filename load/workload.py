@@ -18,6 +18,17 @@ from typing import Any
 
 import httpx
 
+# (weight, workload kind, operation): identifier and prose searches dominate, as in assistants' logs.
+MIX = [
+    (30, "search_identifier", "search"),
+    (20, "search_prose", "search"),
+    (8, "search_traceback", "search"),
+    (4, "localize", "localize"),
+    (10, "related", "related"),
+    (10, "grep", "grep"),
+    (18, "read", "read"),
+]
+
 DEFINITION = r"^\s*(def|class|function|func|fn|pub fn|public|private|static)\s+\w+"
 SOURCE_SUFFIXES = frozenset({".py", ".pyx", ".c", ".h", ".cpp", ".js", ".ts", ".go", ".rs", ".java"})
 WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,}")

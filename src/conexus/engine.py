@@ -78,6 +78,10 @@ from conexus.tokens import TOKENIZER_VERSION
 
 logger = logging.getLogger(__name__)
 
+#: Seconds an index job waits for the index's job lock while another process's job runs
+#: (a replica, a `conexus index`), before it fails saying who holds it.
+JOB_LOCK_WAIT_S = 30.0
+
 
 class Engine:
     """Index and search one root. Thread-safe: one index job at a time, searches concurrently."""
@@ -116,6 +120,7 @@ class Engine:
         self.embedder_health = EmbedderHealth()
         self._identity: IndexIdentity | None = None
         self._store: Store | None = None
+        self._incarnation: object | None = None  # the location's incarnation the store was opened on
         self._cache: EmbeddingCache | None = None
         self._lock = threading.RLock()
         self._index_lock = threading.Lock()
@@ -252,15 +257,28 @@ class Engine:
         return self.has_index() and self._open_store(create=False).meta().get(COMPLETE_KEY) == "1"
 
     def _open_store(self, create: bool) -> Store:
+        # Asked before taking the lock: it is a query, and a database that stopped answering
+        # must hold up this caller only, not every caller of the engine behind the lock.
+        seen = self._store
+        current = self.location.incarnation()
         with self._lock:
+            if self._store is not None and self._store is seen and current != self._incarnation:
+                # Another process cleared or rebuilt the index since it was opened: the open
+                # store reads a deleted file or rows that are gone. Open what is there now. The
+                # old store is let go, not closed: searches on other threads may still be reading
+                # it (closing an SQLite connection another thread uses is unsafe); its
+                # connections close when the last of them is done with it.
+                logger.info("the index of %s was replaced by another process; reopening it", self.root)
+                self._store = None
             if self._store is None:
-                if not create and not self.has_index():
+                if not create and current is None:
                     raise IndexNotFoundError(
                         f"no index for {self.root}; run `conexus index {self.root}` first"
                     )
                 self._store = self.location.open(
                     self.embedder.dim if create else self._store_dim(), create=create
                 )
+                self._incarnation = self.location.incarnation()
                 self._store_epoch += 1  # a new store may count generations from the start again
             return self._store
 
@@ -293,18 +311,28 @@ class Engine:
         paths: Sequence[str] | None = None,
         on_progress: Callable[[IndexProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        lock_wait_s: float | None = None,
     ) -> IndexReport:
         """Bring the index up to date (incrementally), or from scratch with ``rebuild``.
 
         An index built with another embedder, chunker, tokenizer or indexing
         options is rebuilt from scratch (the embedding cache keeps that cheap).
+
+        The index's job lock is held throughout: a job of another process on the same
+        index (a replica, a `conexus index`) runs before or after this one, never
+        interleaved; this one waits up to ``lock_wait_s`` (default
+        :data:`JOB_LOCK_WAIT_S`) for it.
+
+        Raises:
+            IndexBusyError: another process's job held the lock for all of ``lock_wait_s``.
         """
         if not self.has_checkout():
             raise PathNotFoundError(
                 f"no checkout of {self.root} on this machine: index it where the checkout is; "
                 "this replica answers from the stored index"
             )
-        with self._index_lock:
+        wait = JOB_LOCK_WAIT_S if lock_wait_s is None else lock_wait_s
+        with self._index_lock, self.location.job_lock(wait):
             ident = self.identity()
             if self.has_index() and not rebuild:
                 try:
@@ -352,9 +380,14 @@ class Engine:
         elif not info.exists():
             info.write_text(json.dumps({"root": str(self.root)}))
 
-    def clear(self) -> None:
-        """Delete this root's index entirely (the shared embedding cache is kept)."""
-        with self._index_lock:
+    def clear(self, *, lock_wait_s: float | None = None) -> None:
+        """Delete this root's index entirely (the shared embedding cache is kept).
+
+        Raises:
+            IndexBusyError: another process's job held the index's job lock for all of ``lock_wait_s``.
+        """
+        wait = JOB_LOCK_WAIT_S if lock_wait_s is None else lock_wait_s
+        with self._index_lock, self.location.job_lock(wait):
             self._drop_index_files()
 
     # -- backup and restore ------------------------------------------------------------------
@@ -644,6 +677,9 @@ class Engine:
             "phase": self.progress.phase,
             "progress": self.progress.to_dict(),
         }
+        if not self._index_lock.locked():
+            # Another process's job (a replica, a `conexus index`): who runs it, since when.
+            out["indexing_elsewhere"] = self.location.job_holder()
         if not self.has_index():
             return out
         store = self._open_store(create=False)

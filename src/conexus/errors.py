@@ -12,8 +12,11 @@
     │   ├── IndexNotFoundError
     │   ├── IndexIncompatibleError
     │   ├── IndexNotReadyError     the first build is still running: retry shortly
-    │   └── IndexInUseError        another process has the index open (restore refuses)
+    │   ├── IndexInUseError        another process has the index open (restore refuses)
+    │   └── IndexBusyError         another replica is indexing this root (its job lock is held)
+    ├── RoleError              a query replica asked to index (roles: all, query, index)
     ├── StoreError             the database or vector index failed underneath
+    │   └── StoreUnavailableError  the database cannot be reached (down, restarting, cut off)
     ├── EmbeddingError         the model could not be loaded or failed to run
     ├── OverloadedError        the server's workers are busy: retry after ``retry_after`` seconds
     ├── AccessError            who is calling may not do this (HTTP with keys or OAuth)
@@ -113,12 +116,36 @@ class IndexInUseError(IndexStateError):
     problem = "index-in-use"
 
 
+class IndexBusyError(IndexStateError):
+    """Another process or replica holds this index's job lock: its index job runs there."""
+
+    exit_code = 4
+    http_status = 409
+    problem = "index-busy"
+
+
+class RoleError(ConexusError):
+    """This replica serves queries only: index jobs run on replicas with role index or all."""
+
+    exit_code = 2
+    http_status = 409
+    problem = "query-replica"
+
+
 class StoreError(ConexusError):
     """The storage layer failed (SQLite, vector index files)."""
 
     exit_code = 6
     http_status = 503
     problem = "store-unavailable"
+
+
+class StoreUnavailableError(StoreError):
+    """The database server cannot be reached (stopped, restarting, network cut): retry shortly."""
+
+    exit_code = 6
+    http_status = 503
+    problem = "store-unreachable"
 
 
 class EmbeddingError(ConexusError):

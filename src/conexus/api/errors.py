@@ -16,9 +16,12 @@ ForbiddenError             403     forbidden: the key or token lacks the operati
 PathDeniedError            403     path-denied: outside the allowed roots, or a file holding secrets
 IndexNotFoundError         404     index-not-found
 IndexIncompatibleError     409     index-incompatible
+IndexBusyError             409     index-busy: another replica runs this root's index job
+RoleError                  409     query-replica: this replica serves queries only
 TooLargeError              413     too-large
 IndexNotReadyError         503     index-not-ready (with Retry-After)
 EmbeddingError             503     embedding-unavailable
+StoreUnavailableError      503     store-unreachable: the database cannot be reached (Retry-After)
 StoreError                 503     store-unavailable
 anything else              500     internal (details only in the log)
 =========================  ======  =====================================
@@ -37,6 +40,7 @@ from conexus.errors import (
     ConfigError,
     EmbeddingError,
     ForbiddenError,
+    IndexBusyError,
     IndexIncompatibleError,
     IndexNotFoundError,
     IndexNotReadyError,
@@ -45,7 +49,9 @@ from conexus.errors import (
     PathError,
     PathNotFoundError,
     QueryError,
+    RoleError,
     StoreError,
+    StoreUnavailableError,
     TooLargeError,
 )
 
@@ -115,12 +121,18 @@ _REPORTS: dict[type[ConexusError], tuple[str, str]] = {
         "Index incompatible",
         "{exc}. Rebuild it with context_index_control action=rebuild.",
     ),
+    IndexBusyError: ("Index busy", "{exc}; retry when that job has finished (see context_status)."),
+    RoleError: ("Query replica", "{exc}."),
     TooLargeError: ("Too large", "Too large: {exc}"),
     QueryError: ("Invalid request", "Invalid request: {exc}"),
     ConfigError: ("Configuration problem", "Configuration problem: {exc}"),
     EmbeddingError: (
         "Embedding model failed",
         "The embedding model failed: {exc}. Keyword search still works via context_grep.",
+    ),
+    StoreUnavailableError: (
+        "Database unreachable",
+        "The index database cannot be reached: {exc}. Retry in a few seconds.",
     ),
     OverloadedError: ("Server busy", "{exc}; retry after the Retry-After seconds."),
     StoreError: (
@@ -138,7 +150,9 @@ def describe(exc: BaseException, operation: str) -> Failure:
     if isinstance(exc, ConexusError):
         cls = next(c for c in type(exc).__mro__ if c in _REPORTS)
         title, message = _REPORTS[cls]
-        retry = RETRY_AFTER_NOT_READY_S if isinstance(exc, IndexNotReadyError) else None
+        retry = (
+            RETRY_AFTER_NOT_READY_S if isinstance(exc, IndexNotReadyError | StoreUnavailableError) else None
+        )
         if isinstance(exc, OverloadedError):
             retry = exc.retry_after
         return Failure(exc.http_status, exc.problem, title, message.format(exc=exc), retry_after=retry)

@@ -164,6 +164,9 @@ class Operation(Generic[InT, OutT]):
     (``read`` < ``index`` < ``admin``). ``cost`` is the worker lane a server runs
     it in: ``heavy`` operations (whole-tree scans, graph walks: hundreds of ms)
     get workers of their own, so they never hold up the ``light`` ones.
+    ``indexes``: the operation starts index jobs or serves folders, so a query replica
+    (``ConexusService.runs_index_jobs`` false) leaves it out of MCP's tool list and
+    refuses its actions that write.
     """
 
     name: str
@@ -179,6 +182,7 @@ class Operation(Generic[InT, OutT]):
     destructive: bool = False
     idempotent: bool = True
     cost: Cost = "light"
+    indexes: bool = False
 
     def parse(self, arguments: Mapping[str, Any] | None) -> InT:
         """Check raw JSON arguments against the input model.
@@ -561,6 +565,7 @@ def index_control(call: Call, args: IndexControlArgs) -> IndexControlOut:
             roots=[r.describe() for r in call.roots],
         )
     if action == "stop":
+        call.service.require_indexer(f"stop index jobs of {root.name}")
         stopped = root.stop()
         for j in stopped:
             j.done.wait(10)
@@ -570,6 +575,7 @@ def index_control(call: Call, args: IndexControlArgs) -> IndexControlOut:
             else f"No index job was running on {root.name}."
         )
         return _control_out(root, action, msg, jobs=[j.to_dict() for j in stopped])
+    call.service.require_indexer(f"{action} the index of {root.name}")
     if action == "clear":
         root.stop()
         root.pause()
@@ -627,6 +633,8 @@ def connectors(call: Call, args: ConnectorArgs) -> ConnectorOut:
     service = call.service
     registry = service.connectors
     connector: Connector | None = None
+    if args.action != "list":
+        service.require_indexer(f"{args.action} connectors (they serve and index folders)")
     if args.action == "list":
         msg = f"{len(registry.all())} connector(s); {len(call.roots)} served root(s)."
     elif args.action == "add":
@@ -818,6 +826,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         read_only=False,
         destructive=True,
         idempotent=False,
+        indexes=True,
     ),
     Operation(
         "connectors",
@@ -838,6 +847,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         read_only=False,
         destructive=True,
         idempotent=False,
+        indexes=True,
     ),
 )
 

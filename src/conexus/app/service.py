@@ -15,6 +15,16 @@ adapters to say ``index_state: "indexing"``.
 Stopping is cooperative: a job's ``stop_event`` is the ``should_stop`` of
 ``Engine.index``, which finishes the batch it is writing and returns, leaving
 a consistent index.
+
+Roles (``conexus serve --role``, issue #14) are decided here and only read by
+the adapters: ``all`` (the default) answers queries and runs index jobs and
+watchers; ``index`` does the same and is meant to sit outside the query load
+balancer (it still answers queries: health checks, a debugging session);
+``query`` answers the read operations only: no job is queued on start, no
+watcher runs, and the operations that index answer :class:`RoleError`
+(:meth:`ConexusService.require_indexer`). Replicas of any role may share one
+index: :meth:`Engine.index` holds the index's job lock, so jobs of one root
+never interleave across processes.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from conexus.errors import (
     PathDeniedError,
     PathError,
     PathNotFoundError,
+    RoleError,
 )
 from conexus.indexing.indexer import IndexProgress, IndexReport
 from conexus.layout import index_dir_for, served_root
@@ -50,6 +61,9 @@ from conexus.sources.filesystem.watcher import ChangeBatch, TreeWatcher
 logger = logging.getLogger(__name__)
 
 JOB_KINDS = ("incremental", "rebuild", "paths", "clear")
+#: What a replica does: ``all`` (queries, index jobs, watchers), ``query`` (queries only),
+#: ``index`` (index jobs and watchers, and queries for whoever asks it directly).
+ROLES = ("all", "query", "index")
 WATCH_READY_TIMEOUT_S = 10.0
 MAX_RECENT_JOBS = 20
 
@@ -122,8 +136,10 @@ class ServedRoot:
         connector_id: str | None = None,
         watch: bool = True,
         exclude_dirs: Iterable[Path] = (),
+        role: str = "all",
     ) -> None:
         self.name = name
+        self.role = role
         self.engine = engine
         self.path = engine.root
         self.source = source
@@ -430,6 +446,7 @@ class ServedRoot:
             "auto_index": self.auto_index,
             "watcher": watcher,
             "git_history": self.git is None or self.git.enabled,
+            "role": self.role,
         }
 
 
@@ -469,7 +486,18 @@ class ConexusService:
         watch: bool = True,
         auto_index: bool = True,
         allow_roots: Sequence[Path | str] | None = None,
+        role: str = "all",
     ) -> None:
+        """Serve roots with ``settings_for`` each; ``role`` is one of :data:`ROLES`.
+
+        A ``query`` replica never watches nor indexes, whatever ``watch`` and ``auto_index`` say.
+
+        Raises:
+            ConfigError: an unknown role.
+        """
+        if role not in ROLES:
+            raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        self.role = role
         self._settings_for = settings_for
         self.home = home
         # The directories roots may lie in, fixed for the life of the service (issue #13: a
@@ -477,13 +505,31 @@ class ConexusService:
         self.allow_roots: tuple[Path, ...] | None = (
             None if allow_roots is None else tuple(real_path(p) for p in allow_roots)
         )
-        self.watch = watch
-        self.auto_index = auto_index
+        self.watch = watch and self.runs_index_jobs
+        self.auto_index = auto_index and self.runs_index_jobs
         self._lock = threading.RLock()
         self._roots: list[ServedRoot] = []
         self._started = False
         self._closed = False
         self.connectors = ConnectorRegistry(home)
+
+    # -- role ---------------------------------------------------------------------------------------
+    @property
+    def runs_index_jobs(self) -> bool:
+        """Whether this replica indexes (roles ``all`` and ``index``); a ``query`` replica only reads."""
+        return self.role != "query"
+
+    def require_indexer(self, what: str) -> None:
+        """Refuse ``what`` (an index or connector action) on a query replica.
+
+        Raises:
+            RoleError: this replica's role is ``query``.
+        """
+        if not self.runs_index_jobs:
+            raise RoleError(
+                f"this replica serves queries only (role query), so it cannot {what}; index jobs run "
+                "on replicas with role index or all"
+            )
 
     # -- roots --------------------------------------------------------------------------------------
     @property
@@ -519,6 +565,7 @@ class ConexusService:
                 source=source,
                 connector_id=connector_id,
                 watch=self.watch,
+                role=self.role,
             )
             served.git = self.connectors.find("git", str(root))
             self._roots.append(served)

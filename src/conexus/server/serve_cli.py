@@ -74,6 +74,8 @@ def serve(
     Every root is indexed incrementally in the background on start and kept
     fresh by watching its files; tools answer from what is indexed meanwhile.
     With several roots, tools take a `root` argument (default: the first).
+    With --role query the server only answers queries (no indexing, no
+    watcher): replicas sharing a PostgreSQL index (docs/scale-out.md).
     """
     from conexus.errors import ConexusError
     from conexus.observability.logs import configure_logging
@@ -128,7 +130,14 @@ def _serve(
     home = load_settings(None, overrides=overrides).home
     # The server's reach is fixed here: allow_roots, or else just the roots it starts with.
     allow_roots: list[Path | str] = [*server_settings.allow_roots] or [*roots]
-    service = ConexusService(settings_for, home, watch=watch, auto_index=index, allow_roots=allow_roots)
+    service = ConexusService(
+        settings_for,
+        home,
+        watch=watch,
+        auto_index=index,
+        allow_roots=allow_roots,
+        role=server_settings.role,
+    )
     for root in roots:
         service.add_root(root)
     mcp = ConexusMCP(service)
@@ -150,6 +159,8 @@ def _serve(
     async def run() -> None:
         service.start()
         names = ", ".join(f"{r.name} ({r.path})" for r in service.roots)
+        if service.role != "all":
+            names += f" as a {service.role} replica"
         try:
             if host_port is None:
                 logger.info("serving %s over stdio", names)

@@ -108,6 +108,13 @@ class ServerSettings:
     # ---- telemetry (tracing export is configured by the standard OTEL_* variables)
     log_format: str = _opt("text", "Log format on stderr: text or json.")
     log_level: str = _opt("info", "Log level of Conexus' own loggers: debug, info, warning, error.")
+    # ---- replicas (docs/scale-out.md)
+    role: str = _opt(
+        "all",
+        "What this replica does: all (queries, index jobs, watchers), query (queries only: no "
+        "indexing, no watcher; index and connector changes are refused), or index (index jobs "
+        "and watchers; answers queries too).",
+    )
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with secrets masked (for status output and logs)."""
@@ -178,6 +185,8 @@ def load_server_settings(
 def _validate(s: ServerSettings) -> None:
     if s.log_format not in ("text", "json"):
         raise ConfigError(f"log_format must be text or json, not {s.log_format!r}")
+    if s.role not in ("all", "query", "index"):
+        raise ConfigError(f"role must be all, query or index, not {s.role!r}")
     if s.log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log_level must be debug, info, warning or error, not {s.log_level!r}")
     if bool(s.tls_cert) != bool(s.tls_key):

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from conexus.errors import ConfigError, IndexIncompatibleError, IndexNotFoundError, StoreError
 from conexus.layout import INDEX_DB, repository_index_dir
 from conexus.store.base import Store, StoreBackup
+from conexus.store.joblock import FileJobLock
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,26 @@ class IndexLocation(Protocol):
             ConfigError: the backend is backed up by other means (PostgreSQL).
             StoreError: the copy failed.
         """
+        ...
+
+    def job_lock(self, wait_s: float) -> AbstractContextManager[None]:
+        """Hold the index's job lock (:mod:`conexus.store.joblock`) for a block: one job per index,
+        across processes; waits up to ``wait_s`` seconds for another holder.
+
+        Raises:
+            IndexBusyError: another process held it throughout.
+            StoreError: the lock cannot be taken (the server is unreachable).
+        """
+        ...
+
+    def job_holder(self) -> dict[str, Any] | None:
+        """Who holds the job lock (pid, host, since: whatever is known), or None when nobody does."""
+        ...
+
+    def incarnation(self) -> object | None:
+        """What tells this index apart from another one created under the same name after a
+        clear or rebuild (by any process), or None when there is none: a store opened on an
+        older incarnation must be opened again."""
         ...
 
 
@@ -171,6 +194,38 @@ class SqliteLocation:
         from conexus.store.sqlite.backup import backup_index
 
         return backup_index(self.directory, dest)
+
+    def _job_lock(self) -> FileJobLock:
+        # Beside the root's folder, not in it (a rebuild or clear deletes the folder), and per
+        # root: worktrees sharing one database index one after the other anyway (one writer),
+        # but the job of one must not wait for the lock of another.
+        return FileJobLock(
+            self.root_dir.with_name(self.root_dir.name + ".lock"), f"the index at {self.root_dir}"
+        )
+
+    def job_lock(self, wait_s: float) -> AbstractContextManager[None]:
+        return self._job_lock().hold(wait_s)
+
+    def job_holder(self) -> dict[str, Any] | None:
+        return self._job_lock().holder()
+
+    def incarnation(self) -> object | None:
+        db = self.directory / INDEX_DB
+        try:
+            st = os.stat(db)
+        except OSError:
+            return None
+        if not self.shared:
+            return (st.st_dev, st.st_ino)  # a clear deletes the file; a new index is a new inode
+        try:  # a worktree's tree of a shared database: a tree dropped and created again is a new row
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
+            try:
+                row = conn.execute("SELECT id FROM trees WHERE key = ?", (self.tree,)).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return (st.st_dev, st.st_ino)
+        return None if row is None else (st.st_dev, st.st_ino, int(row[0]))
 
 
 def index_location(

@@ -286,6 +286,9 @@ class _CachedLayout:
     layout: RepoLayout
     #: Indexed files the store holds no imports for (indexed before imports were kept).
     unstored: frozenset[str] = frozenset()
+    # The store it was built from: an index cleared and built again (by any process) is opened
+    # as a new store whose generations count from the start again, so the number alone can repeat.
+    store: Store | None = None
     importers: dict[tuple[str, ...], list[ImportEdge]] = field(default_factory=dict)
     graph: _WholeGraph | None = None
 
@@ -307,10 +310,10 @@ def _cached_layout(tree: Tree, store: Store) -> _CachedLayout:
     generation = store.meta().get("generation", "0")
     with _LAYOUT_LOCK:
         cached = _LAYOUTS.get(key)
-        if cached is None or cached.generation != generation:
+        if cached is None or cached.generation != generation or cached.store is not store:
             files = store.files()
             layout = RepoLayout.build(tree, files)
-            cached = _CachedLayout(generation, layout, frozenset(store.unstored_files()))
+            cached = _CachedLayout(generation, layout, frozenset(store.unstored_files()), store)
             _LAYOUTS[key] = cached
         return cached
 

@@ -8,7 +8,8 @@ building their own app.
 ``POST /mcp``           MCP streamable HTTP (the SDK's session manager)
 ``POST /api/v1/<op>``   one route per operation (:mod:`.rest`)
 ``GET /healthz``        liveness: the process serves requests
-``GET /readyz``         readiness: every root's index opens and answers
+``GET /readyz``         readiness: every root's index opens and answers (503 while the
+                        database is unreachable); says the replica's role
 ``GET /metrics``        Prometheus metrics (:mod:`.telemetry`, ``docs/observability.md``)
 ``GET /openapi.json``   the OpenAPI 3.1 document, generated from the models
 ``GET /docs``           interactive API docs (assets served locally)
@@ -227,7 +228,7 @@ def create_app(
     async def readyz() -> JSONResponse:
         """200 when every served root's index opens and answers; 503 (with the reasons) otherwise."""
         ok, roots = await anyio.to_thread.run_sync(readiness, service)
-        body = {"status": "ready" if ok else "not ready", "roots": roots}
+        body = {"status": "ready" if ok else "not ready", "role": service.role, "roots": roots}
         return JSONResponse(
             body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"}
         )

@@ -132,16 +132,22 @@ class ConexusMCP:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        """The tools the caller may call: a key or token lists only the operations its scope allows.
+        """The tools the caller may call: a key or token lists only the operations its scope allows,
+        and a query replica leaves out the tools that index (called anyway, they answer its role).
 
         A tool outside the scope is still refused with a message naming the
         scope it needs when called by name (``Operation.authorize``).
         """
         principal = _principal(ctx)
-        if principal is None:
-            return types.ListToolsResult(tools=self._tools)
+        indexer = self.service.runs_index_jobs  # a query replica offers no tool that indexes
         pairs = zip(OPERATIONS, self._tools, strict=True)
-        return types.ListToolsResult(tools=[tool for op, tool in pairs if principal.allows(op.scope)])
+        return types.ListToolsResult(
+            tools=[
+                tool
+                for op, tool in pairs
+                if (principal is None or principal.allows(op.scope)) and (indexer or not op.indexes)
+            ]
+        )
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams

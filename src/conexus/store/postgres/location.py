@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from conexus.errors import ConfigError, StoreError
 from conexus.store.base import Store, StoreBackup
-from conexus.store.postgres.connection import database, describe, error_text
+from conexus.store.postgres.connection import database, describe, error_text, store_error
+from conexus.store.postgres.joblock import AdvisoryJobLock
 from conexus.store.postgres.store import PostgresStore, backup_refusal, delete_rows
 
 
@@ -34,15 +37,30 @@ class PostgresLocation:
         return f"{self.server} (index {self.key})"
 
     def _fail(self, action: str, exc: psycopg.Error) -> StoreError:
-        return StoreError(f"index {self.server}#{self.key}: {action} failed: {error_text(exc, self.url)}")
+        return store_error(
+            f"index {self.server}#{self.key}: {action} failed: {error_text(exc, self.url)}", exc
+        )
 
     def exists(self) -> bool:
+        return self.incarnation() is not None
+
+    def incarnation(self) -> object | None:
+        """The index's row id: a clear deletes the row, a new index gets a new id."""
         try:
-            with database(self.url).pool.connection() as conn:
-                row = conn.execute("SELECT 1 FROM indexes WHERE key = %s", (self.key,)).fetchone()
+            with database(self.url).connection() as conn:
+                row = conn.execute("SELECT id FROM indexes WHERE key = %s", (self.key,)).fetchone()
         except psycopg.Error as exc:
             raise self._fail("looking the index up", exc) from exc
-        return row is not None
+        return None if row is None else int(row[0])
+
+    def _job_lock(self) -> AdvisoryJobLock:
+        return AdvisoryJobLock(self.url, self.key, f"index {self.server}#{self.key}")
+
+    def job_lock(self, wait_s: float) -> AbstractContextManager[None]:
+        return self._job_lock().hold(wait_s)
+
+    def job_holder(self) -> dict[str, Any] | None:
+        return self._job_lock().holder()
 
     def open(self, dim: int, *, create: bool) -> Store:
         if create:
@@ -52,7 +70,7 @@ class PostgresLocation:
     def delete(self) -> None:
         """Delete every row of the index (one transaction), then its local folder."""
         try:
-            with database(self.url).pool.connection() as conn, conn.transaction():
+            with database(self.url).connection() as conn, conn.transaction():
                 cur = conn.cursor()
                 row = cur.execute("SELECT id FROM indexes WHERE key = %s FOR UPDATE", (self.key,)).fetchone()
                 if row is not None:
@@ -70,7 +88,7 @@ class PostgresLocation:
         metrics scrape.
         """
         try:
-            with database(self.url).pool.connection() as conn:
+            with database(self.url).connection() as conn:
                 row = conn.execute(
                     "SELECT (SELECT n_chunks FROM indexes WHERE key = %s), "
                     "(SELECT coalesce(sum(n_chunks), 0) FROM indexes), "

@@ -65,7 +65,7 @@ from conexus.store.base import (
 )
 from conexus.store.lexicon import query_phrases, symbol_names
 from conexus.store.postgres import contents, sql
-from conexus.store.postgres.connection import Database, database, error_text
+from conexus.store.postgres.connection import Database, database, error_text, store_error
 from conexus.store.postgres.schema import FORMAT_VERSION, HNSW_MAX_DIM, ensure_vector_index, schema_version
 from conexus.store.vectors import F32
 from conexus.tokens import TOKENIZER_VERSION
@@ -103,7 +103,8 @@ def _translated(
         try:
             return fn(self, *args, **kwargs)
         except psycopg.Error as exc:
-            raise StoreError(f"index {self.key}: {fn.__name__} failed: {error_text(exc, self.url)}") from exc
+            message = f"index {self.key}: {fn.__name__} failed: {error_text(exc, self.url)}"
+            raise store_error(message, exc) from exc
 
     functools.update_wrapper(wrapper, fn)
     return wrapper
@@ -137,10 +138,10 @@ class PostgresStore:
         try:
             self.index_id = self._open_index(create)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot open index {self._key}: {error_text(exc, url)}") from exc
+            raise store_error(f"cannot open index {self._key}: {error_text(exc, url)}", exc) from exc
 
     def _open_index(self, create: bool) -> int:
-        with self._db.pool.connection() as conn, conn.transaction():
+        with self._db.connection() as conn, conn.transaction():
             row = conn.execute("SELECT id, dim FROM indexes WHERE key = %s", (self.index_key,)).fetchone()
             if row is None:
                 if not create:
@@ -185,7 +186,7 @@ class PostgresStore:
                 f"index {self._key} holds {stored_dim}-dimensional vectors but {self._dim} are "
                 "configured; run `conexus index` to rebuild it, or configure the same embedder"
             )
-        with self._db.pool.connection() as conn:
+        with self._db.connection() as conn:
             ensure_vector_index(conn, self._dim)
         return index_id
 
@@ -206,7 +207,7 @@ class PostgresStore:
     @contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
         """A pool connection in autocommit: each statement sees the last committed state."""
-        with self._db.pool.connection() as conn:
+        with self._db.connection() as conn:
             yield conn
 
     @contextmanager
@@ -217,7 +218,7 @@ class PostgresStore:
                 # Inside an atomic writer: the enclosing transaction commits or rolls back everything.
                 yield self._atomic
                 return
-            with self._db.pool.connection() as conn, conn.transaction():
+            with self._db.connection() as conn, conn.transaction():
                 yield conn
 
     @contextmanager
@@ -236,7 +237,7 @@ class PostgresStore:
             return
         with self._write_lock:
             try:
-                with self._db.pool.connection() as conn, conn.transaction():
+                with self._db.connection() as conn, conn.transaction():
                     self._atomic = conn
                     try:
                         yield w
@@ -247,7 +248,8 @@ class PostgresStore:
             except (
                 psycopg.Error
             ) as exc:  # taking the connection, or the commit (the block's own are StoreError)
-                raise StoreError(f"index {self._key}: writing failed: {error_text(exc, self.url)}") from exc
+                message = f"index {self._key}: writing failed: {error_text(exc, self.url)}"
+                raise store_error(message, exc) from exc
 
     def close(self) -> None:
         """Release this store's run locks; the pool stays, shared by every store on the URL."""
@@ -655,10 +657,12 @@ class PostgresStore:
             "host": r[6],
         }
 
-    @staticmethod
-    def _run_alive(conn: psycopg.Connection[Any], run_id: int, pid: int | None, host: str | None) -> bool:
+    def _run_alive(
+        self, conn: psycopg.Connection[Any], run_id: int, pid: int | None, host: str | None
+    ) -> bool:
         """Whether the process of a ``running`` run still runs: on this host its pid exists, and
-        some session of the database holds the run's lock."""
+        some session of the database holds the run's lock (a standby cannot see the primary's
+        locks: there a run counts as alive)."""
         if pid is None:
             return True
         if host == socket.gethostname():
@@ -668,6 +672,8 @@ class PostgresStore:
                 return False
             except PermissionError:
                 pass  # exists, owned by someone else
+        if self._db.read_only:
+            return True
         row = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
