@@ -107,6 +107,13 @@ _CHUNK_COLS = (
 _FILE_COLS = "id, path, hash, size, mtime_ns, language, n_lines, n_chunks"
 # The manifest entry of this tree listing a chunk's content (at most one: the path is in the key).
 _TREE_JOIN = "JOIN files f ON f.unit_id = c.unit_id AND f.tree_id = :tree"
+# Rows of chunks by id: the ids first, then each chunk by its key, then this tree's file of it.
+# CROSS JOIN fixes that order: left to itself the planner scanned every file of the tree
+# (2,066 on numpy + scipy) for each call, 100 ms of a search's candidates.
+_BY_IDS = (
+    "FROM json_each(:ids) j CROSS JOIN chunks c ON c.id = j.value "
+    "CROSS JOIN files f ON f.unit_id = c.unit_id AND f.tree_id = :tree"
+)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -1141,8 +1148,7 @@ class SqliteStore:
         if not ids:
             return {}
         rows = self._reader().execute(
-            f"SELECT c.id, f.path, f.language, c.kind FROM chunks c {_TREE_JOIN} "
-            "WHERE c.id IN (SELECT value FROM json_each(:ids))",
+            f"SELECT c.id, f.path, f.language, c.kind {_BY_IDS}",
             self._params(ids=json.dumps(list(ids))),
         )
         return {int(r[0]): ChunkMeta(r[1], r[2], r[3]) for r in rows}
@@ -1153,8 +1159,7 @@ class SqliteStore:
         if not ids:
             return {}
         rows = self._reader().execute(
-            f"SELECT {_CHUNK_COLS} FROM chunks c {_TREE_JOIN} "
-            "WHERE c.id IN (SELECT value FROM json_each(:ids))",
+            f"SELECT {_CHUNK_COLS} {_BY_IDS}",
             self._params(ids=json.dumps(list(ids))),
         )
         return {int(r[0]): ChunkRow(*r) for r in rows}
