@@ -675,6 +675,11 @@ export interface components {
             issue_chars: number;
             /** Locations */
             locations: components["schemas"]["LocationOut"][];
+            /**
+             * Notice
+             * @description Present when meaning search could not run (the embedding model or provider failed): the hits come from keywords, names and paths only; rephrase with the code's own words
+             */
+            notice?: string | null;
             /** Root */
             root: string;
             /** Took Ms */
@@ -807,6 +812,11 @@ export interface components {
              * @description fresh | modified | unindexed | deleted
              */
             freshness: string;
+            /**
+             * Freshness Note
+             * @description Set when this server has no working tree: the text is the last indexed one and freshness is relative to that index
+             */
+            freshness_note?: string | null;
             /** Lines */
             lines: components["schemas"]["ReadLineOut"][];
             /** Next Start */
@@ -955,6 +965,11 @@ export interface components {
             index_state: string;
             /** Next Cursor */
             next_cursor: string | null;
+            /**
+             * Notice
+             * @description Present when meaning search could not run (the embedding model or provider failed): the hits come from keywords, names and paths only; rephrase with the code's own words
+             */
+            notice?: string | null;
             /** Offset */
             offset: number;
             /** Query */
@@ -1005,7 +1020,7 @@ export interface components {
             }[];
             /**
              * Status
-             * @description Phase, progress, counts, languages, skipped files by reason, last run (status interrupted when its process died), partial, identity, stale files, jobs and watcher state
+             * @description Phase, progress, counts, languages, skipped files by reason, last run (status interrupted when its process died), partial, identity, stale files, working_tree and freshness_basis (what freshness is relative to), jobs and watcher state
              */
             status: {
                 [key: string]: unknown;
