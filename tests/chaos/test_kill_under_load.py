@@ -32,8 +32,9 @@ def wait_ready(base: str, timeout: float = START_TIMEOUT_S) -> dict[str, object]
         while True:
             answer = http.post(f"{API}/status", json={}).json()
             status = answer["status"]
-            stale = status["stale"]
-            if answer["index_state"] == "ready" and stale["modified"] == 0 and stale["deleted"] == 0:
+            # No "stale" until the first build has written an index: then it is not ready yet.
+            stale = status.get("stale")
+            if answer["index_state"] == "ready" and stale and stale["modified"] == 0 and stale["deleted"] == 0:
                 return dict(status)
             if time.monotonic() > deadline:
                 raise AssertionError(f"not ready and fresh within {timeout}s: {answer['message']}")
