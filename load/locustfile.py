@@ -29,6 +29,9 @@ from load.shapes import SHAPES
 from load.workload import MIX
 
 WORKLOAD: dict[str, list[dict[str, Any]]] = {}
+#: The servers the users spread over (``python -m load --replicas N``): each user keeps one.
+HOSTS = [h for h in os.environ.get("CONEXUS_LOAD_HOSTS", "").split(",") if h]
+_NEXT_HOST = itertools.count()
 SHED_OK = os.environ.get("CONEXUS_LOAD_SHED_OK") == "1"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 TOOLS = {
@@ -68,6 +71,12 @@ def _sse_message(text: str) -> dict[str, Any]:
 
 class _Mix:
     rng: random.Random
+    client: Any
+
+    def pin_host(self) -> None:
+        """Keep one of :data:`HOSTS` for this user's life, in turn (session affinity)."""
+        if len(HOSTS) > 1:
+            self.client.base_url = HOSTS[next(_NEXT_HOST) % len(HOSTS)]
 
     def shed(self, response: Any, kind: str) -> bool:
         """A 429/503 with Retry-After while shedding is expected: reported under its own name."""
@@ -93,6 +102,10 @@ class McpUser(_Mix, HttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        self.pin_host()
+        self.open_session()
+
+    def open_session(self) -> None:
         self.session_id: str | None = None
         body = {
             "jsonrpc": "2.0",
@@ -124,7 +137,7 @@ class McpUser(_Mix, HttpUser):
     @task
     def call_tool(self) -> None:
         if not self.session_id:
-            self.on_start()
+            self.open_session()
             return
         kind, operation, arguments = _pick(self.rng)
         body = {
@@ -156,6 +169,7 @@ class RestUser(_Mix, HttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        self.pin_host()
 
     @task
     def call(self) -> None:

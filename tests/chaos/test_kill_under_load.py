@@ -34,7 +34,8 @@ def wait_ready(base: str, timeout: float = START_TIMEOUT_S) -> dict[str, object]
             status = answer["status"]
             # No "stale" until the first build has written an index: then it is not ready yet.
             stale = status.get("stale")
-            if answer["index_state"] == "ready" and stale and stale["modified"] == 0 and stale["deleted"] == 0:
+            fresh = bool(stale) and stale["modified"] == 0 and stale["deleted"] == 0
+            if answer["index_state"] == "ready" and fresh:
                 return dict(status)
             if time.monotonic() > deadline:
                 raise AssertionError(f"not ready and fresh within {timeout}s: {answer['message']}")

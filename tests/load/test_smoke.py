@@ -42,3 +42,26 @@ def test_the_smoke_scenario_drives_mcp_sessions_and_rest_calls_without_a_failure
     assert aggregated.split()[2] == "0", aggregated  # failures
     assert int(aggregated.split()[1]) > 10, aggregated  # requests
     assert "server CPU" in report and "generator CPU" in report
+
+
+def test_the_smoke_scenario_spreads_its_users_over_two_query_replicas_on_postgresql(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURE, root)
+    args = ["smoke", "--root", str(root), "--embedder", "fake", "--home", str(tmp_path / "home")]
+    args += ["--replicas", "2", "--postgres"]
+    done = subprocess.run(
+        [sys.executable, "-m", "load", *args, "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = done.stdout
+    aggregated = next(line for line in report.splitlines() if line.startswith("Aggregated"))
+    assert aggregated.split()[2] == "0", aggregated  # failures
+    # Both replicas answered: users keep one replica each, assigned in turn.
+    served = next(line for line in report.splitlines() if line.startswith("requests answered per server"))
+    counts = [int(part.rsplit(" ", 1)[1]) for part in served.split(": ", 1)[1].split(", ")]
+    assert len(counts) == 2 and all(c > 0 for c in counts), served
