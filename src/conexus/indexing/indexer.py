@@ -37,6 +37,7 @@ from conexus.indexing.imports import extract_imports, import_terms
 from conexus.models import Chunk, SkippedFile, SkipReason
 from conexus.observability.instrument import index_phase
 from conexus.observability.tracing import start_span
+from conexus.priority import background, checkpoint
 from conexus.sources.base import DocumentRef, Source
 from conexus.store.base import COMPLETE_KEY, FileContent, FileLink, FileRow, FileUpdate, Store, StoreWriter
 
@@ -342,7 +343,9 @@ class Indexer:
         failed: list[BaseException],
     ) -> None:
         try:
-            with index_phase("chunk", **{"conexus.files": len(todo)}):
+            # Chunking is the indexer's most interpreter-bound work: background work, which
+            # steps aside per file while a server's interactive requests run (conexus.priority).
+            with background(), index_phase("chunk", **{"conexus.files": len(todo)}):
                 self._produce(todo, existing, out, stop)
         except BaseException as exc:  # re-raised on the main thread
             failed.append(exc)
@@ -362,6 +365,7 @@ class Indexer:
         for sf in todo:
             if stop():
                 break
+            checkpoint()
             t = time.perf_counter()
             res = self._prepare(sf, existing)
             self._chunk_seconds += time.perf_counter() - t

@@ -27,6 +27,7 @@ from opentelemetry.trace import Span
 from conexus.observability import metrics
 from conexus.observability.logs import bind, request_id_from
 from conexus.observability.tracing import attached, extract_context, span
+from conexus.priority import checkpoint
 
 logger = logging.getLogger("conexus.requests")
 
@@ -121,7 +122,13 @@ def record_rejected(operation: str, transport: str, status: str) -> None:
 
 @contextmanager
 def search_stage(stage: str, **attributes: Any) -> Iterator[Span]:
-    """Time one search stage (:data:`SEARCH_STAGES`) into the stage histogram, in a span of its own."""
+    """Time one search stage (:data:`SEARCH_STAGES`) into the stage histogram, in a span of its own.
+
+    Each stage begins with a :func:`conexus.priority.checkpoint`: a search run by background
+    work (a localization, an explanation) steps aside there for interactive requests in
+    flight, before the stage's clock starts.
+    """
+    checkpoint()
     started = time.perf_counter()
     try:
         with span(f"search.{stage}", attributes) as stage_span:

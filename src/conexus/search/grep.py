@@ -27,6 +27,7 @@ import regex
 
 from conexus.config import DEFAULT_MAX_FILE_BYTES
 from conexus.errors import PathError, QueryError
+from conexus.priority import checkpoint
 from conexus.search.read import clip_line
 from conexus.search.tree import Tree, as_tree
 from conexus.sources.filesystem.secrets import SecretPolicy
@@ -200,6 +201,7 @@ def grep(
     for rel in sorted(set(files)):
         if allowed is not None and not allowed(rel):
             continue
+        deadline += checkpoint()  # background work steps aside for searches; that wait is not spent
         if time.monotonic() >= deadline:
             timed_out = True
             break

@@ -27,6 +27,7 @@ from typing import Any
 
 from conexus.models import Confidence, Hit, SearchResult
 from conexus.observability.instrument import search_stage
+from conexus.priority import checkpoint
 from conexus.search.fusion import aggregate_files, is_test_path
 from conexus.search.history import FileHistory
 
@@ -479,10 +480,12 @@ def localize(
     history used (for inspection and benchmarks).
     """
     first, confidence, notice = _hits(search, query, file_hits)
+    checkpoint()  # background work: searches in flight go first (conexus.priority)
     file_graph = graph(list(dict.fromkeys(h.path for h in first))) if graph is not None and first else None
     files = rank_files([(h.path, h.score) for h in first], file_graph)
     file_history = None
     if history is not None and files:
+        checkpoint()
         file_history = history(query, [p for p, _ in files[:HISTORY_TOP_FILES]])
         files = apply_history(files, file_history)
     if rerank is not None and files:

@@ -16,6 +16,10 @@ repository). A server runs each in its own lane, a fixed pool of worker threads
   :class:`~conexus.errors.OverloadedError` (503 with ``Retry-After``) without running:
   its client has likely given up, and the work would only delay the requests behind it.
 
+Threads alone do not keep heavy work off the interpreter that searches need (the GIL):
+light requests run as interactive work and heavy ones as background work that steps
+aside at its checkpoints while light ones are in flight (:mod:`conexus.priority`).
+
 Both adapters (REST and MCP over HTTP or stdio) run operations through :meth:`Lanes.run`.
 """
 
@@ -28,8 +32,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
+from conexus import priority
 from conexus.api.operations import Cost
 from conexus.errors import OverloadedError
 from conexus.observability import metrics
@@ -85,13 +91,19 @@ class Lane:
                         f"(queue_timeout_s is {self.queue_timeout_s:g})",
                         retry_after=max(1, math.ceil(self.queue_timeout_s / 10)),
                     )
-                return context.run(fn, *args)
+                # Light work is interactive; heavy work yields the interpreter to it at its
+                # checkpoints (conexus.priority), which lanes of threads alone cannot do.
+                with self._priority():
+                    return context.run(fn, *args)
             finally:
                 self._count(busy=-1)
 
         future = self._pool.submit(job)
         future.add_done_callback(lambda f: self._count(queued=-1) if f.cancelled() else None)
         return await asyncio.wrap_future(future)
+
+    def _priority(self) -> AbstractContextManager[None]:
+        return priority.background() if self.name == "heavy" else priority.interactive()
 
     def _count(self, *, queued: int = 0, busy: int = 0) -> None:
         with self._lock:

@@ -36,6 +36,7 @@ from pathlib import Path
 from conexus.errors import PathError, QueryError
 from conexus.gitinfo import Commit, co_changed, is_git_repo, recent_commits
 from conexus.paths import is_test_path
+from conexus.priority import checkpoint
 from conexus.search.read import split_lines
 from conexus.search.related.definitions import find_definitions, group_definitions, resolve_target
 from conexus.search.related.imports import (
@@ -282,7 +283,9 @@ def related_info(
                 detail = "external" if tgt is None else ""
                 imports.append(RelatedItem(path, ref.line, ref.end_line, "import", spec, detail, tgt))
 
+    checkpoint()  # background work: searches in flight go first (conexus.priority)
     edges = find_importers(tree, store, resolved.files)
+    checkpoint()
     importers = [
         RelatedItem(e.importer, e.line, e.end_line, "import", e.specifier, "", e.target) for e in edges
     ]
@@ -304,7 +307,9 @@ def related_info(
     refs.sort(key=lambda r: (r.kind == "mention", is_test_path(r.path), r.path not in importer_paths))
     references = [r.to_item() for r in refs]
 
+    checkpoint()
     tests = related_tests(tree, resolved, files, edges, refs)
+    checkpoint()
     if resolved.kind == "symbol" and not tests and resolved.files:
         notes.append(
             f"no test names {target!r}; ask about its file ({resolved.files[0]}) for the tests that "

@@ -119,7 +119,7 @@ def resolve_target(root: Tree | Path, store: Store, target: str) -> Target:
     if not text:
         raise QueryError("empty target: give a file path relative to the root or a symbol name")
     tree = as_tree(root)
-    files = store.files()
+    files, _ = store.snapshot()  # read only: the per-generation cache, not a new read of every row
 
     m = _CITATION_TARGET.fullmatch(text)
     if m and not _is_symbol_like(text):

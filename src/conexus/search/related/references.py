@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from conexus.indexing.languages import TREE_SITTER_LANGUAGES
+from conexus.priority import checkpoint
 from conexus.search.related.imports import index_token
 from conexus.search.related.results import Definition, Reference
 from conexus.store.base import ChunkFilter, Store
@@ -142,7 +143,7 @@ def _accept(
 
 def _preferred_chunks(store: Store, words: Sequence[str], paths: Sequence[str], limit: int) -> list[int]:
     """Chunks naming ``words`` in ``paths`` (the target's files and their importers), best first."""
-    files = store.files()
+    files, _ = store.snapshot()  # read only: the per-generation cache, not a new read of every row
     ids = frozenset(files[p].id for p in paths if p in files)
     if not ids:
         return []
@@ -202,6 +203,7 @@ def find_references(
     mentions: list[Reference] = []
     seen_lines: set[tuple[str, int]] = set()
     for cid in ranked:
+        checkpoint()  # background work: searches in flight go first (conexus.priority)
         row = rows.get(cid)
         if row is None or row.path in skip_paths:
             continue
