@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from load.__main__ import start_server
+from load.__main__ import start_server, store_url_env
 from load.workload import MIX, collect
 
 from bench.store_agreement import temporary_server
@@ -216,24 +216,19 @@ def build_index(repo: Path, store_url: str, embedder: str, home: Path) -> tuple[
 def replicas(n: int, repo: Path, store_url: str, embedder: str, work: Path) -> Iterator[list[str]]:
     """``n`` query replicas of ``repo`` on ``store_url``, each with its own data home; their URLs."""
     procs: list[subprocess.Popen[str]] = []
-    saved = os.environ.get("CONEXUS_STORE_URL")
-    os.environ["CONEXUS_STORE_URL"] = store_url  # start_server passes the environment on
     try:
         urls = []
-        for k in range(n):
-            extra = ["--role", "query", "--no-watch", "--rate-per-address", "0", "--rate-per-key", "0"]
-            extra += ["--max-concurrent", "1000"]
-            proc, url = start_server(repo, embedder, work / f"replica-{k}-home", extra)
-            procs.append(proc)
-            urls.append(url)
+        with store_url_env(store_url):
+            for k in range(n):
+                extra = ["--role", "query", "--no-watch", "--rate-per-address", "0", "--rate-per-key", "0"]
+                extra += ["--max-concurrent", "1000"]
+                proc, url = start_server(repo, embedder, work / f"replica-{k}-home", extra)
+                procs.append(proc)
+                urls.append(url)
         for url in urls:
             wait_ready(url)
         yield urls
     finally:
-        if saved is None:
-            os.environ.pop("CONEXUS_STORE_URL", None)
-        else:
-            os.environ["CONEXUS_STORE_URL"] = saved
         for proc in procs:
             proc.terminate()
         for proc in procs:

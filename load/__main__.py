@@ -112,6 +112,7 @@ class Sampler(threading.Thread):
                 servers = self.servers
                 row = {
                     "t": time.monotonic(),
+                    "wall": time.time(),  # Locust's clock, to line samples up with its history
                     "server_cpu": sum(sum(p.cpu_times()[:2]) for p in servers),
                     "rss": float(sum(p.memory_info().rss for p in servers)),
                     "fds": float(sum(p.num_fds() for p in servers)),
@@ -188,7 +189,9 @@ def served_by(urls: Sequence[str]) -> str:
 def write_samples(path: Path, rows: list[dict[str, float]]) -> None:
     """The sampler's rows (one a second: server CPU seconds, RSS, fds, threads, generator CPU) as CSV."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["t", "server_cpu", "rss", "fds", "threads", "gen_cpu"])
+        writer = csv.DictWriter(
+            fh, fieldnames=["t", "wall", "server_cpu", "rss", "fds", "threads", "gen_cpu"]
+        )
         writer.writeheader()
         writer.writerows(rows)
 
@@ -205,6 +208,21 @@ def _stopped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+@contextmanager
+def store_url_env(store_url: str) -> Iterator[None]:
+    """``CONEXUS_STORE_URL`` set to ``store_url`` for the block (``start_server`` passes the
+    environment on to the servers it starts), restored after it."""
+    saved = os.environ.get("CONEXUS_STORE_URL")
+    os.environ["CONEXUS_STORE_URL"] = store_url
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("CONEXUS_STORE_URL", None)
+        else:
+            os.environ["CONEXUS_STORE_URL"] = saved
 
 
 @contextmanager
@@ -241,9 +259,7 @@ def servers(args: argparse.Namespace, limits: list[str]) -> Iterator[tuple[list[
             return
         if not store_url:
             raise SystemExit("--replicas needs a shared index: --store-url postgresql://... or --postgres")
-        saved = os.environ.get("CONEXUS_STORE_URL")
-        os.environ["CONEXUS_STORE_URL"] = store_url  # start_server passes the environment on
-        try:
+        with store_url_env(store_url):
             indexer, index_url = start_server(root, args.embedder, args.home, ["--role", "index", *limits])
             stack.enter_context(_stopped(indexer))
             wait_indexed(index_url)
@@ -255,11 +271,6 @@ def servers(args: argparse.Namespace, limits: list[str]) -> Iterator[tuple[list[
                 stack.enter_context(_stopped(proc))
                 pids.append(proc.pid)
                 urls.append(url)
-        finally:
-            if saved is None:
-                os.environ.pop("CONEXUS_STORE_URL", None)
-            else:
-                os.environ["CONEXUS_STORE_URL"] = saved
         for url in urls:
             wait_indexed(url)
         yield urls, pids
@@ -326,6 +337,7 @@ def main() -> None:
                     urls[0],
                     "--csv",
                     str(out_dir / "run"),
+                    "--csv-full-history",  # every kind's history: which breaks first (load/verdicts.py)
                     "--only-summary",
                     "--loglevel",
                     "WARNING",

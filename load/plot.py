@@ -20,17 +20,19 @@ def read_samples(path: Path) -> list[dict[str, float]]:
     if not path.exists():
         return []
     with open(path, encoding="utf-8") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        # A column a row leaves empty (older runs had no "wall") is left out of that row.
+        return [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(fh)]
 
 
-def read_history(path: Path) -> list[dict[str, float]]:
-    """Locust's aggregated history rows: time, users, rate, failure rate, current p50 and p99 (ms)."""
+def read_history(path: Path, name: str = "Aggregated") -> list[dict[str, float]]:
+    """Locust's history rows of request ``name`` (default: the aggregate; the others need
+    ``--csv-full-history``): time, users, rate, failure rate, current p50 and p99 (ms)."""
     if not path.exists():
         return []
     out = []
     with open(path, encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            if row.get("Name") != "Aggregated":
+            if row.get("Name") != name:
                 continue
             try:
                 out.append(

@@ -36,15 +36,54 @@ def breaking_point(out_dir: Path) -> str:
     for h in history:
         if h["fails"] > 0 or h["p99"] > BREAK_P99_MS:
             why = f"{h['fails']:.1f} failures/s" if h["fails"] > 0 else f"p99 {h['p99']:.0f} ms"
-            return (
-                f"stress: breaking point after {h['t'] - t0:.0f} s at {h['users']:.0f} sessions, "
-                f"{h['rps']:.1f} req/s ({why}); the most served was {best['rps']:.1f} req/s "
-                f"at {best['users']:.0f} sessions"
+            return "\n".join(
+                [
+                    f"stress: breaking point after {h['t'] - t0:.0f} s at {h['users']:.0f} sessions, "
+                    f"{h['rps']:.1f} req/s ({why}); the most served was {best['rps']:.1f} req/s "
+                    f"at {best['users']:.0f} sessions",
+                    f"stress: first past the limits: {_broken_kinds(out_dir, h['t'])}",
+                    f"stress: at that moment {_resources(out_dir, h['t'])}",
+                ]
             )
     last = history[-1]
     return (
         f"stress: no breaking point up to {last['users']:.0f} sessions ({last['rps']:.1f} req/s, "
         f"p99 {last['p99']:.0f} ms)"
+    )
+
+
+def _broken_kinds(out_dir: Path, at: float) -> str:
+    """The request kinds over the limits in the window ending at ``at`` (Locust's full history)."""
+    broken = []
+    with open(out_dir / "run_stats_history.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            name = row.get("Name", "")
+            if name == "Aggregated" or float(row.get("Timestamp") or 0) != at:
+                continue
+            p99 = float(row["99%"]) if row["99%"] not in ("", "N/A") else 0.0
+            fails = float(row.get("Failures/s") or 0)
+            if fails > 0 or p99 > BREAK_P99_MS:
+                broken.append(
+                    (p99, f"{name} (p99 {p99:.0f} ms" + (f", {fails:.1f} failures/s)" if fails else ")"))
+                )
+    if not broken:
+        return "no single kind (run with Locust's --csv-full-history for the kinds)"
+    return ", ".join(text for _, text in sorted(broken, reverse=True))
+
+
+def _resources(out_dir: Path, at: float, window_s: float = 10.0) -> str:
+    """The server's CPU (percent of one core), RSS and threads over the ``window_s`` before ``at``."""
+    rows = [
+        r for r in read_samples(out_dir / "samples.csv") if "wall" in r and at - window_s <= r["wall"] <= at
+    ]
+    if len(rows) < 2:
+        return "no resource samples"
+    span = rows[-1]["wall"] - rows[0]["wall"]
+    cpu = 100 * (rows[-1]["server_cpu"] - rows[0]["server_cpu"]) / span
+    gen = 100 * (rows[-1]["gen_cpu"] - rows[0]["gen_cpu"]) / span
+    return (
+        f"the server used {cpu:.0f}% of one core (the generator {gen:.0f}%), RSS "
+        f"{rows[-1]['rss'] / 2**20:.0f} MB, {rows[-1]['threads']:.0f} threads"
     )
 
 

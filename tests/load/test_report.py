@@ -90,10 +90,26 @@ def test_the_stress_verdict_names_the_first_window_past_the_limits(tmp_path: Pat
     out = _history(
         tmp_path, [(0, 25, 15, 0, 300), (30, 50, 30, 0, 900), (60, 75, 38, 0, 2600), (90, 100, 35, 2, 9000)]
     )
-    assert breaking_point(out) == (
+    # Locust's full history: the kinds of the window that broke the limits (and one that did not).
+    with open(out / "run_stats_history.csv", "a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS)
+        kinds = [("mcp localize", 9000, 0.0), ("rest grep", 2400, 0.5), ("mcp read", 80, 0.0)]
+        for name, p99, fails in kinds:
+            row = {"Timestamp": 60, "User Count": 75, "Type": "POST", "Name": name, "Requests/s": 1}
+            writer.writerow({**row, "Failures/s": fails, "50%": p99 / 4, "99%": p99})
+    # The server's samples, on the wall clock Locust stamps its history with: 120% of a core.
+    samples = [
+        {"t": 0.0, "wall": w, "server_cpu": 1.2 * w, "rss": 800 * 2**20, "fds": 40.0, "threads": 19.0,
+         "gen_cpu": 0.1 * w}
+        for w in (45.0, 50.0, 55.0, 60.0)
+    ]  # fmt: skip
+    write_samples(out / "samples.csv", samples)
+    assert breaking_point(out).splitlines() == [
         "stress: breaking point after 60 s at 75 sessions, 38.0 req/s (p99 2600 ms); "
-        "the most served was 38.0 req/s at 75 sessions"
-    )
+        "the most served was 38.0 req/s at 75 sessions",
+        "stress: first past the limits: mcp localize (p99 9000 ms), rest grep (p99 2400 ms, 0.5 failures/s)",
+        "stress: at that moment the server used 120% of one core (the generator 10%), RSS 800 MB, 19 threads",
+    ]
 
 
 def test_the_spike_verdict_counts_shed_requests_and_the_time_to_recover(tmp_path: Path) -> None:

@@ -18,37 +18,12 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "golden_repo"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_smoke_scenario_drives_mcp_sessions_and_rest_calls_without_a_failure(tmp_path: Path) -> None:
+def run_smoke(tmp_path: Path, *extra: str) -> str:
+    """``python -m load smoke`` over a copy of the fixture repository (fake embedder); its report,
+    checked to have ended well with no failed request."""
     root = tmp_path / "repo"
     shutil.copytree(FIXTURE, root)
-    args = ["smoke", "--root", str(root), "--embedder", "fake", "--home", str(tmp_path / "home")]
-    done = subprocess.run(
-        [sys.executable, "-m", "load", *args, "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    report = done.stdout
-    names = {
-        line.split()[0] + " " + line.split()[1]
-        for line in report.splitlines()
-        if line.startswith(("mcp ", "rest "))
-    }
-    assert "mcp initialize" in names and any(n.startswith("mcp search") for n in names), report
-    aggregated = next(line for line in report.splitlines() if line.startswith("Aggregated"))
-    assert aggregated.split()[2] == "0", aggregated  # failures
-    assert int(aggregated.split()[1]) > 10, aggregated  # requests
-    assert "server CPU" in report and "generator CPU" in report
-
-
-def test_the_smoke_scenario_spreads_its_users_over_two_query_replicas_on_postgresql(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    shutil.copytree(FIXTURE, root)
-    args = ["smoke", "--root", str(root), "--embedder", "fake", "--home", str(tmp_path / "home")]
-    args += ["--replicas", "2", "--postgres"]
+    args = ["smoke", "--root", str(root), "--embedder", "fake", "--home", str(tmp_path / "home"), *extra]
     done = subprocess.run(
         [sys.executable, "-m", "load", *args, "--out", str(tmp_path / "out")],
         capture_output=True,
@@ -58,9 +33,25 @@ def test_the_smoke_scenario_spreads_its_users_over_two_query_replicas_on_postgre
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    report = done.stdout
-    aggregated = next(line for line in report.splitlines() if line.startswith("Aggregated"))
+    aggregated = next(line for line in done.stdout.splitlines() if line.startswith("Aggregated"))
     assert aggregated.split()[2] == "0", aggregated  # failures
+    assert int(aggregated.split()[1]) > 10, aggregated  # requests
+    return done.stdout
+
+
+def test_the_smoke_scenario_drives_mcp_sessions_and_rest_calls_without_a_failure(tmp_path: Path) -> None:
+    report = run_smoke(tmp_path)
+    names = {
+        line.split()[0] + " " + line.split()[1]
+        for line in report.splitlines()
+        if line.startswith(("mcp ", "rest "))
+    }
+    assert "mcp initialize" in names and any(n.startswith("mcp search") for n in names), report
+    assert "server CPU" in report and "generator CPU" in report
+
+
+def test_the_smoke_scenario_spreads_its_users_over_two_query_replicas_on_postgresql(tmp_path: Path) -> None:
+    report = run_smoke(tmp_path, "--replicas", "2", "--postgres")
     # Both replicas answered: users keep one replica each, assigned in turn.
     served = next(line for line in report.splitlines() if line.startswith("requests answered per server"))
     counts = [int(part.rsplit(" ", 1)[1]) for part in served.split(": ", 1)[1].split(", ")]

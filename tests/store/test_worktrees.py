@@ -8,11 +8,14 @@ searches its own tree; deleting one root's index leaves the other's.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from conexus.app.service import ConexusService
+from conexus.config import Settings
 from conexus.engine import Engine
 from conexus.layout import index_dir_for, repository_index_dir
 from conexus.store.location import SqliteLocation
@@ -95,3 +98,42 @@ def test_a_root_outside_git_keeps_a_database_of_its_own(
     assert repository_index_dir(golden_repo, home) is None
     assert isinstance(engine.location, SqliteLocation) and not engine.location.shared
     assert engine.location.directory == index_dir_for(golden_repo.resolve(), home)
+
+
+def test_removing_a_disabled_connector_drops_its_tree_of_the_shared_database(
+    worktrees: tuple[Path, Path], make_engine: MakeEngine, settings_for: Callable[..., Settings], home: Path
+) -> None:
+    """A connector that is not served (disabled) still owns an index: its tree in the repository's
+    database, not a folder of its own; removing the connector drops that tree and no other."""
+    main, feature = worktrees
+    make_engine(main).index()
+    make_engine(feature).index()
+    service = ConexusService(settings_for, home, watch=False, auto_index=False, allow_roots=[main.parent])
+    connector = service.connectors.add("filesystem", str(feature), {}, enabled=False)
+    assert service.drop_connector(connector) is True
+    assert not make_engine(feature).has_index()
+    kept = make_engine(main)
+    assert kept.has_index() and kept.search("parse_header_links", top_k=1).hits
+    assert service.drop_connector(connector) is False  # nothing left to delete
+
+
+def test_a_passing_read_error_does_not_look_like_a_new_index(
+    worktrees: tuple[Path, Path], make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The incarnation of a worktree's tree is read from the shared database; a read that fails
+    (busy, interrupted) must answer what it answered last, or every engine would reopen its store."""
+    main, feature = worktrees
+    make_engine(main).index()
+    engine = make_engine(feature)
+    engine.index()
+    location = engine.location
+    assert isinstance(location, SqliteLocation) and location.shared
+    before = location.incarnation()
+    assert before is not None and len(before) == 3  # type: ignore[arg-type]
+
+    def busy(*_: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(location, "_tree_id", busy)
+    assert location.incarnation() == before
+    assert engine.search("compute_zebra_stripes", top_k=1).hits  # the store was not reopened for it

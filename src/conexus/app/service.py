@@ -30,7 +30,6 @@ never interleave across processes.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from collections import deque
@@ -52,7 +51,7 @@ from conexus.errors import (
     RoleError,
 )
 from conexus.indexing.indexer import IndexProgress, IndexReport
-from conexus.layout import index_dir_for, served_root
+from conexus.layout import served_root
 from conexus.observability import metrics
 from conexus.observability.instrument import index_phase, prime_embedder, prime_root
 from conexus.paths import real_path, within_any
@@ -684,16 +683,21 @@ class ConexusService:
                 return not keep_index
             if keep_index:
                 return False
-            # A disabled connector is not served, but its index may still be on disk.
+            # A disabled connector is not served, but its index may still be there: its folder,
+            # or its tree of its repository's shared database (which a folder delete would leave).
             target = Path(connector.target)
             if any(r.path == target for r in self.roots):
                 return False
-            index = index_dir_for(target, self.home)
-            if index.exists():
-                shutil.rmtree(index)
-                logger.info("deleted the index of %s", target)
-                return True
-            return False
+            try:
+                engine = Engine(target, self._settings_for(target))
+            except PathNotFoundError:
+                return False  # neither the folder nor an index of it
+            with engine:
+                if not engine.has_index():
+                    return False
+                engine.clear()
+            logger.info("deleted the index of %s", target)
+            return True
         elif connector.kind == "git":
             for r in self.roots:
                 if r.git is not None and r.git.id == connector.id:

@@ -124,6 +124,7 @@ class SqliteLocation:
         self.root_dir = root_dir if root_dir is not None else directory
         self.shared = tree != OWN_TREE
         self._readers = threading.local()  # per thread: the connection _tree_id asks on
+        self._last_incarnation: tuple[int, int, int] | None = None
 
     def exists(self) -> bool:
         db = self.directory / INDEX_DB
@@ -245,8 +246,16 @@ class SqliteLocation:
         try:  # a worktree's tree of a shared database: a tree dropped and created again is a new row
             tree_id = self._tree_id(db, st)
         except sqlite3.Error:
+            # A read that failed now (busy, interrupted) says nothing new: the last answer for
+            # this file stands. Answering another value would make every engine reopen its
+            # store (and check and load the whole index) for a passing error.
+            last = self._last_incarnation
+            if last is not None and last[:2] == (st.st_dev, st.st_ino):
+                return last
             return (st.st_dev, st.st_ino)
-        return None if tree_id is None else (st.st_dev, st.st_ino, tree_id)
+        current = None if tree_id is None else (st.st_dev, st.st_ino, tree_id)
+        self._last_incarnation = current
+        return current
 
 
 def index_location(

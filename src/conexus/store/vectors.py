@@ -101,7 +101,9 @@ class UsearchIndex:
 
     def keys(self) -> set[int]:
         with self._lock:
-            return {int(k) for k in self._index.keys}
+            # All keys in one export: iterating ``Index.keys`` asks for one key per call, and
+            # each call walks the whole key table (O(n^2), holding the GIL: 55 s at 50K keys).
+            return set(np.asarray(self._index.keys).tolist())
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
