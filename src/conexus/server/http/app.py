@@ -52,7 +52,6 @@ from conexus.server.console import console_routes, is_console_path
 from conexus.server.http.auth import Authenticator, AuthMiddleware, metadata_routes
 from conexus.server.http.body import BodyTooLargeError, read_body, replaying
 from conexus.server.http.limits import Guards
-from conexus.server.http.priority import InteractiveRequests
 from conexus.server.http.rest import API_PREFIX, BodyLimit, install_error_handlers, rest_router
 from conexus.server.http.telemetry import RequestTelemetry, metrics_route
 from conexus.server.lanes import Lanes
@@ -199,10 +198,7 @@ def create_app(
         openapi_url="/openapi.json",
         lifespan=lifespan,
         middleware=[
-            # Outermost: a light request is interactive work from its first byte to its last, so
-            # heavy work steps aside for all of it (conexus.server.http.priority).
-            Middleware(InteractiveRequests, mcp_path=MCP_PATH),
-            # Then: every answer, refusals included, has a request id, a span and an access line.
+            # Outermost: every answer, refusals included, has a request id, a span and an access line.
             Middleware(RequestTelemetry),
             *guards.middleware(),
             *middleware,

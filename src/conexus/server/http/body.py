@@ -34,16 +34,15 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def replaying(body: bytes, receive: Receive, *, more_body: bool = False) -> Receive:
-    """A ``receive`` that yields ``body`` once, then defers to the real one (for disconnects, or,
-    with ``more_body``, for the rest of a body of which ``body`` is the start)."""
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields ``body`` once, then defers to the real one (for disconnects)."""
     sent = False
 
     async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": more_body}
+            return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
     return replay
