@@ -43,6 +43,7 @@ def breaking_point(out_dir: Path) -> str:
                     f"at {best['users']:.0f} sessions",
                     f"stress: first past the limits: {_broken_kinds(out_dir, h['t'])}",
                     f"stress: at that moment {_resources(out_dir, h['t'])}",
+                    f"stress: searches alone: {_search_break(out_dir, history)}",
                 ]
             )
     last = history[-1]
@@ -69,6 +70,23 @@ def _broken_kinds(out_dir: Path, at: float) -> str:
     if not broken:
         return "no single kind (run with Locust's --csv-full-history for the kinds)"
     return ", ".join(text for _, text in sorted(broken, reverse=True))
+
+
+def _search_break(out_dir: Path, history: list[dict[str, float]]) -> str:
+    """The first window in which a search kind failed or its p99 passed the limit (full history)."""
+    with open(out_dir / "run_stats_history.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if "search" not in row.get("Name", ""):
+                continue
+            p99 = float(row["99%"]) if row["99%"] not in ("", "N/A") else 0.0
+            if float(row.get("Failures/s") or 0) > 0 or p99 > BREAK_P99_MS:
+                at = float(row["Timestamp"])
+                h = min(history, key=lambda x: abs(x["t"] - at))
+                return (
+                    f"{row['Name']} past the limits after {at - history[0]['t']:.0f} s, at "
+                    f"{h['users']:.0f} sessions and {h['rps']:.1f} req/s (p99 {p99:.0f} ms)"
+                )
+    return "within the limits throughout"
 
 
 def _resources(out_dir: Path, at: float, window_s: float = 10.0) -> str:

@@ -93,7 +93,7 @@ def test_the_stress_verdict_names_the_first_window_past_the_limits(tmp_path: Pat
     # Locust's full history: the kinds of the window that broke the limits (and one that did not).
     with open(out / "run_stats_history.csv", "a", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS)
-        kinds = [("mcp localize", 9000, 0.0), ("rest grep", 2400, 0.5), ("mcp read", 80, 0.0)]
+        kinds = [("mcp localize", 9000, 0.0), ("rest grep", 2400, 0.5), ("mcp search_identifier", 80, 0.0)]
         for name, p99, fails in kinds:
             row = {"Timestamp": 60, "User Count": 75, "Type": "POST", "Name": name, "Requests/s": 1}
             writer.writerow({**row, "Failures/s": fails, "50%": p99 / 4, "99%": p99})
@@ -109,6 +109,7 @@ def test_the_stress_verdict_names_the_first_window_past_the_limits(tmp_path: Pat
         "the most served was 38.0 req/s at 75 sessions",
         "stress: first past the limits: mcp localize (p99 9000 ms), rest grep (p99 2400 ms, 0.5 failures/s)",
         "stress: at that moment the server used 120% of one core (the generator 10%), RSS 800 MB, 19 threads",
+        "stress: searches alone: within the limits throughout",
     ]
 
 
@@ -139,3 +140,22 @@ def test_the_spike_verdict_counts_shed_requests_and_the_time_to_recover(tmp_path
         "spike: 120 requests shed with 429/503, 900 answered; after the sessions fell from 300 to 10"
     )
     assert "after 13 s" in verdict
+
+
+def test_the_stress_verdict_says_when_searches_themselves_broke(tmp_path: Path) -> None:
+    out = _history(tmp_path, [(0, 25, 15, 0, 300), (30, 50, 30, 0, 2500), (60, 75, 38, 0, 2600)])
+    with open(out / "run_stats_history.csv", "a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS)
+        for t, p99 in ((30, 900), (60, 2100)):
+            row = {
+                "Timestamp": t,
+                "User Count": 0,
+                "Type": "POST",
+                "Name": "rest search_prose",
+                "Requests/s": 1,
+            }
+            writer.writerow({**row, "Failures/s": 0, "50%": p99 / 4, "99%": p99})
+    assert breaking_point(out).splitlines()[-1] == (
+        "stress: searches alone: rest search_prose past the limits after 60 s, at 75 sessions and "
+        "38.0 req/s (p99 2100 ms)"
+    )

@@ -180,6 +180,79 @@ class HttpServer:
         return out
 
 
+class StdioProcess:
+    """``conexus serve ROOT`` over stdio, spoken to in raw lines (for the protocol and fuzz tests).
+
+    Every stdout line is kept in ``lines``; those that parse as JSON go to ``messages``
+    in order, the others to ``stray`` (stdout must carry only JSON-RPC). Stderr is
+    drained into ``stderr`` so the server never blocks on a full pipe. ``None`` in
+    ``messages`` means the server closed stdout.
+    """
+
+    def __init__(self, root: Path, home: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, *SERVE, str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **server_env(home)},
+        )
+        self.lines: list[bytes] = []
+        self.stray: list[bytes] = []
+        self.stderr: list[str] = []
+        self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            try:
+                self.messages.put(json.loads(line))
+            except ValueError:
+                self.stray.append(line)
+        self.messages.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr.append(line.decode("utf-8", "replace"))
+
+    def write(self, raw: bytes) -> None:
+        """Send ``raw`` as one line."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(raw + b"\n")
+        self.process.stdin.flush()
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Send a JSON-RPC message (``"jsonrpc": "2.0"`` added)."""
+        self.write(json.dumps({"jsonrpc": "2.0", **message}).encode())
+
+    def next_message(self, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
+        """The next JSON message on stdout; fails when stdout closed or nothing came in time."""
+        try:
+            message = self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no message within {timeout}s (a hang)") from None
+        assert message is not None, "the server closed stdout:\n" + "".join(self.stderr[-40:])
+        return message
+
+    def close(self, timeout: float = 30.0) -> int:
+        """Close stdin (the end of the session) and return the server's exit status."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait(5)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return code
+
+
 def start_http_server(roots: list[Path], home: Path, *args: str) -> HttpServer:
     """Start an HTTP server and wait (bounded) for the URL line on its stderr."""
     cmd = [sys.executable, *SERVE, "--http", "127.0.0.1:0", *args, *map(str, roots)]

@@ -1,4 +1,4 @@
-"""A third-party client: the MCP Inspector CLI (npm) lists the tools and calls context_search.
+"""A third-party client: the MCP Inspector CLI (npm) lists the tools, calls them, and runs the loop.
 
 The Inspector is installed once into a cache folder outside the repository
 (``$CONEXUS_TEST_CACHE``, default ``~/.cache/conexus-tests``) and reused. The
@@ -16,9 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import pytest
 
 from tests.server.conftest import SERVE, server_env, start_http_server
+from tests.server.workflow import assistant_loop
 
 pytestmark = pytest.mark.timeout(900)  # the first run installs the Inspector from npm
 
@@ -169,3 +172,38 @@ def test_the_inspector_calls_context_search_over_http(
     assert stdout == ""
     assert not data.get("isError"), data
     assert [h["symbol"] for h in data["structuredContent"]["hits"]] == ["Session"]
+
+
+@pytest.mark.anyio
+async def test_the_inspector_runs_the_whole_loop_over_http(
+    inspector: Path, indexed_repo: Path, home: Path, tmp_path: Path
+) -> None:
+    """Index, search, read the cited lines, edit, see the edit: each step one Inspector CLI call
+    (a fresh MCP session over streamable HTTP), as tests/server/test_client_workflows.py does for
+    the Python client and REST."""
+    server = start_http_server([indexed_repo], home)
+
+    async def tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in arguments.items()]
+        done = await anyio.to_thread.run_sync(
+            lambda: run_inspector(
+                inspector,
+                tmp_path,
+                server.url,
+                "--method",
+                "tools/call",
+                "--tool-name",
+                f"context_{name}",
+                "--tool-arg",
+                *args,
+            )
+        )
+        data = _json(done)
+        assert not data.get("isError"), data
+        return dict(data["structuredContent"])
+
+    try:
+        await assistant_loop(indexed_repo, tool)
+    finally:
+        stdout = server.stop()
+    assert stdout == ""

@@ -22,11 +22,6 @@ What it found in the SDK is in docs/reliability.md ("Hostile input").
 from __future__ import annotations
 
 import json
-import os
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count
@@ -39,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conexus.server.settings import ServerSettings
-from tests.server.conftest import MCP_HEADERS, SERVE, START_TIMEOUT_S, make_repo, server_env
+from tests.server.conftest import MCP_HEADERS, START_TIMEOUT_S, StdioProcess, make_repo
 from tests.server.inprocess import LiveServer, live_server
 
 pytestmark = pytest.mark.timeout(600)
@@ -362,42 +357,12 @@ def judge(case: Case, replies: list[dict[str, Any]]) -> None:
 # -- stdio -----------------------------------------------------------------------------------------------
 
 
-class StdioSession:
+class StdioSession(StdioProcess):
     """``conexus serve`` over stdio, spoken to in raw bytes; every stdout line must be JSON-RPC."""
 
     def __init__(self, root: Path, home: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, *SERVE, str(root)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, **server_env(home)},
-        )
-        self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.stray: list[bytes] = []  # stdout lines that were not JSON
-        self.stderr: list[bytes] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        super().__init__(root, home)
         self.ids = count()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            try:
-                self.messages.put(json.loads(line))
-            except ValueError:
-                self.stray.append(line)
-        self.messages.put(None)
-
-    def _drain_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr.append(line)
-
-    def write(self, raw: bytes) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(raw + b"\n")
-        self.process.stdin.flush()
 
     def until(self, sentinel: str, replies: int) -> list[dict[str, Any]]:
         """Every message up to the reply to ``sentinel`` and ``replies`` other responses (requests are
@@ -405,13 +370,7 @@ class StdioSession:
         seen: list[dict[str, Any]] = []
         pinged = False
         while not pinged or sum("method" not in m for m in seen) < replies:
-            try:
-                message = self.messages.get(timeout=REPLY_TIMEOUT_S)
-            except queue.Empty:
-                raise AssertionError(f"no reply within {REPLY_TIMEOUT_S}s (a hang)") from None
-            assert message is not None, "the server closed stdout:\n" + b"".join(self.stderr[-40:]).decode(
-                errors="replace"
-            )
+            message = self.next_message(REPLY_TIMEOUT_S)
             if message.get("id") == sentinel and "method" not in message:
                 assert message.get("result") is not None, message
                 pinged = True
@@ -430,25 +389,11 @@ class StdioSession:
     def initialize(self) -> None:
         self.write(dumps(INITIALIZE))
         while True:
-            message = self.messages.get(timeout=START_TIMEOUT_S)
-            assert message is not None, b"".join(self.stderr).decode(errors="replace")
+            message = self.next_message(START_TIMEOUT_S)
             if message.get("id") == "init":
                 assert "result" in message, message
                 break
         self.write(dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-
-    def close(self) -> int:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            code = self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait(5)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-        return code
 
 
 @pytest.fixture(scope="module")
@@ -459,7 +404,7 @@ def stdio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StdioSession]:
     yield session
     code = session.close()
     assert session.stray == [], session.stray[:5]
-    assert code == 0, b"".join(session.stderr[-40:]).decode(errors="replace")
+    assert code == 0, "".join(session.stderr[-40:])
 
 
 @settings(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +145,28 @@ def test_an_index_of_the_format_before_shared_content_is_refused_with_how_to_reb
     _format_1_index(tmp_path / "idx")
     with pytest.raises(IndexIncompatibleError, match=r"format 1, older .*run `conexus index` to rebuild"):
         SqliteStore(tmp_path / "idx", DIM)
+
+
+def _open_files_of(path: Path) -> int:
+    """Descriptors this process holds on ``path`` (Linux: /proc/self/fd)."""
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            count += os.readlink(fd) == str(path)
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts descriptors through /proc")
+def test_reader_connections_of_threads_that_ended_are_closed(tmp_path: Path) -> None:
+    """A server starts threads for as long as it runs (a chunker per index job): each thread that
+    reads gets a connection, which must not outlive it (a soak leaked two descriptors per job)."""
+    store = SqliteStore(tmp_path / "idx", DIM)
+    _apply(store, [_update("a.py", "alpha")], [])
+    for _ in range(20):
+        reader = threading.Thread(target=lambda: store.lexical(["alpha_0"], 10))
+        reader.start()
+        reader.join()
+    assert store.lexical(["alpha_0"], 10)  # this thread's connection: the ended ones' are closed
+    assert _open_files_of(store.db_path.resolve()) <= 4  # the writer, this thread's reader, slack
+    store.close()

@@ -52,6 +52,7 @@ import socket
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -233,7 +234,8 @@ class SqliteStore:
         self.tree = tree
         self._dim = dim
         self._local = threading.local()
-        self._all_conns: list[sqlite3.Connection] = []
+        # Every reader connection with the thread it belongs to (see _connect).
+        self._all_conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._snapshot: tuple[int, dict[str, FileRow], int] | None = None
         self._scoped_cache: tuple[int, bool] = (-1, True)
         self._df_cache: dict[str, int] = {}
@@ -322,9 +324,21 @@ class SqliteStore:
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        """A reader connection for this thread. Those of threads that have ended are closed here:
+        every thread that reads gets one, and a server starts threads for as long as it runs (a
+        chunker per index job), so keeping them all leaked two descriptors per job."""
         conn = _connect(self.db_path)
         with self._conns_lock:
-            self._all_conns.append(conn)
+            live = []
+            for owner, old in self._all_conns:
+                thread = owner()
+                if thread is not None and thread.is_alive():
+                    live.append((owner, old))
+                else:  # its thread is gone: no one can be using it
+                    with contextlib.suppress(sqlite3.Error):
+                        old.close()
+            live.append((weakref.ref(threading.current_thread()), conn))
+            self._all_conns = live
         return conn
 
     def _reader(self) -> sqlite3.Connection:
@@ -418,7 +432,7 @@ class SqliteStore:
                 os.close(fd)
         self._run_locks.clear()
         with self._conns_lock:
-            for conn in self._all_conns:
+            for _, conn in self._all_conns:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._all_conns.clear()
