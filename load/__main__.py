@@ -109,14 +109,18 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(1.0):
             try:
-                servers = self.servers
+                # A server's evidence worker processes (its children) count as the server.
+                children = [c for p in self.servers for c in p.children(recursive=True)]
+                servers = [*self.servers, *children]
                 row = {
                     "t": time.monotonic(),
                     "wall": time.time(),  # Locust's clock, to line samples up with its history
-                    "server_cpu": sum(sum(p.cpu_times()[:2]) for p in servers),
-                    "rss": float(sum(p.memory_info().rss for p in servers)),
-                    "fds": float(sum(p.num_fds() for p in servers)),
-                    "threads": float(sum(p.num_threads() for p in servers)),
+                    "server_cpu": sum(_cpu(p) for p in servers),
+                    "main_cpu": sum(_cpu(p) for p in self.servers),
+                    "rss": float(sum(_rss(p) for p in servers)),
+                    "fds": float(sum(_fds(p) for p in servers)),
+                    "threads": float(sum(_threads(p) for p in servers)),
+                    "processes": float(len(servers)),
                     "gen_cpu": 0.0,
                 }
                 if self.generator is not None:
@@ -125,6 +129,34 @@ class Sampler(threading.Thread):
                 self.rows.append(row)
             except psutil.Error:
                 return
+
+
+def _cpu(p: psutil.Process) -> float:
+    try:
+        return float(sum(p.cpu_times()[:2]))
+    except psutil.Error:  # a worker that just ended
+        return 0.0
+
+
+def _rss(p: psutil.Process) -> float:
+    try:
+        return float(p.memory_info().rss)
+    except psutil.Error:
+        return 0.0
+
+
+def _fds(p: psutil.Process) -> int:
+    try:
+        return p.num_fds()
+    except psutil.Error:
+        return 0
+
+
+def _threads(p: psutil.Process) -> int:
+    try:
+        return p.num_threads()
+    except psutil.Error:
+        return 0
 
 
 def churn(root: Path, stop: threading.Event) -> None:
@@ -152,10 +184,13 @@ def summary(out: Path, sampler: Sampler) -> tuple[str, int]:
     if len(rows) >= 2:
         span = rows[-1]["t"] - rows[0]["t"]
         server = 100 * (rows[-1]["server_cpu"] - rows[0]["server_cpu"]) / span
+        main = 100 * (rows[-1]["main_cpu"] - rows[0]["main_cpu"]) / span
         gen = 100 * (rows[-1]["gen_cpu"] - rows[0]["gen_cpu"]) / span
         peak = max(r["rss"] for r in rows)
         lines += [
-            f"server CPU {server:.0f}% of one core; generator CPU {gen:.0f}% (same 2-core machine)",
+            f"server CPU {server:.0f}% of one core ({main:.0f}% in the serving process, the rest in its "
+            f"evidence workers); generator CPU {gen:.0f}% (same 2-core machine)",
+            f"server processes {rows[0]['processes']:.0f} -> {rows[-1]['processes']:.0f}",
             f"server RSS {rows[0]['rss'] / 2**20:.0f} MB at start, {rows[-1]['rss'] / 2**20:.0f} MB at end, "
             f"{peak / 2**20:.0f} MB peak",
             f"server fds {rows[0]['fds']:.0f} -> {rows[-1]['fds']:.0f}; threads {rows[0]['threads']:.0f} -> "
@@ -187,10 +222,22 @@ def served_by(urls: Sequence[str]) -> str:
 
 
 def write_samples(path: Path, rows: list[dict[str, float]]) -> None:
-    """The sampler's rows (one a second: server CPU seconds, RSS, fds, threads, generator CPU) as CSV."""
+    """The sampler's rows (one a second: server CPU seconds, the serving processes' alone, RSS, fds,
+    threads, processes, generator CPU) as CSV."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(
-            fh, fieldnames=["t", "wall", "server_cpu", "rss", "fds", "threads", "gen_cpu"]
+            fh,
+            fieldnames=[
+                "t",
+                "wall",
+                "server_cpu",
+                "main_cpu",
+                "rss",
+                "fds",
+                "threads",
+                "processes",
+                "gen_cpu",
+            ],
         )
         writer.writeheader()
         writer.writerows(rows)

@@ -12,7 +12,9 @@ stream) and keeps it for its whole life, as an assistant does; a REST user posts
 to ``/api/v1/<operation>``. Both wait 1-2 s between requests. A tool result with
 ``isError`` counts as a failure, as does any HTTP status but 200 — except 429
 and 503 with ``Retry-After`` during the spike scenario, which are the server
-shedding load as designed and are counted separately by name (``shed ...``).
+shedding load as designed and are counted separately by name (``shed ...``),
+for the session's own requests too (a shed ``initialize`` is sent again at the
+user's next turn, as a client retries after ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class McpUser(_Mix, HttpUser):
 
     def open_session(self) -> None:
         self.session_id: str | None = None
+        self.initialized = False
         body = {
             "jsonrpc": "2.0",
             "id": 1,
@@ -120,16 +123,35 @@ class McpUser(_Mix, HttpUser):
         with self.client.post(
             "/mcp", json=body, headers=MCP_HEADERS, name="mcp initialize", catch_response=True
         ) as r:
+            if self.shed(r, "initialize"):
+                return  # the next task opens the session again, as a client retries after Retry-After
             if r.status_code != 200 or "mcp-session-id" not in r.headers:
                 r.failure(f"initialize: HTTP {r.status_code}")
                 return
             self.session_id = r.headers["mcp-session-id"]
+        self.initialized = self.notify_initialized()
+
+    def notify_initialized(self) -> bool:
+        """Send ``notifications/initialized``; False when it was shed (sent again before the next call)."""
         note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        self.client.post("/mcp", json=note, headers=self._headers(), name="mcp initialized")
+        with self.client.post(
+            "/mcp", json=note, headers=self._headers(), name="mcp initialized", catch_response=True
+        ) as r:
+            if self.shed(r, "initialized"):
+                return False
+            if r.status_code not in (200, 202):
+                r.failure(f"initialized: HTTP {r.status_code}")
+            return True
 
     def on_stop(self) -> None:
         if self.session_id:
-            self.client.delete("/mcp", headers=self._headers(), name="mcp close")
+            with self.client.delete(
+                "/mcp", headers=self._headers(), name="mcp close", catch_response=True
+            ) as r:
+                if self.shed(r, "close"):
+                    return  # the server ends the session when it has been idle long enough
+                if r.status_code not in (200, 204):
+                    r.failure(f"close: HTTP {r.status_code}")
 
     def _headers(self) -> dict[str, str]:
         return {**MCP_HEADERS, "mcp-session-id": self.session_id or ""}
@@ -138,6 +160,9 @@ class McpUser(_Mix, HttpUser):
     def call_tool(self) -> None:
         if not self.session_id:
             self.open_session()
+            return
+        if not self.initialized:
+            self.initialized = self.notify_initialized()
             return
         kind, operation, arguments = _pick(self.rng)
         body = {

@@ -219,9 +219,11 @@ def test_a_server_with_otlp_configured_exports_its_spans_to_a_collector(
                 for resource_spans in message.resource_spans:
                     for scope_spans in resource_spans.scope_spans:
                         names.update(s.name for s in scope_spans.spans)
-            return names if "conexus.search" in names else set()
+            # The request's span is the server's; its stages run in a search worker process,
+            # which exports them in batches of its own.
+            return names if {"conexus.search", "search.lexical", "search.fusion"} <= names else set()
 
-        names = eventually(exported, 30, "the search span reaches the collector")
+        names = eventually(exported, 30, "the search span and its stages reach the collector")
     finally:
         server.stop()
         receiver.shutdown()
@@ -246,3 +248,13 @@ def test_a_server_with_otlp_configured_exports_its_spans_to_a_collector(
         if s.name == "conexus.search"
     )
     assert search.trace_id.hex() == CLIENT_TRACE
+    stages = [
+        st
+        for m in _Receiver.received
+        for rs in m.resource_spans
+        for ss in rs.scope_spans
+        for st in ss.spans
+        if st.name.startswith("search.")
+    ]
+    traced = {st.name for st in stages if st.trace_id.hex() == CLIENT_TRACE}  # one trace across processes
+    assert {"search.lexical", "search.fusion"} <= traced

@@ -375,7 +375,7 @@ def search(call: Call, args: SearchArgs) -> SearchOut:
     )
     busy = root.busy
     try:
-        result = root.engine.search(request)
+        data = call.service.workers.run(root.engine, "search", {"request": request})
     except IndexNotFoundError:
         if not busy:
             raise
@@ -389,11 +389,9 @@ def search(call: Call, args: SearchArgs) -> SearchOut:
             offset=offset,
             next_cursor=None,
         )
-    data = result.to_dict()
-    next_offset = offset + len(result.hits)
-    more = (
-        len(result.hits) == args.top_k and next_offset < result.total_candidates and next_offset <= MAX_OFFSET
-    )
+    hits, candidates = len(data["hits"]), int(data["total_candidates"])
+    next_offset = offset + hits
+    more = hits == args.top_k and next_offset < candidates and next_offset <= MAX_OFFSET
     data.update(
         root=root.name,
         index_state=index_state(root, str(data["index_state"])),
@@ -412,7 +410,16 @@ def localize(call: Call, args: LocalizeArgs) -> LocalizeOut:
     started = time.perf_counter()
     git = root.git  # as for related: history is on for a git repository unless a connector turns it off
     try:
-        located = engine.localize(args.issue, history=git is None or git.enabled)
+        data = call.service.workers.run(
+            engine,
+            "localize",
+            {
+                "issue": args.issue,
+                "history": git is None or git.enabled,
+                "max_files": args.max_files,
+                "max_locations": args.max_locations,
+            },
+        )
     except IndexNotFoundError:
         if not busy:
             raise
@@ -425,7 +432,6 @@ def localize(call: Call, args: LocalizeArgs) -> LocalizeOut:
             took_ms=0.0,
             index_state="indexing",
         )
-    data = located.to_dict(engine.freshness, max_files=args.max_files, max_locations=args.max_locations)
     data.update(
         root=root.name,
         issue_chars=len(args.issue),
@@ -442,16 +448,18 @@ def related(call: Call, args: RelatedArgs) -> RelatedOut:
     # (enabled=false) or bound it (max_commits).
     history = git is None or git.enabled
     max_commits = git.max_commits if git is not None else 500
-    result = root.engine.related(args.target, limit=args.limit, history=history, max_commits=max_commits)
-    data: dict[str, Any] = dict(result.to_dict())
+    data = call.service.workers.run(
+        root.engine,
+        "related",
+        {"target": args.target, "limit": args.limit, "history": history, "max_commits": max_commits},
+    )
     data.update(root=root.name, index_state=index_state(root), git_history=history)
     return RelatedOut.model_validate(data)
 
 
 def explain(call: Call, args: ExplainArgs) -> ExplainOut:
     root = call.root(args.root)
-    result = root.engine.explain(args.target, limit=args.limit)
-    data = dict(result.to_dict())
+    data = call.service.workers.run(root.engine, "explain", {"target": args.target, "limit": args.limit})
     data.update(root=root.name, index_state=index_state(root))
     return ExplainOut.model_validate(data)
 
@@ -459,17 +467,20 @@ def explain(call: Call, args: ExplainArgs) -> ExplainOut:
 def grep(call: Call, args: GrepArgs) -> GrepOut:
     root = call.root(args.root)
     _check_globs(args.paths)
-    result = root.engine.grep(
-        args.pattern,
-        literal=args.literal,
-        case_sensitive=args.case_sensitive,
-        include=[g for g in args.paths if not g.startswith("!")],
-        exclude=[g[1:] for g in args.paths if g.startswith("!")],
-        context_lines=args.context_lines,
-        max_results=args.max_results,
-        timeout_s=GREP_TIMEOUT_S,
+    data = call.service.workers.run(
+        root.engine,
+        "grep",
+        {
+            "pattern": args.pattern,
+            "literal": args.literal,
+            "case_sensitive": args.case_sensitive,
+            "include": [g for g in args.paths if not g.startswith("!")],
+            "exclude": [g[1:] for g in args.paths if g.startswith("!")],
+            "context_lines": args.context_lines,
+            "max_results": args.max_results,
+            "timeout_s": GREP_TIMEOUT_S,
+        },
     )
-    data = dict(result.to_dict())
     data.update(root=root.name, index_state=index_state(root))
     return GrepOut.model_validate(data)
 

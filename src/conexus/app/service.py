@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from conexus.app.connectors import Connector, ConnectorRegistry
+from conexus.app.workers import EngineRunner, InProcess
 from conexus.config import Settings
 from conexus.engine import Engine
 from conexus.errors import (
@@ -511,6 +512,9 @@ class ConexusService:
         self._started = False
         self._closed = False
         self.connectors = ConnectorRegistry(home)
+        # Where searches, grep, related, explain and localize run: here, unless a server gives
+        # them worker processes (conexus.app.workers; search_processes, heavy_processes).
+        self.workers: EngineRunner = InProcess()
 
     # -- role ---------------------------------------------------------------------------------------
     @property
@@ -649,6 +653,7 @@ class ConexusService:
                 r.watcher.stop(0)
             r.stop()
         deadline = time.monotonic() + timeout
+        self.workers.close(timeout / 2)
         for r in roots:
             r.close(max(0.0, deadline - time.monotonic()))
 

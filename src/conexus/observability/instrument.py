@@ -11,10 +11,16 @@ measured; these helpers are how the code that does the work reports it:
   duration is a metric of the service, which knows the root);
 * :func:`record_embedding` and :func:`record_cache_lookups` where texts
   are embedded.
+
+Work a server hands to a worker process (:mod:`conexus.app.workers`) is measured there
+but scraped here: the worker runs each call inside :func:`journaled`, which notes what the
+query path records (:func:`search_stage`, :func:`count_search_without_vectors`), and the
+server applies the notes to its own metrics with :func:`replay`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -134,7 +140,50 @@ def search_stage(stage: str, **attributes: Any) -> Iterator[Span]:
         with span(f"search.{stage}", attributes) as stage_span:
             yield stage_span
     finally:
-        metrics.SEARCH_STAGE_DURATION.labels(stage).observe(time.perf_counter() - started)
+        _record("SEARCH_STAGE_DURATION", (stage,), "observe", time.perf_counter() - started)
+
+
+#: One metric event of a worker's call: the metric's name in :mod:`~conexus.observability.metrics`,
+#: its label values, ``observe`` or ``inc``, and the value.
+MetricEvent = tuple[str, tuple[str, ...], str, float]
+_journal: contextvars.ContextVar[list[MetricEvent] | None] = contextvars.ContextVar(
+    "conexus_metric_journal", default=None
+)
+
+
+def _record(metric: str, labels: tuple[str, ...], method: str, value: float) -> None:
+    """Record one event in this process's metric, and in the journal of the call, if any."""
+    target: Any = getattr(metrics, metric)
+    getattr(target.labels(*labels) if labels else target, method)(value)
+    journal = _journal.get()
+    if journal is not None:
+        journal.append((metric, labels, method, value))
+
+
+@contextmanager
+def journaled() -> Iterator[list[MetricEvent]]:
+    """Note the metric events of the block (on this thread), for :func:`replay` in another process."""
+    events: list[MetricEvent] = []
+    token = _journal.set(events)
+    try:
+        yield events
+    finally:
+        _journal.reset(token)
+
+
+def replay(events: Iterable[MetricEvent]) -> None:
+    """Apply a worker's metric events to this process's metrics (the ones a scrape of it reads)."""
+    for metric, labels, method, value in events:
+        if method not in ("observe", "inc"):
+            continue
+        target: Any = getattr(metrics, metric, None)
+        if target is not None:
+            getattr(target.labels(*labels) if labels else target, method)(value)
+
+
+def count_search_without_vectors() -> None:
+    """A search ran without vectors (the embedder failed, timed out or cannot load)."""
+    _record("SEARCH_WITHOUT_VECTORS", (), "inc", 1.0)
 
 
 @contextmanager

@@ -180,6 +180,13 @@ def extract_context(headers: Mapping[str, str]) -> otel_context.Context:
     return propagate.extract(headers)
 
 
+def inject_context() -> dict[str, str]:
+    """The current trace context as W3C headers, for work another process continues."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
 @contextmanager
 def attached(ctx: otel_context.Context) -> Iterator[None]:
     """Make ``ctx`` the current trace context for the block."""

@@ -23,8 +23,7 @@ from conexus.config import Settings
 from conexus.embedding import Embedder
 from conexus.errors import EmbeddingError, QueryError
 from conexus.models import Hit, SearchResult
-from conexus.observability import metrics
-from conexus.observability.instrument import search_stage
+from conexus.observability.instrument import count_search_without_vectors, search_stage
 from conexus.search.confidence import COVERAGE_HITS, assess, gather
 from conexus.search.filters import chunk_filter, filter_files
 from conexus.search.freshness import FreshnessChecker
@@ -361,7 +360,7 @@ class HybridSearcher:
                         evidence.best_cosine = max(sim for _, sim in near)
                     lists.append(RankedList("vector", [cid for cid, _ in near], s.vector_weight))
         if evidence.vector_unavailable is not None:
-            metrics.SEARCH_WITHOUT_VECTORS.inc()
+            count_search_without_vectors()
 
         with search_stage("exact"):
             lists += self._exact_lists(plan, df, n_chunks, n_cand, where, files)

@@ -169,6 +169,16 @@ def _serve(
                 from conexus.server.http import create_app, serve_http
 
                 host, port = host_port
+                from conexus.app.workers import Offload
+
+                service.workers = Offload.for_server(
+                    search_processes=server_settings.search_processes,
+                    heavy_processes=server_settings.heavy_processes,
+                    heavy_nice=server_settings.heavy_nice,
+                    log_level=server_settings.log_level,
+                    warm=[(str(r.engine.root), r.engine.settings) for r in service.roots],
+                )
+                service.workers.start()  # their start-up (model, index) overlaps the server's
                 app = create_app(service, mcp, host=host, settings=server_settings, on_shutdown=shutdown)
                 if host not in ("127.0.0.1", "localhost", "::1") and not app.state.authenticator.required:
                     logger.warning(

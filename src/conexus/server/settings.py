@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import click
 
+from conexus.app.workers import DEFAULT_HEAVY_PROCESSES, DEFAULT_NICE, DEFAULT_SEARCH_PROCESSES
 from conexus.config import coerce_setting as _coerce
 from conexus.errors import ConfigError
 from conexus.server.lanes import DEFAULT_HEAVY_WORKERS, DEFAULT_QUEUE_TIMEOUT_S, DEFAULT_WORKERS
@@ -80,6 +81,21 @@ class ServerSettings:
         DEFAULT_HEAVY_WORKERS,
         "Worker threads for heavy operations (grep, localize, related, explain), apart from the light "
         "ones so a burst of them never delays searches.",
+    )
+    search_processes: int = _opt(
+        DEFAULT_SEARCH_PROCESSES,
+        "Worker processes searches run in, over the same index, so searches run on every core and "
+        "the serving process keeps only the HTTP and MCP exchanges (HTTP server; 0: searches run "
+        "in the server's process).",
+    )
+    heavy_processes: int = _opt(
+        DEFAULT_HEAVY_PROCESSES,
+        "Worker processes the heavy operations run in, over the same index at a lower CPU priority, "
+        "so they never hold the interpreter searches run on (HTTP server; 0: run them in the "
+        "server's process).",
+    )
+    heavy_nice: int = _opt(
+        DEFAULT_NICE, "How much lower the CPU priority of those worker processes is (nice, 0-19)."
     )
     queue_timeout_s: float = _opt(
         DEFAULT_QUEUE_TIMEOUT_S,
@@ -198,6 +214,12 @@ def _validate(s: ServerSettings) -> None:
         raise ConfigError("max_concurrent must be at least 1")
     if s.workers < 1 or s.heavy_workers < 1:
         raise ConfigError("workers and heavy_workers must be at least 1")
+    if s.search_processes < 0:
+        raise ConfigError("search_processes must be >= 0 (0: searches run in the server's process)")
+    if s.heavy_processes < 0:
+        raise ConfigError("heavy_processes must be >= 0 (0: heavy operations run in the server's process)")
+    if not 0 <= s.heavy_nice <= 19:
+        raise ConfigError(f"heavy_nice must be between 0 and 19, not {s.heavy_nice}")
     if s.queue_timeout_s <= 0:
         raise ConfigError("queue_timeout_s must be positive")
     if s.request_timeout_s <= 0:
