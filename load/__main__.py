@@ -109,7 +109,7 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(1.0):
             try:
-                # A server's evidence worker processes (its children) count as the server.
+                # A server's worker processes (its children) count as the server.
                 children = [c for p in self.servers for c in p.children(recursive=True)]
                 servers = [*self.servers, *children]
                 row = {
@@ -189,7 +189,7 @@ def summary(out: Path, sampler: Sampler) -> tuple[str, int]:
         peak = max(r["rss"] for r in rows)
         lines += [
             f"server CPU {server:.0f}% of one core ({main:.0f}% in the serving process, the rest in its "
-            f"evidence workers); generator CPU {gen:.0f}% (same 2-core machine)",
+            f"worker processes); generator CPU {gen:.0f}% (same 2-core machine)",
             f"server processes {rows[0]['processes']:.0f} -> {rows[-1]['processes']:.0f}",
             f"server RSS {rows[0]['rss'] / 2**20:.0f} MB at start, {rows[-1]['rss'] / 2**20:.0f} MB at end, "
             f"{peak / 2**20:.0f} MB peak",
