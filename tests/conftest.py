@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,12 @@ def write(root: Path, rel: str, text: str) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding="utf-8")
     return p
+
+
+def without_timings(data: Any) -> Any:
+    """``data`` (a JSON answer) without its timings, which differ between two runs of the same call."""
+    if isinstance(data, dict):
+        return {k: without_timings(v) for k, v in data.items() if k not in ("took_ms", "elapsed_ms")}
+    if isinstance(data, list):
+        return [without_timings(v) for v in data]
+    return data

@@ -23,7 +23,7 @@ from conexus.engine import Engine
 from conexus.errors import IndexNotFoundError, QueryError
 from conexus.observability.tracing import use_provider
 from conexus.search.hybrid import SearchRequest
-from tests.conftest import write
+from tests.conftest import without_timings, write
 
 CALLS: list[tuple[Method, dict[str, Any]]] = [
     ("search", {"request": SearchRequest(query="digest auth nonce", top_k=5)}),
@@ -40,15 +40,6 @@ CALLS: list[tuple[Method, dict[str, Any]]] = [
         },
     ),
 ]
-
-
-def _stable(data: Any) -> Any:
-    """``data`` without its timings (they differ between two runs of the same call)."""
-    if isinstance(data, dict):
-        return {k: _stable(v) for k, v in data.items() if k not in ("took_ms", "elapsed_ms")}
-    if isinstance(data, list):
-        return [_stable(v) for v in data]
-    return data
 
 
 @pytest.fixture
@@ -71,7 +62,7 @@ def test_a_worker_answers_as_the_engine_here(
 ) -> None:
     here = InProcess().run(engine, method, kwargs)
     there = pool.run(engine, method, kwargs)
-    assert _stable(there) == _stable(here)
+    assert without_timings(there) == without_timings(here)
     assert there  # a real answer, not an empty dict
 
 
@@ -118,15 +109,15 @@ def test_workers_run_at_a_lower_priority_and_write_nothing_to_stdout(
 
 
 def test_a_killed_worker_costs_no_answer(engine: Engine, pool: WorkerPool) -> None:
-    expected = _stable(InProcess().run(engine, "grep", {"pattern": "def"}))
+    expected = without_timings(InProcess().run(engine, "grep", {"pattern": "def"}))
     pool.run(engine, "grep", {"pattern": "def"})
     (pid,) = pool.pids()
     os.kill(pid, signal.SIGKILL)
     psutil.Process(pid).wait(10) if psutil.pid_exists(pid) else None
     # The call that finds the pool broken is answered here; the next runs in a new worker.
-    assert _stable(pool.run(engine, "grep", {"pattern": "def"})) == expected
+    assert without_timings(pool.run(engine, "grep", {"pattern": "def"})) == expected
     assert pool.replaced == 1
-    assert _stable(pool.run(engine, "grep", {"pattern": "def"})) == expected
+    assert without_timings(pool.run(engine, "grep", {"pattern": "def"})) == expected
     (new_pid,) = pool.pids()
     assert new_pid != pid
 

@@ -20,6 +20,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.conftest import without_timings
 from tests.server.conftest import START_TIMEOUT_S, HttpServer, make_repo, start_http_server, write
 
 pytestmark = pytest.mark.timeout(180)
@@ -54,14 +55,6 @@ def workers(server: HttpServer) -> list[psutil.Process]:
     return [c for c in parent.children() if "resource_tracker" not in " ".join(c.cmdline())]
 
 
-def stable(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: stable(v) for k, v in data.items() if k not in ("took_ms", "elapsed_ms")}
-    if isinstance(data, list):
-        return [stable(v) for v in data]
-    return data
-
-
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[tuple[HttpServer, HttpServer, Path]]:
     """Two servers of one repository: one with a worker process, one without (each its own home)."""
@@ -88,7 +81,7 @@ def test_heavy_operations_answer_from_a_worker_as_the_server_would(
     for name, body in CALLS:
         there, here = api(pooled, name, body), api(inline, name, body)
         assert there.status_code == 200, there.text
-        assert stable(there.json()) == stable(here.json()), name
+        assert without_timings(there.json()) == without_timings(here.json()), name
     server_nice = psutil.Process(pooled.process.pid).nice()
     assert sorted(w.nice() for w in workers(pooled)) == [server_nice, server_nice + 10]
     assert workers(inline) == []
