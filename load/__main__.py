@@ -40,8 +40,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,10 @@ def wait_indexed(url: str, timeout: float = 3600) -> dict[str, Any]:
     raise SystemExit("the index was not ready in time")
 
 
+#: The columns of a sampler row (and of samples.csv).
+SAMPLE_FIELDS = ["t", "wall", "server_cpu", "main_cpu", "rss", "fds", "threads", "processes", "gen_cpu"]
+
+
 class Sampler(threading.Thread):
     """Samples the servers' and the generator's CPU, RSS, fds and threads once a second
     (summed over the server processes when there are several)."""
@@ -115,11 +119,11 @@ class Sampler(threading.Thread):
                 row = {
                     "t": time.monotonic(),
                     "wall": time.time(),  # Locust's clock, to line samples up with its history
-                    "server_cpu": sum(_cpu(p) for p in servers),
-                    "main_cpu": sum(_cpu(p) for p in self.servers),
-                    "rss": float(sum(_rss(p) for p in servers)),
-                    "fds": float(sum(_fds(p) for p in servers)),
-                    "threads": float(sum(_threads(p) for p in servers)),
+                    "server_cpu": _total(servers, _cpu_seconds),
+                    "main_cpu": _total(self.servers, _cpu_seconds),
+                    "rss": _total(servers, lambda p: p.memory_info().rss),
+                    "fds": _total(servers, lambda p: p.num_fds()),
+                    "threads": _total(servers, lambda p: p.num_threads()),
                     "processes": float(len(servers)),
                     "gen_cpu": 0.0,
                 }
@@ -131,32 +135,18 @@ class Sampler(threading.Thread):
                 return
 
 
-def _cpu(p: psutil.Process) -> float:
-    try:
-        return float(sum(p.cpu_times()[:2]))
-    except psutil.Error:  # a worker that just ended
-        return 0.0
+def _cpu_seconds(p: psutil.Process) -> float:
+    return float(sum(p.cpu_times()[:2]))
 
 
-def _rss(p: psutil.Process) -> float:
-    try:
-        return float(p.memory_info().rss)
-    except psutil.Error:
-        return 0.0
-
-
-def _fds(p: psutil.Process) -> int:
-    try:
-        return p.num_fds()
-    except psutil.Error:
-        return 0
-
-
-def _threads(p: psutil.Process) -> int:
-    try:
-        return p.num_threads()
-    except psutil.Error:
-        return 0
+def _total(processes: Sequence[psutil.Process], read: Callable[[psutil.Process], float]) -> float:
+    """``read`` summed over ``processes``; one that ended since it was listed (a worker, a git
+    child) counts 0."""
+    total = 0.0
+    for p in processes:
+        with suppress(psutil.Error):
+            total += float(read(p))
+    return total
 
 
 def churn(root: Path, stop: threading.Event) -> None:
@@ -227,17 +217,7 @@ def write_samples(path: Path, rows: list[dict[str, float]]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(
             fh,
-            fieldnames=[
-                "t",
-                "wall",
-                "server_cpu",
-                "main_cpu",
-                "rss",
-                "fds",
-                "threads",
-                "processes",
-                "gen_cpu",
-            ],
+            fieldnames=SAMPLE_FIELDS,
         )
         writer.writeheader()
         writer.writerows(rows)

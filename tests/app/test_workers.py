@@ -218,3 +218,10 @@ def test_start_spawns_every_worker_and_they_open_the_roots_they_are_given(engine
         assert broken.run(engine, "grep", {"pattern": "def"})["matches"]
     finally:
         broken.close()
+
+
+def test_each_call_runs_in_the_pool_of_its_operations_cost() -> None:
+    from conexus.api.operations import BY_NAME
+    from conexus.app.workers import KIND
+
+    assert {method: BY_NAME[method].cost for method in KIND} == KIND
