@@ -52,6 +52,8 @@ from load.shapes import SHAPES
 from load.verdicts import VERDICTS
 from load.workload import collect
 
+#: Bodies per kind: enough that most searches of a run are not repeats (the hit ratio is printed).
+DEFAULT_QUERIES = 2000
 URL_LINE = re.compile(r"(https?://\S+)/mcp")
 HERE = Path(__file__).resolve().parent
 
@@ -211,6 +213,83 @@ def served_by(urls: Sequence[str]) -> str:
     return "requests answered per server: " + ", ".join(counts)
 
 
+def _histograms(text: str, family_name: str) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
+    """Each label set's ``count``, ``sum`` and cumulative ``buckets`` [(le, count)] of one histogram."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != family_name:
+            continue
+        for sample in family.samples:
+            labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+            entry = out.setdefault(labels, {"count": 0.0, "sum": 0.0, "buckets": []})
+            if sample.name.endswith("_bucket"):
+                entry["buckets"].append((float(sample.labels["le"]), sample.value))
+            elif sample.name.endswith("_count"):
+                entry["count"] = sample.value
+            elif sample.name.endswith("_sum"):
+                entry["sum"] = sample.value
+    return out
+
+
+def _bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """The ``q`` quantile of cumulative ``buckets``, interpolated within its bucket (Prometheus's way)."""
+    buckets = sorted(buckets)
+    total = buckets[-1][1] if buckets else 0.0
+    if total == 0:
+        return float("nan")
+    rank, lower, below = q * total, 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = le, count
+    return lower
+
+
+def where_time_goes(url: str, keep: Path | None = None) -> str:
+    """The server's own account of a search (its metrics, the scrape kept in ``keep``): the
+    query cache's hit ratio, the whole request by transport, the wait for a lane, and each
+    search stage, as mean and p99 in ms; one line each."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=30).text
+    except httpx.HTTPError as exc:
+        return f"server metrics of {url} unreachable ({type(exc).__name__})"
+    if keep is not None:
+        keep.write_text(text, encoding="utf-8")
+    lookups = {
+        sample.labels.get("result"): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "conexus_query_cache_lookups"
+        for sample in family.samples
+        if sample.name == "conexus_query_cache_lookups_total"
+    }
+    looked_up = sum(lookups.values())
+    lines = [
+        f"query cache: {lookups.get('hit', 0):.0f} hits of {looked_up:.0f} searches "
+        f"({lookups.get('hit', 0) / looked_up if looked_up else 0:.0%})"
+    ]
+    for family, keep, label in (
+        ("conexus_request_duration_seconds", {"operation": "search"}, "transport"),
+        ("conexus_lane_wait_seconds", {}, "lane"),
+        ("conexus_search_stage_duration_seconds", {}, "stage"),
+    ):
+        parts = []
+        for labels, h in sorted(_histograms(text, family).items()):
+            named = dict(labels)
+            if h["count"] == 0 or any(named.get(k) != v for k, v in keep.items()):
+                continue
+            mean = h["sum"] / h["count"] * 1000
+            p99 = _bucket_quantile(0.99, h["buckets"]) * 1000
+            parts.append(f"{named.get(label, '?')} {mean:.1f}/{p99:.0f}")
+        lines.append(f"{family} (mean/p99 ms{', search' if keep else ''}): " + ", ".join(parts))
+    return "\n".join(lines)
+
+
 def write_samples(path: Path, rows: list[dict[str, float]]) -> None:
     """The sampler's rows (one a second: server CPU seconds, the serving processes' alone, RSS, fds,
     threads, processes, generator CPU) as CSV."""
@@ -316,6 +395,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="folder for Locust's CSV files")
     parser.add_argument("--churn", action="store_true", help="change a file every 5 s during the run")
     parser.add_argument(
+        "--queries",
+        type=int,
+        default=DEFAULT_QUERIES,
+        help=f"request bodies per kind the users draw from (default {DEFAULT_QUERIES}; a query drawn "
+        "again may be answered from the query cache)",
+    )
+    parser.add_argument(
         "--replicas", type=int, default=0, help="query replicas on one PostgreSQL index (default: one server)"
     )
     parser.add_argument("--store-url", default=None, help="the PostgreSQL index of --replicas")
@@ -339,7 +425,9 @@ def main() -> None:
             out_dir = args.out or Path(tempfile.mkdtemp(prefix="conexus-load-"))
             out_dir.mkdir(parents=True, exist_ok=True)
             work = out_dir / "workload.json"
-            work.write_text(json.dumps(collect(urls[0], root=args.root.resolve())), encoding="utf-8")
+            bodies = collect(urls[0], per_kind=args.queries, root=args.root.resolve())
+            work.write_text(json.dumps(bodies), encoding="utf-8")
+            print("request bodies per kind: " + ", ".join(f"{k} {len(v)}" for k, v in bodies.items()))
             if args.churn:
                 threading.Thread(target=churn, args=(args.root, stop), daemon=True).start()
             sampler = Sampler(pids)
@@ -378,6 +466,7 @@ def main() -> None:
             write_samples(out_dir / "samples.csv", sampler.rows)
             print(report)
             print(served_by(urls))
+            print(where_time_goes(urls[0], out_dir / "metrics.txt"))
             verdict = VERDICTS.get(args.scenario)
             if verdict is not None:
                 print(verdict(out_dir))

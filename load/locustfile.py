@@ -28,6 +28,16 @@ from typing import Any
 from locust import HttpUser, LoadTestShape, between, events, task
 
 from load.shapes import SHAPES
+from load.wire import (
+    INITIALIZE,
+    INITIALIZED,
+    MCP_HEADERS,
+    MCP_PATH,
+    answer,
+    session_headers,
+    tool_call,
+    tool_failure,
+)
 from load.workload import MIX
 
 WORKLOAD: dict[str, list[dict[str, Any]]] = {}
@@ -35,14 +45,6 @@ WORKLOAD: dict[str, list[dict[str, Any]]] = {}
 HOSTS = [h for h in os.environ.get("CONEXUS_LOAD_HOSTS", "").split(",") if h]
 _NEXT_HOST = itertools.count()
 SHED_OK = os.environ.get("CONEXUS_LOAD_SHED_OK") == "1"
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-TOOLS = {
-    "search": "context_search",
-    "localize": "context_localize",
-    "related": "context_get_related_info",
-    "grep": "context_grep",
-    "read": "context_read",
-}
 
 
 @events.init.add_listener
@@ -58,17 +60,6 @@ def _pick(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
     weights = [w for w, _, _ in MIX]
     _, kind, operation = rng.choices(MIX, weights=weights)[0]
     return kind, operation, rng.choice(WORKLOAD[kind])
-
-
-def _sse_message(text: str) -> dict[str, Any]:
-    """The JSON-RPC message of an SSE answer (the last ``data:`` line holding one)."""
-    message: dict[str, Any] = {}
-    for line in text.splitlines():
-        if line.startswith("data:"):
-            data = line[5:].strip()
-            if data:
-                message = json.loads(data)
-    return message
 
 
 class _Mix:
@@ -110,18 +101,8 @@ class McpUser(_Mix, HttpUser):
     def open_session(self) -> None:
         self.session_id: str | None = None
         self.initialized = False
-        body = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "conexus-load", "version": "1"},
-            },
-        }
         with self.client.post(
-            "/mcp", json=body, headers=MCP_HEADERS, name="mcp initialize", catch_response=True
+            MCP_PATH, json=INITIALIZE, headers=MCP_HEADERS, name="mcp initialize", catch_response=True
         ) as r:
             if self.shed(r, "initialize"):
                 return  # the next task opens the session again, as a client retries after Retry-After
@@ -133,9 +114,8 @@ class McpUser(_Mix, HttpUser):
 
     def notify_initialized(self) -> bool:
         """Send ``notifications/initialized``; False when it was shed (sent again before the next call)."""
-        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         with self.client.post(
-            "/mcp", json=note, headers=self._headers(), name="mcp initialized", catch_response=True
+            MCP_PATH, json=INITIALIZED, headers=self._headers(), name="mcp initialized", catch_response=True
         ) as r:
             if self.shed(r, "initialized"):
                 return False
@@ -146,7 +126,7 @@ class McpUser(_Mix, HttpUser):
     def on_stop(self) -> None:
         if self.session_id:
             with self.client.delete(
-                "/mcp", headers=self._headers(), name="mcp close", catch_response=True
+                MCP_PATH, headers=self._headers(), name="mcp close", catch_response=True
             ) as r:
                 if self.shed(r, "close"):
                     return  # the server ends the session when it has been idle long enough
@@ -154,7 +134,7 @@ class McpUser(_Mix, HttpUser):
                     r.failure(f"close: HTTP {r.status_code}")
 
     def _headers(self) -> dict[str, str]:
-        return {**MCP_HEADERS, "mcp-session-id": self.session_id or ""}
+        return session_headers(self.session_id)
 
     @task
     def call_tool(self) -> None:
@@ -165,25 +145,18 @@ class McpUser(_Mix, HttpUser):
             self.initialized = self.notify_initialized()
             return
         kind, operation, arguments = _pick(self.rng)
-        body = {
-            "jsonrpc": "2.0",
-            "id": next(self._ids),
-            "method": "tools/call",
-            "params": {"name": TOOLS[operation], "arguments": arguments},
-        }
+        body = tool_call(next(self._ids), operation, arguments)
         with self.client.post(
-            "/mcp", json=body, headers=self._headers(), name=f"mcp {kind}", catch_response=True
+            MCP_PATH, json=body, headers=self._headers(), name=f"mcp {kind}", catch_response=True
         ) as r:
             if self.shed(r, kind):
                 return
             if r.status_code != 200:
                 r.failure(f"HTTP {r.status_code}: {r.text[:200]}")
                 return
-            ctype = r.headers.get("content-type", "")
-            message = _sse_message(r.text) if "text/event-stream" in ctype else r.json()
-            result = message.get("result") or {}
-            if "error" in message or result.get("isError"):
-                r.failure(f"tool error: {json.dumps(message)[:300]}")
+            failure = tool_failure(answer(r.headers.get("content-type", ""), r.text))
+            if failure:
+                r.failure(failure)
 
 
 class RestUser(_Mix, HttpUser):

@@ -42,6 +42,10 @@ def collect(
     With ``root`` (the served folder, on this machine), definitions are sampled across
     the whole tree: one grep per sampled directory, so the mix touches many files and
     packages rather than the first ones in path order.
+
+    ``per_kind`` bodies per kind at most (fewer when the tree has fewer definitions): a
+    body drawn twice may be answered from a search worker's query cache, so a small pool
+    measures the cache more than the search (``python -m load`` prints the hit ratio).
     """
     rng = random.Random(seed)
     with httpx.Client(base_url=url, timeout=120) as http:
@@ -81,10 +85,8 @@ def collect(
     return {
         "search_identifier": [{"query": n, "top_k": 10} for n in names[:per_kind]],
         "search_prose": [{"query": q, "top_k": 10} for q in prose[:per_kind]],
-        "search_traceback": [{"query": traceback(k), "top_k": 10} for k in range(min(per_kind, 50))],
-        "localize": [
-            {"issue": traceback(k) + "\n\n" + prose[k % len(prose)]} for k in range(min(per_kind, 50))
-        ],
+        "search_traceback": [{"query": traceback(k), "top_k": 10} for k in range(per_kind)],
+        "localize": [{"issue": traceback(k) + "\n\n" + prose[k % len(prose)]} for k in range(per_kind)],
         "related": [{"target": p} for p in paths[:per_kind]],
         "grep": [{"pattern": rf"\b{re.escape(n)}\b", "max_results": 50} for n in names[:per_kind]],
         "read": [

@@ -56,6 +56,7 @@ from conexus.indexing.chunking import CHUNKER_VERSION
 from conexus.indexing.indexer import Indexer, IndexProgress, IndexReport
 from conexus.layout import CACHEDIR_TAG, index_dir_for, resolve_root
 from conexus.models import Freshness, SearchResult, SkipReason
+from conexus.observability.instrument import count_query_cache
 from conexus.search import hybrid
 from conexus.search.explain import Explanation, explain
 from conexus.search.freshness import FreshnessChecker
@@ -589,9 +590,11 @@ class Engine:
         if cached is not None:
             refreshed = self._refreshed(cached, store, t0)
             if refreshed is not None:
+                count_query_cache("hit")
                 return refreshed
             # A hit's file changed since the result was cached: search again, so its citation
             # is re-located in the current text.
+        count_query_cache("miss")
         result = searcher.search(req, state)
         if result.notice is not None:  # searched without vectors: the next query tries them again
             return result

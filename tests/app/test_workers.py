@@ -136,7 +136,7 @@ def test_close_ends_the_workers_and_later_calls_run_here(engine: Engine) -> None
 
 
 def test_offload_sends_each_call_to_the_pool_of_its_kind(engine: Engine) -> None:
-    light, heavy = WorkerPool(1), WorkerPool(1, nice=3)
+    light, heavy = WorkerPool(1), WorkerPool(1, nice=3, idle=True)
     offload = Offload(light=light, heavy=heavy)
     try:
         offload.run(engine, "search", {"request": SearchRequest(query="cookie jar")})
@@ -145,6 +145,8 @@ def test_offload_sends_each_call_to_the_pool_of_its_kind(engine: Engine) -> None
         ((light_pid,), (heavy_pid,)) = light.pids(), heavy.pids()
         assert psutil.Process(light_pid).nice() == os.nice(0)
         assert psutil.Process(heavy_pid).nice() == os.nice(0) + 3
+        assert os.sched_getscheduler(heavy_pid) == os.SCHED_IDLE
+        assert os.sched_getscheduler(light_pid) == os.sched_getscheduler(0)
         # A kind without a pool runs here.
         here_only = Offload(heavy=None)
         assert here_only.run(engine, "grep", {"pattern": "def"})["matches"]

@@ -159,3 +159,23 @@ def test_the_stress_verdict_says_when_searches_themselves_broke(tmp_path: Path) 
         "stress: searches alone: rest search_prose past the limits after 60 s, at 75 sessions and "
         "38.0 req/s (p99 2100 ms)"
     )
+
+
+def test_the_servers_histograms_give_the_mean_and_p99_of_each_label() -> None:
+    from load.__main__ import _bucket_quantile, _histograms
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    registry = CollectorRegistry()
+    h = Histogram("conexus_x_seconds", "x", ["stage"], buckets=(0.01, 0.1, 1.0), registry=registry)
+    for _ in range(98):
+        h.labels(stage="lexical").observe(0.005)
+    for _ in range(2):
+        h.labels(stage="lexical").observe(0.5)
+    h.labels(stage="vector").observe(0.05)
+    found = _histograms(generate_latest(registry).decode(), "conexus_x_seconds")
+    lexical = found[(("stage", "lexical"),)]
+    assert lexical["count"] == 100 and abs(lexical["sum"] - (98 * 0.005 + 2 * 0.5)) < 1e-9
+    # 98 of 100 fall at or below 10 ms: the 99th lies halfway through the (0.1, 1] bucket's two.
+    assert abs(_bucket_quantile(0.99, lexical["buckets"]) - 0.55) < 1e-9
+    assert _bucket_quantile(0.5, found[(("stage", "vector"),)]["buckets"]) > 0.01
+    assert _bucket_quantile(0.99, []) != _bucket_quantile(0.99, [])  # nan: nothing observed

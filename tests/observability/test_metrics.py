@@ -202,3 +202,19 @@ def test_the_state_of_each_root_is_read_at_scrape_time(service: ConexusService, 
     finally:
         collector.detach(service)
     assert _state("conexus_index_files", root=service.roots[0].name) is None  # detached: not reported
+
+
+def test_searches_count_their_query_cache_lookups(service: ConexusService) -> None:
+    engine = service.roots[0].engine
+    hits, misses = (sample("conexus_query_cache_lookups_total", result=r) for r in ("hit", "miss"))
+    first = engine.search("parse the header value", top_k=3)
+    assert first.hits
+    assert sample("conexus_query_cache_lookups_total", result="miss") == misses + 1
+    engine.search("parse the header value", top_k=3)
+    assert sample("conexus_query_cache_lookups_total", result="hit") == hits + 1
+    # The file of a cached hit changed: searched again, a miss.
+    path = engine.root / first.hits[0].path
+    path.write_text(path.read_text() + "\n# edited\n")
+    engine.search("parse the header value", top_k=3)
+    assert sample("conexus_query_cache_lookups_total", result="miss") == misses + 2
+    assert sample("conexus_query_cache_lookups_total", result="hit") == hits + 1

@@ -43,6 +43,8 @@ def test_the_config_file_is_found_through_conexus_config(tmp_path: Path) -> None
         ("max_concurrent = 0", "max_concurrent must be at least 1"),
         ("rate_per_address = -1.0", "rate_per_address must be >= 0"),
         ('burst_per_key = "many"', "invalid value for burst_per_key"),
+        ("switch_interval_ms = 0", "switch_interval_ms must be between 0.1 and 100"),
+        ('heavy_idle = "sometimes"', "invalid value for heavy_idle"),
     ],
 )
 def test_a_bad_setting_is_a_config_error_naming_it(tmp_path: Path, table: str, message: str) -> None:

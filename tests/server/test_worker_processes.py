@@ -84,6 +84,10 @@ def test_heavy_operations_answer_from_a_worker_as_the_server_would(
         assert without_timings(there.json()) == without_timings(here.json()), name
     server_nice = psutil.Process(pooled.process.pid).nice()
     assert sorted(w.nice() for w in workers(pooled)) == [server_nice, server_nice + 10]
+    # The heavy worker runs only on CPU time nothing else wants; the search worker competes as the server.
+    policies = {w.nice(): os.sched_getscheduler(w.pid) for w in workers(pooled)}
+    server_policy = os.sched_getscheduler(pooled.process.pid)
+    assert policies == {server_nice: server_policy, server_nice + 10: os.SCHED_IDLE}
     assert workers(inline) == []
     # A bad pattern is the same client error, raised in the worker.
     bad = api(pooled, "grep", {"pattern": "(unclosed"})

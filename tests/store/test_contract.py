@@ -195,6 +195,27 @@ def test_replacing_and_deleting_files_replace_their_chunks_tokens_and_vectors(st
     assert store.chunks_by_symbol(["parseHeader"], 10) == []
 
 
+def test_chunk_meta_a_reader_remembered_follows_the_writes_of_another_store(open_store: OpenStore) -> None:
+    writer, reader = open_store(), open_store()  # a server and its worker over one index
+    _sample(writer)
+    old = {r.id: r for path in ("src/app.py", "docs/guide.md") for r in reader.chunks_of_file(path)}
+    assert {m.path for m in reader.chunk_meta(list(old)).values()} == {"src/app.py", "docs/guide.md"}
+    # The guide's chunk has the highest id: SQLite may give it to the new file's chunk.
+    _write(
+        writer,
+        _update("src/app.py", ("function", "def fresh_name(): pass", "fresh_name"), seed=5),
+        _update("lib.rs", ("struct", "struct Header;", "Header"), language="rust", seed=30),
+        deletes=("docs/guide.md",),
+    )
+    new = [r.id for path in ("src/app.py", "lib.rs") for r in reader.chunks_of_file(path)]
+    meta = reader.chunk_meta([*old, *new])
+    assert {cid: tuple(m) for cid, m in meta.items() if cid in new} == {
+        new[0]: ("src/app.py", "python", "function"),
+        new[1]: ("lib.rs", "rust", "struct"),
+    }
+    assert set(meta) == set(new)  # the replaced and deleted chunks are gone
+
+
 def test_touch_records_a_new_size_and_mtime_without_new_chunks(store: Store) -> None:
     _sample(store)
     before = store.chunks_of_file("src/app.py")

@@ -7,9 +7,11 @@ every HTTP exchange of that process needs too, so on a busy server they queue fo
 (:class:`WorkerPool`), each worker with its own :class:`~conexus.engine.Engine` per root
 over the same index:
 
-* the ``heavy`` pool (``heavy_processes``, at CPU priority ``+heavy_nice``) runs the
-  evidence operations, so they never hold the interpreter searches run on and the kernel
-  gives the cores to everything else first;
+* the ``heavy`` pool (``heavy_processes``, at CPU priority ``+heavy_nice`` and, on Linux
+  with ``heavy_idle``, under the ``SCHED_IDLE`` policy) runs the evidence operations, so
+  they never hold the interpreter searches run on and the kernel gives the cores to
+  everything else first: under ``SCHED_IDLE`` a worker runs only on CPU time no other
+  process wants, where nice +10 still takes about a tenth of a contended core;
 * the ``light`` pool (``search_processes``, at the server's priority) runs searches, so
   two searches run on two cores at once and the serving process keeps only the HTTP and
   MCP exchanges.
@@ -143,7 +145,8 @@ class _Answer:
 
 
 class WorkerPool:
-    """``processes`` worker processes that run engine calls at CPU priority ``+nice``.
+    """``processes`` worker processes that run engine calls at CPU priority ``+nice``, and
+    under Linux's ``SCHED_IDLE`` policy with ``idle`` (only on CPU time nothing else wants).
 
     Each worker keeps one engine per root (and settings) it was asked about, opened on
     its first call: its first call of a root loads the index and, for calls that embed a
@@ -156,6 +159,7 @@ class WorkerPool:
         processes: int,
         *,
         nice: int = 0,
+        idle: bool = False,
         log_level: str = "info",
         name: str = "",
         warm: Sequence[tuple[str, Settings]] = (),
@@ -164,6 +168,7 @@ class WorkerPool:
             raise ValueError(f"a pool needs at least one process, got {processes}")
         self.processes = processes
         self.nice = nice
+        self.idle = idle
         self.log_level = log_level
         self.name = name
         self.warm = tuple(warm)  # (root, settings) each worker opens as it starts
@@ -177,7 +182,7 @@ class WorkerPool:
             max_workers=self.processes,
             mp_context=get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.nice, self.log_level, self.warm),
+            initargs=(self.nice, self.idle, self.log_level, self.warm),
         )
 
     def start(self) -> None:
@@ -255,6 +260,7 @@ class Offload:
         search_processes: int,
         heavy_processes: int,
         heavy_nice: int,
+        heavy_idle: bool = False,
         log_level: str,
         warm: Sequence[tuple[str, Settings]] = (),
     ) -> Offload:
@@ -264,7 +270,14 @@ class Offload:
         if search_processes > 0:
             light = WorkerPool(search_processes, log_level=log_level, name="search", warm=warm)
         if heavy_processes > 0:
-            heavy = WorkerPool(heavy_processes, nice=heavy_nice, log_level=log_level, name="heavy", warm=warm)
+            heavy = WorkerPool(
+                heavy_processes,
+                nice=heavy_nice,
+                idle=heavy_idle,
+                log_level=log_level,
+                name="heavy",
+                warm=warm,
+            )
         return cls(light=light, heavy=heavy)
 
     def start(self) -> None:
@@ -292,10 +305,11 @@ _engines_lock = threading.Lock()
 PARENT_POLL_S = 0.5
 
 
-def _init_worker(nice: int, log_level: str, warm: Sequence[tuple[str, Settings]] = ()) -> None:
-    """Set up a worker: its priority; fd 1 pointed at stderr, so nothing a library prints can
-    reach a protocol stream; log lines on stderr; an end with its server; and the ``warm``
-    roots opened, with the model loaded and one search run, before the first call.
+def _init_worker(nice: int, idle: bool, log_level: str, warm: Sequence[tuple[str, Settings]] = ()) -> None:
+    """Set up a worker: its priority (nice, and ``SCHED_IDLE`` with ``idle``); fd 1 pointed at
+    stderr, so nothing a library prints can reach a protocol stream; log lines on stderr; an
+    end with its server; and the ``warm`` roots opened, with the model loaded and one search
+    run, before the first call.
 
     A worker holds both ends of its pool's call queue, so a server killed with ``kill -9``
     never closes it: the worker watches its parent instead and exits once it is gone.
@@ -314,6 +328,8 @@ def _init_worker(nice: int, log_level: str, warm: Sequence[tuple[str, Settings]]
             os.nice(nice)
         except OSError as exc:  # a sandbox may refuse it: the worker still helps, unprioritized
             logger.warning("could not lower the worker's priority: %s", exc)
+    if idle:
+        _schedule_idle()
     from conexus.observability.logs import configure_logging
     from conexus.observability.tracing import configure_tracing, shutdown_tracing
 
@@ -323,6 +339,18 @@ def _init_worker(nice: int, log_level: str, warm: Sequence[tuple[str, Settings]]
     configure_tracing()  # export off unless the OTEL_* variables the server inherited ask for it
     # A worker leaves through multiprocessing's exit, which runs its finalizers, not atexit's.
     Finalize(None, shutdown_tracing, exitpriority=10)
+
+
+def _schedule_idle() -> None:
+    """Put this process under ``SCHED_IDLE`` (Linux): it runs only when a core has nothing else to run."""
+    policy = getattr(os, "SCHED_IDLE", None)
+    if policy is None:  # not Linux: the nice value alone lowers the priority
+        logger.info("SCHED_IDLE is not available here: heavy workers run at their nice value only")
+        return
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+    except OSError as exc:  # a sandbox may refuse it: the nice value still applies
+        logger.warning("could not put the worker under SCHED_IDLE: %s", exc)
 
 
 def _warm(root: str, settings: Settings) -> None:

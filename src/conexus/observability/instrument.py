@@ -181,6 +181,11 @@ def replay(events: Iterable[MetricEvent]) -> None:
             getattr(target.labels(*labels) if labels else target, method)(value)
 
 
+def count_query_cache(result: str) -> None:
+    """A search was looked up in the query-result cache: ``hit`` (answered from it) or ``miss``."""
+    _record("QUERY_CACHE_LOOKUPS", (result,), "inc", 1.0)
+
+
 def count_search_without_vectors() -> None:
     """A search ran without vectors (the embedder failed, timed out or cannot load)."""
     _record("SEARCH_WITHOUT_VECTORS", (), "inc", 1.0)
@@ -237,6 +242,7 @@ def prime_requests(operations: Iterable[str], transports: Iterable[str]) -> None
         metrics.SEARCH_STAGE_DURATION.labels(stage)
     for result in ("hit", "miss"):
         metrics.EMBED_CACHE_LOOKUPS.labels(result)
+        metrics.QUERY_CACHE_LOOKUPS.labels(result)
 
 
 def prime_root(root: str) -> None:

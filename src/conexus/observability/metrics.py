@@ -138,6 +138,12 @@ SEARCH_WITHOUT_VECTORS = Counter(
     "Searches answered from keywords, names and paths only because the embedder failed, timed out "
     "or could not load (each such result carries a notice).",
 )
+QUERY_CACHE_LOOKUPS = Counter(
+    "conexus_query_cache_lookups",
+    "Searches looked up in an engine's cache of recent results, by result: hit (answered from it, "
+    "freshness checked again), miss (searched).",
+    ["result"],
+)
 EMBED_CACHE_LOOKUPS = Counter(
     "conexus_embedding_cache_lookups",
     "Embedding-cache lookups, by result (hit, miss).",

@@ -175,6 +175,7 @@ def _serve(
                     search_processes=server_settings.search_processes,
                     heavy_processes=server_settings.heavy_processes,
                     heavy_nice=server_settings.heavy_nice,
+                    heavy_idle=server_settings.heavy_idle,
                     log_level=server_settings.log_level,
                     warm=[(str(r.engine.root), r.engine.settings) for r in service.roots],
                 )
@@ -198,7 +199,20 @@ def _serve(
             with anyio.CancelScope(shield=True):
                 await shutdown()
 
-    anyio.run(run)
+    # The serving process's threads (the event loop, the lanes' threads waiting on worker
+    # processes) hand the interpreter lock over every switch_interval_ms, not Python's 5 ms:
+    # each answer crosses several threads, and each crossing waits up to one interval.
+    sys.setswitchinterval(server_settings.switch_interval_ms / 1000)
+    # Over HTTP the event loop is uvloop's where it is installed (Linux, macOS): it and
+    # uvicorn's httptools parser (picked by uvicorn whenever installed) cut the serving
+    # process's own cost per exchange. stdio has one client: the standard loop serves it.
+    anyio.run(run, backend_options={"use_uvloop": host_port is not None and _has_uvloop()})
+
+
+def _has_uvloop() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("uvloop") is not None
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ from conexus.config import coerce_setting as _coerce
 from conexus.errors import ConfigError
 from conexus.server.lanes import DEFAULT_HEAVY_WORKERS, DEFAULT_QUEUE_TIMEOUT_S, DEFAULT_WORKERS
 
+#: The serving process's interpreter-lock switch interval, ms (docs/reliability.md: at 200 sessions
+#: Python's 5 ms made thread hand-offs a large part of a search's latency).
+DEFAULT_SWITCH_INTERVAL_MS = 1.0
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -96,6 +100,17 @@ class ServerSettings:
     )
     heavy_nice: int = _opt(
         DEFAULT_NICE, "How much lower the CPU priority of those worker processes is (nice, 0-19)."
+    )
+    heavy_idle: bool = _opt(
+        True,
+        "Run those worker processes under Linux's SCHED_IDLE policy too: they get only the CPU time "
+        "searches and the serving process leave (elsewhere, or false: the nice value alone).",
+    )
+    switch_interval_ms: float = _opt(
+        DEFAULT_SWITCH_INTERVAL_MS,
+        "How often the serving process's threads must hand over Python's interpreter lock, in ms "
+        "(Python's own default is 5): an answer crosses several threads, and each crossing can wait "
+        "one interval while another thread runs (0.1-100).",
     )
     queue_timeout_s: float = _opt(
         DEFAULT_QUEUE_TIMEOUT_S,
@@ -218,6 +233,8 @@ def _validate(s: ServerSettings) -> None:
         raise ConfigError("search_processes must be >= 0 (0: searches run in the server's process)")
     if s.heavy_processes < 0:
         raise ConfigError("heavy_processes must be >= 0 (0: heavy operations run in the server's process)")
+    if not 0.1 <= s.switch_interval_ms <= 100:
+        raise ConfigError(f"switch_interval_ms must be between 0.1 and 100, not {s.switch_interval_ms}")
     if not 0 <= s.heavy_nice <= 19:
         raise ConfigError(f"heavy_nice must be between 0 and 19, not {s.heavy_nice}")
     if s.queue_timeout_s <= 0:

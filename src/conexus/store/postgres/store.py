@@ -64,6 +64,7 @@ from conexus.store.base import (
     identity_variant,
 )
 from conexus.store.lexicon import query_phrases, symbol_names
+from conexus.store.memo import ChunkMetaMemo
 from conexus.store.postgres import contents, sql
 from conexus.store.postgres.connection import Database, database, error_text, store_error
 from conexus.store.postgres.schema import FORMAT_VERSION, HNSW_MAX_DIM, ensure_vector_index, schema_version
@@ -133,6 +134,7 @@ class PostgresStore:
         self._atomic: psycopg.Connection[Any] | None = None
         self._run_conns: dict[int, psycopg.Connection[Any]] = {}
         self._snapshot: tuple[int, dict[str, FileRow], int] | None = None
+        self._meta_memo = ChunkMetaMemo()
         self._df_cache: dict[str, int] = {}
         self._df_cache_generation = -1
         try:
@@ -845,15 +847,21 @@ class PostgresStore:
 
     @_translated
     def chunk_meta(self, ids: Sequence[int]) -> dict[int, ChunkMeta]:
-        """Path, language and kind of each chunk (no text): cheap enough for every candidate."""
+        """Path, language and kind of each chunk (no text): cheap enough for every candidate.
+
+        Remembered until the next write (:mod:`conexus.store.memo`).
+        """
         if not ids:
             return {}
+        return self._meta_memo.lookup(self.generation(), ids, self._read_chunk_meta)
+
+    def _read_chunk_meta(self, ids: list[int]) -> dict[int, ChunkMeta]:
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT c.id, f.path, f.language, c.kind FROM chunks c "
                 "JOIN files f ON f.unit_id = c.unit_id AND f.index_id = %s "
                 "WHERE c.id = ANY(%s::bigint[])",
-                (self.index_id, list(ids)),
+                (self.index_id, ids),
             ).fetchall()
         return {int(r[0]): ChunkMeta(r[1], r[2], r[3]) for r in rows}
 

@@ -77,6 +77,7 @@ from conexus.store.base import (
     StoreWriter,
     identity_variant,
 )
+from conexus.store.memo import ChunkMetaMemo
 from conexus.store.sqlite import contents, sql
 from conexus.store.sqlite.backup import backup_index
 from conexus.store.sqlite.integrity import BUSY_TIMEOUT_MS, verify
@@ -237,6 +238,7 @@ class SqliteStore:
         # Every reader connection with the thread it belongs to (see _connect).
         self._all_conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._snapshot: tuple[int, dict[str, FileRow], int] | None = None
+        self._meta_memo = ChunkMetaMemo()
         self._scoped_cache: tuple[int, bool] = (-1, True)
         self._df_cache: dict[str, int] = {}
         self._df_cache_generation = -1
@@ -1157,13 +1159,17 @@ class SqliteStore:
     def chunk_meta(self, ids: Sequence[int]) -> dict[int, ChunkMeta]:
         """Path, language and kind of each chunk (no text): cheap enough for every candidate.
 
-        Chunks this tree does not list are left out.
+        Chunks this tree does not list are left out. Remembered until the next write
+        (:mod:`conexus.store.memo`).
         """
         if not ids:
             return {}
+        return self._meta_memo.lookup(self.generation(), ids, self._read_chunk_meta)
+
+    def _read_chunk_meta(self, ids: list[int]) -> dict[int, ChunkMeta]:
         rows = self._reader().execute(
             f"SELECT c.id, f.path, f.language, c.kind {_BY_IDS}",
-            self._params(ids=json.dumps(list(ids))),
+            self._params(ids=json.dumps(ids)),
         )
         return {int(r[0]): ChunkMeta(r[1], r[2], r[3]) for r in rows}
 
