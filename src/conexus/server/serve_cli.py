@@ -203,9 +203,8 @@ def _serve(
     # processes) hand the interpreter lock over every switch_interval_ms, not Python's 5 ms:
     # each answer crosses several threads, and each crossing waits up to one interval.
     sys.setswitchinterval(server_settings.switch_interval_ms / 1000)
-    # Over HTTP the event loop is uvloop's where it is installed (Linux, macOS): it and
-    # uvicorn's httptools parser (picked by uvicorn whenever installed) cut the serving
-    # process's own cost per exchange. stdio has one client: the standard loop serves it.
+    # Over HTTP the event loop is uvloop's where it is installed (Linux, macOS): it cuts the
+    # serving process's own cost per exchange. stdio has one client: the standard loop serves it.
     anyio.run(run, backend_options={"use_uvloop": host_port is not None and _has_uvloop()})
 
 

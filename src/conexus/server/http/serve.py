@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from conexus.errors import ConfigError
+from conexus.server.http.parser import http_protocol
 from conexus.server.settings import ServerSettings
 
 
@@ -63,7 +64,8 @@ def check_tls(settings: ServerSettings) -> None:
 
 
 def uvicorn_config(app: FastAPI, settings: ServerSettings) -> uvicorn.Config:
-    """uvicorn's configuration for ``app`` under ``settings`` (TLS; no proxy headers).
+    """uvicorn's configuration for ``app`` under ``settings`` (TLS; no proxy headers; httptools
+    with a bound on the request head, :mod:`conexus.server.http.parser`).
 
     uvicorn would rewrite the client address from ``X-Forwarded-For`` sent by
     any loopback peer; the client address stays the socket peer, and the rate
@@ -77,6 +79,7 @@ def uvicorn_config(app: FastAPI, settings: ServerSettings) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         lifespan="on",
+        http=http_protocol(),
         log_level="warning",
         server_header=False,
         proxy_headers=False,
