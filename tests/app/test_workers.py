@@ -108,6 +108,19 @@ def test_workers_run_at_a_lower_priority_and_write_nothing_to_stdout(
     assert capfd.readouterr().out == ""
 
 
+def test_a_worker_logs_in_the_format_of_its_server(engine: Engine, capfd: pytest.CaptureFixture[str]) -> None:
+    # A root that cannot be opened: the worker's warm-up says so in a debug line.
+    missing = [(str(engine.root / "no-such-folder"), engine.settings)]
+    processes = WorkerPool(1, log_format="json", log_level="debug", warm=missing)
+    try:
+        processes.run(engine, "grep", {"pattern": "def"})
+    finally:
+        processes.close()
+    lines = [x for x in capfd.readouterr().err.splitlines() if x.strip()]
+    assert any("warming" in json.loads(x)["message"] for x in lines), lines
+    assert all(json.loads(x)["logger"] for x in lines)
+
+
 def test_a_killed_worker_costs_no_answer(engine: Engine, pool: WorkerPool) -> None:
     expected = without_timings(InProcess().run(engine, "grep", {"pattern": "def"}))
     pool.run(engine, "grep", {"pattern": "def"})

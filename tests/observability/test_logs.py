@@ -161,3 +161,20 @@ def test_a_client_request_id_is_kept_only_when_it_is_a_short_plain_token(
     header: str | None, kept: bool
 ) -> None:
     assert (request_id_from(header) == header) is kept
+
+
+def test_a_python_warning_is_a_json_log_line_too() -> None:
+    import warnings
+
+    logging.captureWarnings(False)  # pytest records warnings per test: start from its recorder
+    stream = io.StringIO()
+    handler = configure_logging("json", "info", stream=stream)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("SOCKS support needs PySocks", UserWarning, stacklevel=1)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.captureWarnings(False)
+    (line,) = [json.loads(x) for x in stream.getvalue().splitlines() if x.strip()]
+    assert line["logger"] == "py.warnings" and "SOCKS support needs PySocks" in line["message"]

@@ -161,6 +161,7 @@ class WorkerPool:
         nice: int = 0,
         idle: bool = False,
         log_level: str = "info",
+        log_format: str = "text",
         name: str = "",
         warm: Sequence[tuple[str, Settings]] = (),
     ) -> None:
@@ -170,6 +171,7 @@ class WorkerPool:
         self.nice = nice
         self.idle = idle
         self.log_level = log_level
+        self.log_format = log_format
         self.name = name
         self.warm = tuple(warm)  # (root, settings) each worker opens as it starts
         self._lock = threading.Lock()
@@ -182,7 +184,7 @@ class WorkerPool:
             max_workers=self.processes,
             mp_context=get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.nice, self.idle, self.log_level, self.warm),
+            initargs=(self.nice, self.idle, self.log_level, self.warm, self.log_format),
         )
 
     def start(self) -> None:
@@ -262,19 +264,23 @@ class Offload:
         heavy_nice: int,
         heavy_idle: bool = False,
         log_level: str,
+        log_format: str = "text",
         warm: Sequence[tuple[str, Settings]] = (),
     ) -> Offload:
         """The pools a server's settings ask for (0 processes: that kind runs in the server's process),
         their workers opening the ``warm`` roots as they start."""
         light = heavy = None
         if search_processes > 0:
-            light = WorkerPool(search_processes, log_level=log_level, name="search", warm=warm)
+            light = WorkerPool(
+                search_processes, log_level=log_level, log_format=log_format, name="search", warm=warm
+            )
         if heavy_processes > 0:
             heavy = WorkerPool(
                 heavy_processes,
                 nice=heavy_nice,
                 idle=heavy_idle,
                 log_level=log_level,
+                log_format=log_format,
                 name="heavy",
                 warm=warm,
             )
@@ -305,7 +311,13 @@ _engines_lock = threading.Lock()
 PARENT_POLL_S = 0.5
 
 
-def _init_worker(nice: int, idle: bool, log_level: str, warm: Sequence[tuple[str, Settings]] = ()) -> None:
+def _init_worker(
+    nice: int,
+    idle: bool,
+    log_level: str,
+    warm: Sequence[tuple[str, Settings]] = (),
+    log_format: str = "text",
+) -> None:
     """Set up a worker: its priority (nice, and ``SCHED_IDLE`` with ``idle``); fd 1 pointed at
     stderr, so nothing a library prints can reach a protocol stream; log lines on stderr; an
     end with its server; and the ``warm`` roots opened, with the model loaded and one search
@@ -333,7 +345,7 @@ def _init_worker(nice: int, idle: bool, log_level: str, warm: Sequence[tuple[str
     from conexus.observability.logs import configure_logging
     from conexus.observability.tracing import configure_tracing, shutdown_tracing
 
-    configure_logging("text", log_level)
+    configure_logging(log_format, log_level)  # the server's format: one log stream, one format
     for root, settings in warm:  # before tracing is configured: the warm-up traces nothing
         _warm(root, settings)
     configure_tracing()  # export off unless the OTEL_* variables the server inherited ask for it

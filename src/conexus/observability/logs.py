@@ -132,8 +132,11 @@ def configure_logging(
 
     Replaces the handler a previous call installed and a plain stderr handler
     (``logging.basicConfig``'s, which the CLI group installs), so no line is
-    written twice or in two formats. Returns the handler.
+    written twice or in two formats. Python warnings a library emits (urllib3's
+    about SOCKS support, when something imports ``requests``) become log records
+    too, so in ``json`` every stderr line is JSON. Returns the handler.
     """
+    logging.captureWarnings(True)
     root = logging.getLogger()
     for old in list(root.handlers):
         plain_stderr = type(old) is logging.StreamHandler and old.stream in (sys.stderr, sys.__stderr__)

@@ -177,6 +177,7 @@ def _serve(
                     heavy_nice=server_settings.heavy_nice,
                     heavy_idle=server_settings.heavy_idle,
                     log_level=server_settings.log_level,
+                    log_format=server_settings.log_format,
                     warm=[(str(r.engine.root), r.engine.settings) for r in service.roots],
                 )
                 service.workers.start()  # their start-up (model, index) overlaps the server's
