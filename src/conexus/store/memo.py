@@ -3,7 +3,7 @@
 Every search asks :meth:`~conexus.store.base.Store.chunk_meta` for the path,
 language and kind of each of its candidates: hundreds of chunks, most of them
 the same from one query to the next. Read from the database each time, that
-was about a fifth of a search's CPU on a 50K-chunk index (one B-tree lookup in
+was the largest single cost of a search on a 50K-chunk index (one B-tree lookup in
 ``chunks`` and one in ``files`` per candidate). The memo answers the chunks it
 has seen in the current generation from memory and asks the database for the
 others only.
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 from conexus.store.base import ChunkMeta
 
-#: Chunks one memo keeps (160 bytes each measured at 50K chunks: about 32 MB at most per process).
+#: Chunks one memo keeps (tens of MB at most per process).
 DEFAULT_LIMIT = 200_000
 
 

@@ -1,14 +1,15 @@
 """The HTTP/1.1 parser the server runs: uvicorn's httptools protocol, with a bound on the request head.
 
-httptools (llhttp, in C) parses a request in a fraction of the time h11 (pure Python)
-takes: under 200 sessions on two cores the server answered 8% more requests with it (49.4
-against 45.4 per second, one run each; docs/reliability.md). But uvicorn's httptools protocol takes a request
-head of any size, where h11 refuses one past 16 KB: a client could make the server hold
+httptools (llhttp, in C) parses faster than h11 (pure Python): under 200 sessions on two
+cores the server answered 8% more requests with it (49.4 against 45.4 per second, one
+run each; docs/reliability.md). But uvicorn's httptools protocol takes a request head of
+any size, where h11 refuses one past 16 KB: a client could make the server hold
 megabytes of headers per connection. :class:`BoundedHttpTools` counts the request line's
-URL and the headers as the parser hands them over, and the bytes that arrive while a head
-is still incomplete (one that never ends); past :data:`MAX_HEAD_BYTES` it answers ``431
-Request Header Fields Too Large`` and closes the connection (other connections are served
-as usual). What it holds before refusing is the bound plus one read of the transport.
+URL and the headers as the parser hands them over, and the bytes that arrive while a
+head is still incomplete (one that never ends); past :data:`MAX_HEAD_BYTES` it answers
+``431 Request Header Fields Too Large`` and closes the connection (other connections are
+served as usual). What it holds before refusing is the bound plus one read of the
+transport.
 
 Without httptools (a platform with no wheel), :func:`http_protocol` names h11, which has
 its own bound.
@@ -90,7 +91,6 @@ def _bounded_httptools() -> type[asyncio.Protocol]:
             super().data_received(data)
             # A head still incomplete past the bound (one that never ends): refuse before reading on.
             if self._in_head and self._received > MAX_HEAD_BYTES:
-                self._refused = True
                 self._refuse()
 
     return BoundedHttpTools
